@@ -1,0 +1,82 @@
+"""The `adstage` command: one entry for data engineers.
+
+    adstage tables                 list every table: Delta version, rows, latest logical date
+    adstage show TABLE [-n N]      print a table's newest rows (delta-rs, no Spark)
+    adstage ingest --ds D --feed F run the ingest job in-process (local Spark)
+    adstage demo-catalog --out DIR generate the embedded demo catalog
+    adstage jars [--print]         fetch / list the Delta jars for spark-submit
+    adstage paths                  where tables, images and the MLflow store live
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from adstage.config import Settings, parse_overrides
+
+# Subcommands that are whole programs of their own (the same code spark-submit runs).
+DELEGATED = {"ingest": "adstage.ingest", "demo-catalog": "adstage.demo.catalog",
+             "jars": "adstage.jars"}
+
+
+def _settings(args) -> Settings:
+    return Settings.load(parse_overrides(getattr(args, "conf", None)))
+
+
+def _tables(args) -> int:
+    from adstage.report import describe, format_tables
+
+    print(format_tables(describe(_settings(args))))
+    return 0
+
+
+def _show(args) -> int:
+    import pandas as pd
+
+    from adstage.report import read_table
+
+    df = read_table(_settings(args), args.table)
+    if "ds" in df.columns:
+        df = df.sort_values("ds", ascending=False, kind="stable")
+    with pd.option_context("display.max_columns", 20, "display.width", 200,
+                           "display.max_colwidth", 60):
+        print(df.head(args.n).to_string(index=False))
+    print(f"({len(df)} rows)")
+    return 0
+
+
+def _paths(args) -> int:
+    s = _settings(args)
+    print(f"warehouse     {s.warehouse_uri}")
+    print(f"image store   {s.image_store_uri}")
+    print(f"MLflow store  {s.tracking_uri}  (experiment {s.mlflow_experiment})")
+    print(f"MLflow UI     mlflow ui --backend-store-uri {s.tracking_uri}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        # These subcommands own their arguments (and their --help).
+        module = __import__(DELEGATED[argv[0]], fromlist=["main"])
+        return module.main(argv[1:]) or 0
+
+    parser = argparse.ArgumentParser(prog="adstage", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conf", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a setting (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("tables", help="list tables with version, rows, latest ds").set_defaults(fn=_tables)
+    show = sub.add_parser("show", help="print a table's newest rows")
+    show.add_argument("table")
+    show.add_argument("-n", type=int, default=10)
+    show.set_defaults(fn=_show)
+    sub.add_parser("paths", help="where the data lives").set_defaults(fn=_paths)
+    for name in DELEGATED:
+        sub.add_parser(name, help=f"see `adstage {name} --help`", add_help=False)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""One typed, frozen configuration for every adstage job.
+
+Precedence (later wins): dataclass defaults < ``ADSTAGE_<FIELD>`` environment variables <
+``--conf field=value`` command-line overrides.  Unknown keys are an error, never ``None``
+(EdgeConnect's config silently read misspelt keys as ``None``; we refuse them instead).
+"""
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "ADSTAGE_"
+
+# Categories of the project's demo catalog and of the IKEA research set; a feed row whose
+# category is outside this list is rejected (set ADSTAGE_CATEGORIES="" to accept any).
+DEFAULT_CATEGORIES = (
+    "sofa", "armchair", "chair", "table", "lamp", "cabinet", "bed",
+    "couch", "dining_table", "clock", "plant_pot",
+)
+
+
+def _default_home() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "adstage")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the pipeline, with its one default.
+
+    Paths that are empty strings are derived from ``home`` (see the ``*_dir``/``*_uri``
+    properties), so that setting ``ADSTAGE_HOME`` alone moves all local state.
+    """
+
+    home: str = field(default_factory=_default_home)
+    # Root of the Delta tables and the image store: a local path or an object-store URI.
+    warehouse: str = ""
+    # Spark: master and extra conf come from here (or spark-submit), never from job code.
+    spark_master: str = "local[2]"
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+    shuffle_partitions: int = 4
+    # Delta jars, pre-fetched from Maven Central by `make jars` (adstage.jars).
+    jars_dir: str = ""
+    # MLflow: a local SQLite store by default, any tracking server by URI.
+    mlflow_tracking_uri: str = ""
+    mlflow_experiment: str = "adstage"
+    # Image fetching: local paths / file URIs only under these roots; http(s) only to these hosts.
+    allowed_roots: tuple[str, ...] = ()
+    http_allowed_hosts: tuple[str, ...] = ()
+    fetch_timeout_s: float = 10.0
+    # Image limits: bytes on the wire, decoded pixels (decompression bombs), side lengths.
+    max_image_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    min_side: int = 32
+    max_side: int = 12_000
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    # Where the nightly run finds the catalog feed; `{ds}` is replaced by the logical date.
+    feed_uri: str = ""
+    log_level: str = "INFO"
+
+    # ---- derived locations -------------------------------------------------------------
+    @property
+    def warehouse_uri(self) -> str:
+        return (self.warehouse or str(Path(self.home) / "warehouse")).rstrip("/")
+
+    @property
+    def image_store_uri(self) -> str:
+        return f"{self.warehouse_uri}/images"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{Path(self.home).resolve() / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_uri(self) -> str:
+        return str(Path(self.home).resolve() / "mlartifacts")
+
+    @property
+    def jars_path(self) -> Path:
+        if self.jars_dir:
+            return Path(self.jars_dir)
+        from adstage.jars import default_jars_dir
+
+        return default_jars_dir()
+
+    def feed_for(self, ds: str) -> str:
+        if not self.feed_uri:
+            raise ValueError("no feed given: pass --feed or set ADSTAGE_FEED_URI "
+                             "(a path or URI; {ds} is replaced by the logical date)")
+        return self.feed_uri.replace("{ds}", ds)
+
+    def table_uri(self, table: str) -> str:
+        return f"{self.warehouse_uri}/{table}"
+
+    # ---- construction ------------------------------------------------------------------
+    @classmethod
+    def load(cls, overrides: Mapping[str, str] | None = None,
+             environ: Mapping[str, str] | None = None) -> "Settings":
+        """Defaults, then ``ADSTAGE_*`` env vars, then explicit string overrides."""
+        environ = os.environ if environ is None else environ
+        names = {f.name for f in dataclasses.fields(cls)}
+        raw: dict[str, str] = {}
+        for key, value in environ.items():
+            if key.startswith(ENV_PREFIX):
+                name = key[len(ENV_PREFIX):].lower()
+                if name in names:
+                    raw[name] = value
+        for key, value in (overrides or {}).items():
+            name = key.strip().lower().replace("-", "_")
+            if name not in names:
+                raise ValueError(f"unknown setting {key!r}; known: {', '.join(sorted(names))}")
+            raw[name] = value
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _parse(hints[k], v, k) for k, v in raw.items()})
+
+    def as_params(self) -> dict[str, str]:
+        """Flat string view for MLflow params and logs (no secrets live in Settings)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping):
+                value = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            out[f.name] = str(value)
+        out["warehouse_uri"] = self.warehouse_uri
+        return out
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
+    """``["a=1", "b=x"]`` from repeated ``--conf`` flags into a dict, with a clear error."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"--conf expects field=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key] = value
+    return out
+
+
+def _parse(hint: Any, value: str, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            lowered = value.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(value)
+            return lowered in {"1", "true", "yes"}
+        if hint in (int, float, str):
+            return hint(value)
+        if origin is tuple:
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        if origin in (collections.abc.Mapping, dict):
+            pairs = [p for p in value.split(",") if p.strip()]
+            return dict(p.split("=", 1) for p in pairs)
+    except ValueError as exc:
+        raise ValueError(f"setting {name}: cannot parse {value!r} as {hint}") from exc
+    raise TypeError(f"setting {name}: unsupported type {hint}")

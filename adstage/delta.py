@@ -1,0 +1,103 @@
+"""Delta writes the whole pipeline uses: create from the contract, rewrite one date, upsert.
+
+Two rules: a logical date is rewritten atomically with `replaceWhere` (never delete-then-append),
+and current-state tables are MERGEd so that a re-run of a date changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from adstage.config import Settings
+from adstage.tables import spec
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+# Creatives read tables with delta-rs (deltalake): keep to features its readers support.
+TABLE_PROPERTIES = {"delta.enableDeletionVectors": "false"}
+CONFLICT_RETRIES = 3
+
+
+def ensure_table(spark: "SparkSession", settings: Settings, name: str) -> str:
+    """Create the table from its contract when missing; return its URI."""
+    from delta.tables import DeltaTable
+
+    contract = spec(name)
+    uri = settings.table_uri(name)
+    builder = DeltaTable.createIfNotExists(spark).location(uri).comment(contract.description)
+    for field in contract.spark_schema().fields:
+        builder = builder.addColumn(field.name, field.dataType, nullable=field.nullable,
+                                    comment=field.metadata.get("comment"))
+    if contract.partition_by:
+        builder = builder.partitionedBy(*contract.partition_by)
+    for key, value in TABLE_PROPERTIES.items():
+        builder = builder.property(key, value)
+    builder.execute()
+    return uri
+
+
+def conform(df: "DataFrame", name: str) -> "DataFrame":
+    """Select and cast the contract's columns in order: the one place rows meet the schema."""
+    from pyspark.sql import functions as F
+
+    schema = spec(name).spark_schema()
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def replace_date(spark: "SparkSession", df: "DataFrame", settings: Settings, name: str,
+                 ds: str) -> str:
+    """Atomically replace the rows of one logical date (partition) with `df`."""
+    uri = ensure_table(spark, settings, name)
+    out = conform(df, name)
+    _with_retries(lambda: out.write.format("delta").mode("overwrite")
+                  .option("replaceWhere", f"ds = DATE'{ds}'").save(uri), name)
+    return uri
+
+
+def merge_upsert(spark: "SparkSession", df: "DataFrame", settings: Settings, name: str,
+                 keep_on_insert: tuple[str, ...] = ()) -> dict[str, int]:
+    """Upsert on the contract's key. A matched row is updated only when the source's `ds` is
+    not older than the row's and some column differs, so re-running a date rewrites nothing and a
+    backfill of an old date never overwrites newer data. `keep_on_insert` columns are written on
+    insert only (e.g. first_seen_ds)."""
+    from delta.tables import DeltaTable
+
+    contract = spec(name)
+    uri = ensure_table(spark, settings, name)
+    src = conform(df, name)
+    key = " AND ".join(f"t.{k} = s.{k}" for k in contract.key)
+    update_cols = [c for c in contract.names if c not in contract.key and c not in keep_on_insert]
+    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in update_cols if c != "ds")
+
+    def run():
+        return (DeltaTable.forPath(spark, uri).alias("t").merge(src.alias("s"), key)
+                .whenMatchedUpdate(condition=f"s.ds >= t.ds AND ({changed})",
+                                   set={c: f"s.{c}" for c in update_cols})
+                .whenNotMatchedInsert(values={c: f"s.{c}" for c in contract.names})
+                .execute())
+
+    result = _with_retries(run, name)
+    metrics = {"inserted": 0, "updated": 0}
+    if result is not None:
+        row = result.first()
+        if row is not None:
+            metrics = {"inserted": int(row["num_inserted_rows"]),
+                       "updated": int(row["num_updated_rows"])}
+    return metrics
+
+
+def _with_retries(action, name: str):
+    """Retry Delta's optimistic-concurrency conflicts (two backfill dates landing at once)."""
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        try:
+            return action()
+        except Exception as exc:  # py4j wraps Delta's exceptions; match on the class name
+            if "Concurrent" not in type(exc).__name__ + str(exc)[:300] or attempt == CONFLICT_RETRIES:
+                raise
+            log.warning("write conflict on %s (attempt %d/%d), retrying: %s", name, attempt,
+                        CONFLICT_RETRIES, str(exc).splitlines()[0])
+            time.sleep(1.0 * attempt)

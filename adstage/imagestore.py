@@ -1,0 +1,45 @@
+"""Content-addressed image store under the warehouse (a local path or an object-store URI).
+
+Objects are named by the sha256 of their source bytes and hold the normalised PNG, so a re-run
+writes nothing new and two products sharing one photo share one object.
+"""
+from __future__ import annotations
+
+import uuid
+
+import pyarrow.fs as pafs
+
+
+class ImageStore:
+    def __init__(self, root_uri: str):
+        self.root_uri = root_uri.rstrip("/")
+        self._fs, self._root = pafs.FileSystem.from_uri(self.root_uri) if "://" in self.root_uri \
+            else (pafs.LocalFileSystem(), self.root_uri)
+
+    def uri_for(self, sha256: str, ext: str = "png") -> str:
+        return f"{self.root_uri}/{sha256[:2]}/{sha256}.{ext}"
+
+    def _path(self, uri: str) -> str:
+        if not uri.startswith(self.root_uri + "/"):
+            raise ValueError(f"{uri} is not in the image store {self.root_uri}")
+        return self._root + uri[len(self.root_uri):]
+
+    def exists(self, uri: str) -> bool:
+        return self._fs.get_file_info(self._path(uri)).type == pafs.FileType.File
+
+    def put(self, sha256: str, data: bytes, ext: str = "png") -> str:
+        """Write once; a temporary name then a rename, so readers never see half a file."""
+        uri = self.uri_for(sha256, ext)
+        if self.exists(uri):
+            return uri
+        path = self._path(uri)
+        self._fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with self._fs.open_output_stream(tmp) as out:
+            out.write(data)
+        self._fs.move(tmp, path)
+        return uri
+
+    def get(self, uri: str) -> bytes:
+        with self._fs.open_input_stream(self._path(uri)) as f:
+            return f.read()

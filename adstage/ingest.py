@@ -1,0 +1,298 @@
+"""Ingest stage: a catalog feed of one logical date → `catalog_images` + `ingest_rejects`.
+
+Extract (read the feed as raw JSON records), transform (validate rows, drop duplicates, fetch,
+decode and store images — pure functions applied per partition), load (MERGE accepted images,
+rewrite the date's rejects). Every feed row ends up accepted or rejected, and every image of an
+accepted row likewise: nothing is dropped silently, and re-running a date changes nothing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from adstage import delta, feed, fetch, imaging
+from adstage.config import Settings
+from adstage.imagestore import ImageStore
+from adstage.reasons import Reason, Rejected
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+FEED_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
+                ".parquet": "parquet", ".pq": "parquet"}
+
+_ROW_FIELDS = ["record_index", "raw", "product_id", "title", "category", "feed_date",
+               "images_json", "content_key", "reason", "detail"]
+_ROW_SCHEMA = ("record_index long, raw string, product_id string, title string, "
+               "category string, feed_date string, images_json string, content_key string, "
+               "reason string, detail string")
+_IMAGE_FIELDS = ["image_id", "content_sha256", "image_uri", "width", "height", "source_format",
+                 "source_mode", "source_orientation", "source_bytes", "reason", "detail"]
+_IMAGE_SCHEMA = ("record_index long, raw string, product_id string, title string, "
+                 "category string, feed_date string, image_role string, source_uri string, "
+                 "image_id string, content_sha256 string, image_uri string, width int, "
+                 "height int, source_format string, source_mode string, "
+                 "source_orientation int, source_bytes long, reason string, detail string")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    ds: str
+    feed_rows: int
+    rows_accepted: int
+    rows_rejected: int
+    images_in: int
+    images_accepted: int
+    images_rejected: int
+    reasons: dict[str, int]
+    inserted: int
+    updated: int
+
+    def check_balance(self) -> None:
+        """rows in = accepted + rejected, for rows and for images; a bug if not."""
+        if self.feed_rows != self.rows_accepted + self.rows_rejected or \
+                self.images_in != self.images_accepted + self.images_rejected:
+            raise AssertionError(f"ingest lost records: {self}")
+
+
+# ---- pure, per-record transforms (no Spark) ------------------------------------------------
+def validate_row(index: int, raw: str, *, feed_dir: str, categories: tuple[str, ...]) -> dict:
+    """One feed record → a row dict with either its parsed fields or its reject reason."""
+    out = dict.fromkeys(_ROW_FIELDS)
+    out.update(record_index=index, raw=raw)
+    try:
+        rec = feed.parse_record(raw, feed_dir=feed_dir, categories=categories)
+    except Rejected as rej:
+        out.update(reason=rej.reason.value, detail=rej.detail, product_id=_readable_id(raw))
+        return out
+    out.update(product_id=rec.product_id, title=rec.title, category=rec.category,
+               feed_date=rec.feed_date, content_key=rec.content_key(),
+               images_json=json.dumps([[i.uri, i.role] for i in rec.images]))
+    return out
+
+
+def _readable_id(raw: str) -> str | None:
+    """The product id of a refused row when it can be read at all: rejects are searched by it."""
+    try:
+        value = json.loads(raw).get("product_id")
+    except (ValueError, AttributeError):
+        return None
+    return str(value)[:256] if value not in (None, "") else None
+
+
+def process_image(uri: str, settings: Settings, store: ImageStore) -> dict:
+    """Fetch, decode, normalise and store one image; a dict of catalog fields or of the reason."""
+    try:
+        data = fetch.read_image_bytes(
+            uri, allowed_roots=settings.allowed_roots, http_allowed_hosts=settings.http_allowed_hosts,
+            timeout_s=settings.fetch_timeout_s, max_bytes=settings.max_image_bytes)
+        pixels, info = imaging.decode(data, max_pixels=settings.max_pixels,
+                                      min_side=settings.min_side, max_side=settings.max_side)
+        stored = store.put(info.sha256, imaging.encode_png(pixels))
+    except Rejected as rej:
+        return {"reason": rej.reason.value, "detail": rej.detail}
+    except Exception as exc:  # a bug must cost one image, never the run; the trace is kept
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        log.exception("unexpected error on %s", uri)
+        return {"reason": Reason.INTERNAL_ERROR.value, "detail": last[:500]}
+    return {"content_sha256": info.sha256, "image_uri": stored, "width": info.width,
+            "height": info.height, "source_format": info.format, "source_mode": info.mode,
+            "source_orientation": info.orientation, "source_bytes": len(data)}
+
+
+# ---- Spark wiring --------------------------------------------------------------------------
+def feed_format(feed_uri: str, declared: str | None = None) -> str:
+    if declared:
+        return declared
+    ext = os.path.splitext(feed_uri.lower())[1]
+    if ext not in FEED_FORMATS:
+        raise ValueError(f"cannot tell the format of {feed_uri}; pass --format "
+                         f"({', '.join(sorted(set(FEED_FORMATS.values())))})")
+    return FEED_FORMATS[ext]
+
+
+def read_feed(spark: "SparkSession", feed_uri: str, fmt: str) -> "DataFrame":
+    """Extract: (record_index, raw JSON) in file order, whatever the format."""
+    from pyspark.sql import functions as F
+
+    if fmt == "jsonl":
+        df = spark.read.text(feed_uri).select(F.col("value").alias("raw"))
+    elif fmt == "csv":
+        df = spark.read.csv(feed_uri, header=True, multiLine=True, escape='"', mode="PERMISSIVE")
+        df = df.select(F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias("raw"))
+    elif fmt == "parquet":
+        df = spark.read.parquet(feed_uri)
+        df = df.select(F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias("raw"))
+    else:
+        raise ValueError(f"unknown feed format {fmt!r}")
+    # zipWithIndex keeps file order, so record_index is the row's position (1-based) in the feed.
+    indexed = df.rdd.zipWithIndex().map(lambda p: (p[1] + 1, p[0]["raw"]))
+    out = spark.createDataFrame(indexed, "record_index long, raw string")
+    return out.filter(F.length(F.trim("raw")) > 0)  # blank lines are not rows
+
+
+def validate_rows(df: "DataFrame", settings: Settings, feed_dir: str) -> "DataFrame":
+    """Transform: parse every row, then reject duplicate product ids with a window."""
+    import pandas as pd
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    categories = settings.categories
+
+    def parse(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            rows = [validate_row(int(i), r, feed_dir=feed_dir, categories=categories)
+                    for i, r in zip(batch["record_index"], batch["raw"])]
+            yield pd.DataFrame(rows, columns=_ROW_FIELDS)
+
+    parsed = df.mapInPandas(parse, _ROW_SCHEMA)
+    by_id = Window.partitionBy("product_id")
+    first = Window.partitionBy("product_id").orderBy("record_index")
+    valid = F.col("reason").isNull()
+    n_versions = F.size(F.collect_set("content_key").over(by_id))
+    return (parsed
+            .withColumn("_versions", F.when(valid, n_versions))
+            .withColumn("_rank", F.when(valid, F.row_number().over(first)))
+            .withColumn("reason", F.when(valid & (F.col("_versions") > 1),
+                                         F.lit(Reason.CONFLICTING_DUPLICATE.value))
+                        .when(valid & (F.col("_rank") > 1), F.lit(Reason.DUPLICATE_ROW.value))
+                        .otherwise(F.col("reason")))
+            .withColumn("detail", F.when(F.col("reason") == Reason.CONFLICTING_DUPLICATE.value,
+                                         F.lit("product_id appears in rows with different content; "
+                                               "all of them are held back"))
+                        .when(F.col("reason") == Reason.DUPLICATE_ROW.value,
+                              F.lit("identical to an earlier row of the feed"))
+                        .otherwise(F.col("detail")))
+            .drop("_versions", "_rank"))
+
+
+def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
+    """Transform: one row per image of every accepted feed row, fetched and stored."""
+    import pandas as pd
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    images = (rows.filter(F.col("reason").isNull())
+              .select("record_index", "raw", "product_id", "title", "category", "feed_date",
+                      F.posexplode(F.from_json("images_json", "array<array<string>>"))
+                      .alias("pos", "img"))
+              .select("*", F.col("img")[0].alias("source_uri"), F.col("img")[1].alias("image_role"))
+              .drop("img"))
+    # The same image listed twice for one product is one image; the repeats are reported.
+    repeat = F.row_number().over(Window.partitionBy("product_id", "image_role", "source_uri")
+                                 .orderBy("pos")) > 1
+    images = images.withColumn("_repeat", repeat).drop("pos")
+    # Spread the I/O-bound fetches evenly over tasks instead of following the feed's layout.
+    parallelism = max(rows.sparkSession.sparkContext.defaultParallelism, 1)
+    images = images.repartition(parallelism * 2, "source_uri")
+    store_root = settings.image_store_uri
+
+    def fetch_all(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        store = ImageStore(store_root)
+        for batch in batches:
+            out = []
+            for rec in batch.to_dict("records"):
+                rec["image_id"] = feed.image_id(rec["product_id"], rec["image_role"],
+                                                rec["source_uri"])
+                if rec.pop("_repeat"):
+                    result = {"reason": Reason.DUPLICATE_ROW.value,
+                              "detail": "image listed more than once for this product and role"}
+                else:
+                    result = process_image(rec["source_uri"], settings, store)
+                rec.update({k: result.get(k) for k in _IMAGE_FIELDS if k != "image_id"})
+                out.append(rec)
+            yield pd.DataFrame(out, columns=[c.split()[0] for c in _IMAGE_SCHEMA.split(", ")])
+
+    return images.mapInPandas(fetch_all, _IMAGE_SCHEMA)
+
+
+def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,
+        fmt: str | None = None) -> IngestResult:
+    """Ingest one feed for logical date `ds`; idempotent for that date."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    fmt = feed_format(feed_uri, fmt)
+    feed_path = feed_uri[len("file://"):] if feed_uri.startswith("file://") else feed_uri
+    feed_dir = os.path.dirname(os.path.abspath(feed_path))
+    log.info("ingest ds=%s feed=%s (%s)", ds, feed_uri, fmt)
+
+    rows = validate_rows(read_feed(spark, feed_uri, fmt), settings, feed_dir)
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    images = process_images(rows, settings).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        row_counts = {r["reason"]: r["count"] for r in rows.groupBy("reason").count().collect()}
+        img_counts = {r["reason"]: r["count"] for r in images.groupBy("reason").count().collect()}
+        log.info("validated %d feed rows, fetched %d images", sum(row_counts.values()),
+                 sum(img_counts.values()))
+
+        lit_ds = F.lit(ds).cast("date")
+        accepted = (images.filter(F.col("reason").isNull())
+                    .withColumn("feed_date", F.to_date("feed_date"))
+                    .withColumn("ds", lit_ds).withColumn("first_seen_ds", lit_ds))
+        merged = delta.merge_upsert(spark, accepted, settings, "catalog_images",
+                                    keep_on_insert=("first_seen_ds",))
+        row_rejects = (rows.filter(F.col("reason").isNotNull())
+                       .select("record_index", "raw", "product_id", "reason", "detail",
+                               F.lit(None).cast("string").alias("image_uri"),
+                               F.lit(None).cast("string").alias("image_role"),
+                               F.lit("row").alias("level")))
+        image_rejects = (images.filter(F.col("reason").isNotNull())
+                         .select("record_index", "raw", "product_id", "reason", "detail",
+                                 F.col("source_uri").alias("image_uri"), "image_role",
+                                 F.lit("image").alias("level")))
+        rejects = (row_rejects.unionByName(image_rejects)
+                   .withColumn("ds", lit_ds).withColumn("feed_uri", F.lit(feed_uri))
+                   .withColumnRenamed("raw", "raw_record"))
+        delta.replace_date(spark, rejects, settings, "ingest_rejects", ds)
+    finally:
+        images.unpersist()
+        rows.unpersist()
+
+    reasons: dict[str, int] = {}
+    for counts in (row_counts, img_counts):
+        for reason, n in counts.items():
+            if reason is not None:
+                reasons[reason] = reasons.get(reason, 0) + n
+    result = IngestResult(
+        ds=ds, feed_rows=sum(row_counts.values()), rows_accepted=row_counts.get(None, 0),
+        rows_rejected=sum(n for r, n in row_counts.items() if r is not None),
+        images_in=sum(img_counts.values()), images_accepted=img_counts.get(None, 0),
+        images_rejected=sum(n for r, n in img_counts.items() if r is not None),
+        reasons=reasons, inserted=merged["inserted"], updated=merged["updated"])
+    result.check_balance()
+    log.info("ingest ds=%s: %d/%d rows accepted, %d/%d images accepted, %d inserted, "
+             "%d updated, rejects by reason %s", ds, result.rows_accepted, result.feed_rows,
+             result.images_accepted, result.images_in, result.inserted, result.updated,
+             reasons or "{}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI of the ingest job (`jobs/ingest.py` and `adstage ingest` both land here)."""
+    from dataclasses import asdict
+
+    from adstage.jobrunner import job_parser, run_spark_job
+
+    parser = job_parser("ingest", __doc__)
+    parser.add_argument("--feed", default=None,
+                        help="feed file: CSV, JSONL or Parquet (default: Settings.feed_uri)")
+    parser.add_argument("--format", choices=sorted(set(FEED_FORMATS.values())), default=None,
+                        help="feed format (default: from the file extension)")
+    args = parser.parse_args(argv)
+
+    def body(spark, settings):
+        result = run(spark, settings, args.ds, args.feed or settings.feed_for(args.ds),
+                     args.format)
+        metrics = {k: v for k, v in asdict(result).items() if isinstance(v, int)}
+        metrics.update({f"rejects.{reason}": n for reason, n in result.reasons.items()})
+        return metrics
+
+    return run_spark_job("ingest", args, body, params={"feed": args.feed, "format": args.format})

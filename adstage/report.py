@@ -1,0 +1,51 @@
+"""`adstage tables`: every pipeline table with its Delta version, rows and latest logical date.
+
+Reads the Delta logs with delta-rs (`deltalake`), so it needs no JVM and answers in a second;
+this is also how a creative team loads a table into pandas (see `read_table`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from adstage.config import Settings
+from adstage.tables import table_names
+
+
+def read_table(settings: Settings, name: str, columns: list[str] | None = None):
+    """A Delta table as a pandas DataFrame, from the files Spark wrote, without Spark."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(settings.table_uri(name)).to_pandas(columns=columns)
+
+
+def describe(settings: Settings) -> list[dict[str, Any]]:
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    out = []
+    for name in table_names():
+        uri = settings.table_uri(name)
+        try:
+            table = DeltaTable(uri)
+        except TableNotFoundError:
+            out.append({"table": name, "version": None, "rows": None, "latest_ds": None,
+                        "uri": uri})
+            continue
+        dataset = table.to_pyarrow_dataset()
+        latest = None
+        if "ds" in dataset.schema.names:
+            latest = pc.max(dataset.to_table(columns=["ds"])["ds"]).as_py()
+        out.append({"table": name, "version": table.version(), "rows": dataset.count_rows(),
+                    "latest_ds": latest.isoformat() if latest else None, "uri": uri})
+    return out
+
+
+def format_tables(rows: list[dict[str, Any]]) -> str:
+    header = ("table", "version", "rows", "latest_ds", "uri")
+    cells = [[("-" if r[h] is None else str(r[h])) for h in header] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h)
+              for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)

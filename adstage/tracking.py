@@ -1,0 +1,52 @@
+"""MLflow: every job run is an MLflow run with its logical date, config, counts and duration."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Iterator, Mapping
+
+from adstage.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def configure(settings: Settings):
+    """Point MLflow at the configured store and make sure the experiment exists."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
+    if experiment is None:
+        # A local artifact root next to the SQLite store; a tracking server keeps its own.
+        artifact_location = None
+        if settings.tracking_uri.startswith("sqlite:"):
+            artifact_location = "file://" + settings.mlflow_artifact_uri
+        mlflow.create_experiment(settings.mlflow_experiment, artifact_location=artifact_location)
+    mlflow.set_experiment(settings.mlflow_experiment)
+    return mlflow
+
+
+@contextlib.contextmanager
+def job_run(settings: Settings, job: str, ds: str | None = None,
+            params: Mapping[str, object] | None = None) -> Iterator["object"]:
+    """Wrap one job execution in an MLflow run.
+
+    Logs the logical date and job as tags, the settings and ``params`` as params, and the
+    wall-clock duration as a metric; a failing job ends its run as FAILED and re-raises.
+    """
+    mlflow = configure(settings)
+    tags = {"adstage.job": job}
+    if ds:
+        tags["adstage.ds"] = ds
+    started = time.monotonic()
+    with mlflow.start_run(run_name=f"{job} {ds or ''}".strip(), tags=tags) as run:
+        mlflow.log_params({f"conf.{k}": v for k, v in settings.as_params().items()})
+        if params:
+            mlflow.log_params({k: str(v) for k, v in params.items()})
+        log.info("MLflow run %s (experiment %s, store %s)", run.info.run_id,
+                 settings.mlflow_experiment, settings.tracking_uri)
+        try:
+            yield run
+        finally:
+            mlflow.log_metric("duration_s", round(time.monotonic() - started, 3))

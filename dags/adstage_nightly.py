@@ -1,0 +1,59 @@
+"""
+### adstage nightly
+
+Turns the day's catalog feed into staged ad images. Each stage is a Spark job submitted with
+`spark-submit` through the `spark_default` connection (master, deploy mode and resources live
+there, never in job code) and is idempotent for its logical date, which every job receives as
+`--ds`, taken from the run's data interval.
+
+Stages so far: **ingest** (feed → `catalog_images`, `ingest_rejects`).
+Operations guide: README.md, "Operating the pipeline".
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import dag
+
+JOBS = Path(__file__).resolve().parents[1] / "jobs"
+# The logical date from the data interval: manual runs without a logical date still get one.
+DS = "{{ (data_interval_start or dag_run.run_after) | ds }}"
+
+
+def spark_job(task_id: str, script: str, *args: str) -> SparkSubmitOperator:
+    return SparkSubmitOperator(
+        task_id=task_id,
+        conn_id="spark_default",
+        application=str(JOBS / script),
+        application_args=["--ds", DS, *args],
+        name=f"adstage-{task_id}",
+        # Delta's jars: the environment of the worker names them (make jars / the images).
+        jars=os.environ.get("ADSTAGE_SPARK_JARS") or None,
+    )
+
+
+@dag(
+    dag_id="adstage_nightly",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=True,
+    max_active_runs=2,
+    doc_md=__doc__,
+    tags=["adstage", "nightly"],
+    default_args={
+        "owner": "adstage",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(hours=2),
+    },
+)
+def adstage_nightly():
+    spark_job("ingest", "ingest.py")
+
+
+adstage_nightly()

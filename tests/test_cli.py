@@ -1,0 +1,42 @@
+"""Every command has --help; `adstage tables` lists tables with versions and row counts."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adstage.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["tables", "--help"], ["ingest", "--help"],
+                                  ["demo-catalog", "--help"], ["jars", "--help"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    assert "usage" in capsys.readouterr().out.lower()
+
+
+def test_job_scripts_have_help():
+    for job in sorted((ROOT / "jobs").glob("*.py")):
+        proc = subprocess.run([sys.executable, str(job), "--help"], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, (job, proc.stderr[-2000:])
+        assert "--ds" in proc.stdout, job
+
+
+def test_tables_on_an_empty_warehouse(tmp_path, capsys):
+    assert main(["--conf", f"home={tmp_path}", "tables"]) == 0
+    out = capsys.readouterr().out
+    assert "catalog_images" in out and "ingest_rejects" in out
+
+
+def test_ingest_rejects_a_bad_date(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["ingest", "--ds", "24/11/2026", "--feed", "/x.jsonl"])
+    assert exc.value.code == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
