@@ -17,7 +17,8 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(VENV)/bin:$(PATH)
 export PYSPARK_PYTHON := $(PY)
 export PYSPARK_DRIVER_PYTHON := $(PY)
-export ADSTAGE_JARS_DIR ?= $(CACHE)/jars
+# One machine: bind Spark to loopback (and skip its "hostname resolves to loopback" warning).
+export SPARK_LOCAL_IP ?= 127.0.0.1
 # Demo state stays inside the clone (gitignored) so the README can point at it.
 DEMO_HOME := $(CURDIR)/var/demo
 AIRFLOW_DEMO_HOME := $(CURDIR)/var/airflow
@@ -46,7 +47,7 @@ $(VENV)/.complete: requirements.lock
 env: $(VENV)/.complete  ## Python environment (cached in ~/.cache/adstage, keyed by requirements.lock)
 	@# The project itself is installed editable on every call (seconds), so the `adstage`
 	@# command always runs this clone's code.
-	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
+	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . >$(CACHE)/editable-install.log 2>&1 || { cat $(CACHE)/editable-install.log; exit 1; }
 	@ln -sfn $(VENV) .venv
 
 jars: env java  ## Delta jars from Maven Central into ~/.cache/adstage/jars (once)
@@ -62,7 +63,9 @@ demo: jars demo-catalog  ## run the nightly DAG for real on the demo catalog, th
 	  ADSTAGE_FEED_URI=$(DEMO_HOME)/catalog/feed.jsonl ADSTAGE_ALLOWED_ROOTS=$(DEMO_HOME)/catalog \
 	  $(PY) -m adstage.airflow_local run adstage_nightly $(DS)
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli paths
-	@echo
+	@echo; echo ">> MLflow runs"
+	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli runs -n 5
+	@echo; echo ">> tables"
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli tables
 
 test: jars  ## run the whole test suite (real Spark, Delta, MLflow, Airflow, ONNX)

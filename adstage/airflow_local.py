@@ -31,6 +31,8 @@ def airflow_env(airflow_home: Path, settings: Settings | None = None,
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
         "ADSTAGE_SPARK_JARS": ",".join(str(p) for p in jar_paths(settings.jars_path)),
+        # Airflow's own deprecation chatter hides the task output a data engineer wants.
+        "PYTHONWARNINGS": env.get("PYTHONWARNINGS", "ignore"),
     })
     # An explicit connection: an unknown conn_id would silently fall back to YARN.
     env.setdefault("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({

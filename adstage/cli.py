@@ -6,6 +6,7 @@
     adstage demo-catalog --out DIR generate the embedded demo catalog
     adstage jars [--print]         fetch / list the Delta jars for spark-submit
     adstage paths                  where tables, images and the MLflow store live
+    adstage runs [-n N]            the latest MLflow runs: job, logical date, status, metrics
 """
 from __future__ import annotations
 
@@ -54,6 +55,17 @@ def _paths(args) -> int:
     return 0
 
 
+def _runs(args) -> int:
+    from adstage.tracking import recent_runs
+
+    rows = recent_runs(_settings(args), args.n)
+    if not rows:
+        print("no MLflow runs yet")
+    for r in rows:
+        print("  ".join(f"{k}={v}" for k, v in r.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
@@ -72,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("-n", type=int, default=10)
     show.set_defaults(fn=_show)
     sub.add_parser("paths", help="where the data lives").set_defaults(fn=_paths)
+    runs = sub.add_parser("runs", help="the latest MLflow runs")
+    runs.add_argument("-n", type=int, default=10)
+    runs.set_defaults(fn=_runs)
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `adstage {name} --help`", add_help=False)
     args = parser.parse_args(argv)

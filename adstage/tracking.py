@@ -50,3 +50,20 @@ def job_run(settings: Settings, job: str, ds: str | None = None,
             yield run
         finally:
             mlflow.log_metric("duration_s", round(time.monotonic() - started, 3))
+
+
+def recent_runs(settings: Settings, n: int = 10) -> list[dict[str, object]]:
+    """The newest runs of the experiment, flattened for a terminal: job, ds, status, counts."""
+    mlflow = configure(settings)
+    runs = mlflow.search_runs(experiment_names=[settings.mlflow_experiment],
+                              max_results=n, order_by=["attributes.start_time DESC"],
+                              output_format="list")
+    out = []
+    for run in runs:
+        metrics = run.data.metrics
+        row = {"job": run.data.tags.get("adstage.job"), "ds": run.data.tags.get("adstage.ds"),
+               "status": run.info.status, "run_id": run.info.run_id}
+        row.update({k: int(v) if float(v).is_integer() else round(v, 2)
+                    for k, v in sorted(metrics.items()) if "." not in k})
+        out.append(row)
+    return out

@@ -12,6 +12,7 @@ from adstage.config import Settings
 
 # Workers and spark-submit must run this interpreter (and see this checkout).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")] if p)
 

@@ -61,7 +61,7 @@ def test_dag_integrity(tmp_path):
     assert info["dags"] == ["adstage_nightly"]
     assert info["tasks"][0] == "ingest"
     assert info["conn_ids"] == ["spark_default"]
-    assert info["schedule"] == "@daily" and info["catchup"] is True
+    assert info["schedule"] in ("@daily", "0 0 * * *") and info["catchup"] is True
     assert info["max_active_runs"] >= 1 and info["tz"] == "UTC"
     assert all(r >= 1 for r in info["retries"])
     assert all(args[0] == "--ds" and "ds" in args[1] for args in info["args"])
@@ -78,6 +78,7 @@ def test_real_dag_run_ingests_and_tracks(tmp_path):
     import mlflow
 
     from adstage.report import read_table
+    from adstage.tracking import recent_runs
 
     feed, expected = mixed_feed(tmp_path)
     settings = make_settings(tmp_path / "home")
@@ -104,3 +105,4 @@ def test_real_dag_run_ingests_and_tracks(tmp_path):
     assert run["metrics.rejects.not_found"] == 1
     assert run["metrics.duration_s"] > 0
     assert run["params.conf.feed_uri"] == str(feed)
+    assert recent_runs(settings)[0]["images_accepted"] == expected["images_accepted"]
