@@ -18,9 +18,9 @@ from adstage import delta, feed, fetch, imaging
 from adstage.config import Settings
 from adstage.imagestore import ImageStore
 from adstage.reasons import Reason, Rejected
+from adstage.tables import ddl, record_schema
 
 if TYPE_CHECKING:
-    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,22 @@ log = logging.getLogger(__name__)
 FEED_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
                 ".parquet": "parquet", ".pq": "parquet"}
 
-_ROW_FIELDS = ["record_index", "raw", "product_id", "title", "category", "feed_date",
-               "images_json", "content_key", "reason", "detail"]
-_ROW_SCHEMA = ("record_index long, raw string, product_id string, title string, "
-               "category string, feed_date string, images_json string, content_key string, "
-               "reason string, detail string")
-_IMAGE_FIELDS = ["image_id", "content_sha256", "image_uri", "width", "height", "source_format",
-                 "source_mode", "source_orientation", "source_bytes", "reason", "detail"]
-_IMAGE_SCHEMA = ("record_index long, raw string, product_id string, title string, "
-                 "category string, feed_date string, image_role string, source_uri string, "
-                 "image_id string, content_sha256 string, image_uri string, width int, "
-                 "height int, source_format string, source_mode string, "
-                 "source_orientation int, source_bytes long, reason string, detail string")
+# Intermediate records between the Spark steps: (name, contract type) pairs, so the Spark DDL and
+# the Arrow schema of each step come from one list.
+_ROW_COLUMNS = [("record_index", "long"), ("raw", "string"), ("product_id", "string"),
+                ("title", "string"), ("category", "string"), ("feed_date", "string"),
+                ("images_json", "string"), ("content_key", "string"), ("reason", "string"),
+                ("detail", "string")]
+_IMAGE_COLUMNS = [("record_index", "long"), ("raw", "string"), ("product_id", "string"),
+                  ("title", "string"), ("category", "string"), ("feed_date", "string"),
+                  ("image_role", "string"), ("source_uri", "string"), ("image_id", "string"),
+                  ("content_sha256", "string"), ("image_uri", "string"), ("width", "int"),
+                  ("height", "int"), ("source_format", "string"), ("source_mode", "string"),
+                  ("source_orientation", "int"), ("source_bytes", "long"), ("reason", "string"),
+                  ("detail", "string")]
+_ROW_FIELDS = [name for name, _ in _ROW_COLUMNS]
+_IMAGE_RESULT_FIELDS = ["content_sha256", "image_uri", "width", "height", "source_format",
+                        "source_mode", "source_orientation", "source_bytes", "reason", "detail"]
 
 
 @dataclass(frozen=True)
@@ -140,19 +144,20 @@ def read_feed(spark: "SparkSession", feed_uri: str, fmt: str) -> "DataFrame":
 
 def validate_rows(df: "DataFrame", settings: Settings, feed_dir: str) -> "DataFrame":
     """Transform: parse every row, then reject duplicate product ids with a window."""
-    import pandas as pd
+    import pyarrow as pa
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     categories = settings.categories
+    schema = record_schema(_ROW_COLUMNS)
 
-    def parse(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            rows = [validate_row(int(i), r, feed_dir=feed_dir, categories=categories)
-                    for i, r in zip(batch["record_index"], batch["raw"])]
-            yield pd.DataFrame(rows, columns=_ROW_FIELDS)
+            rows = [validate_row(r["record_index"], r["raw"], feed_dir=feed_dir,
+                                 categories=categories) for r in batch.to_pylist()]
+            yield pa.RecordBatch.from_pylist(rows, schema=schema)
 
-    parsed = df.mapInPandas(parse, _ROW_SCHEMA)
+    parsed = df.mapInArrow(parse, ddl(_ROW_COLUMNS))
     by_id = Window.partitionBy("product_id")
     first = Window.partitionBy("product_id").orderBy("record_index")
     valid = F.col("reason").isNull()
@@ -175,7 +180,7 @@ def validate_rows(df: "DataFrame", settings: Settings, feed_dir: str) -> "DataFr
 
 def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
     """Transform: one row per image of every accepted feed row, fetched and stored."""
-    import pandas as pd
+    import pyarrow as pa
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -193,12 +198,13 @@ def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
     parallelism = max(rows.sparkSession.sparkContext.defaultParallelism, 1)
     images = images.repartition(parallelism * 2, "source_uri")
     store_root = settings.image_store_uri
+    schema = record_schema(_IMAGE_COLUMNS)
 
-    def fetch_all(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def fetch_all(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         store = ImageStore(store_root)
         for batch in batches:
             out = []
-            for rec in batch.to_dict("records"):
+            for rec in batch.to_pylist():
                 rec["image_id"] = feed.image_id(rec["product_id"], rec["image_role"],
                                                 rec["source_uri"])
                 if rec.pop("_repeat"):
@@ -206,11 +212,11 @@ def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
                               "detail": "image listed more than once for this product and role"}
                 else:
                     result = process_image(rec["source_uri"], settings, store)
-                rec.update({k: result.get(k) for k in _IMAGE_FIELDS if k != "image_id"})
+                rec.update({k: result.get(k) for k in _IMAGE_RESULT_FIELDS})
                 out.append(rec)
-            yield pd.DataFrame(out, columns=[c.split()[0] for c in _IMAGE_SCHEMA.split(", ")])
+            yield pa.RecordBatch.from_pylist(out, schema=schema)
 
-    return images.mapInPandas(fetch_all, _IMAGE_SCHEMA)
+    return images.mapInArrow(fetch_all, ddl(_IMAGE_COLUMNS))
 
 
 def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,

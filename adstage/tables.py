@@ -92,6 +92,16 @@ def table_names() -> list[str]:
     return sorted(p.stem for p in schemas_dir().glob("*.json") if p.stem != "feed")
 
 
+def record_schema(columns: list[tuple[str, str]]) -> pa.Schema:
+    """Arrow schema of an intermediate record (name, contract type) list."""
+    return pa.schema([pa.field(n, arrow_type(t)) for n, t in columns])
+
+
+def ddl(columns: list[tuple[str, str]]) -> str:
+    """Spark DDL of the same list (long -> bigint is the only spelling that differs)."""
+    return ", ".join(f"{n} {t.replace('long', 'bigint')}" for n, t in columns)
+
+
 # ---- type strings ----------------------------------------------------------------------
 def _split_top(s: str) -> list[str]:
     """Split `a:int,b:array<x>` on top-level commas."""
