@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 # Creatives read tables with delta-rs (deltalake): keep to features its readers support.
 TABLE_PROPERTIES = {"delta.enableDeletionVectors": "false"}
-CONFLICT_RETRIES = 3
+CONFLICT_RETRIES = 4
+# Optimistic-concurrency conflicts (ConcurrentAppend..., ProtocolChanged, MetadataChanged) and a
+# table being created by another job right now: all settle when retried.
+RETRYABLE = ("Concurrent", "ProtocolChanged", "MetadataChanged",
+             "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
 
 
 def ensure_table(spark: "SparkSession", settings: Settings, name: str) -> str:
@@ -36,7 +40,9 @@ def ensure_table(spark: "SparkSession", settings: Settings, name: str) -> str:
         builder = builder.partitionedBy(*contract.partition_by)
     for key, value in TABLE_PROPERTIES.items():
         builder = builder.property(key, value)
-    builder.execute()
+    if not DeltaTable.isDeltaTable(spark, uri):
+        # Two jobs creating one table at once: the loser sees a half-made folder; retry.
+        _with_retries(builder.execute, name)
     return uri
 
 
@@ -96,7 +102,8 @@ def _with_retries(action, name: str):
         try:
             return action()
         except Exception as exc:  # py4j wraps Delta's exceptions; match on the class name
-            if "Concurrent" not in type(exc).__name__ + str(exc)[:300] or attempt == CONFLICT_RETRIES:
+            text = type(exc).__name__ + str(exc)[:500]
+            if not any(marker in text for marker in RETRYABLE) or attempt == CONFLICT_RETRIES:
                 raise
             log.warning("write conflict on %s (attempt %d/%d), retrying: %s", name, attempt,
                         CONFLICT_RETRIES, str(exc).splitlines()[0])

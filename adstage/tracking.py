@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import time
+from pathlib import Path
 from typing import Iterator, Mapping
 
 from adstage.config import Settings
@@ -16,15 +18,35 @@ def configure(settings: Settings):
     import mlflow
 
     mlflow.set_tracking_uri(settings.tracking_uri)
-    experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
-    if experiment is None:
-        # A local artifact root next to the SQLite store; a tracking server keeps its own.
-        artifact_location = None
-        if settings.tracking_uri.startswith("sqlite:"):
-            artifact_location = "file://" + settings.mlflow_artifact_uri
-        mlflow.create_experiment(settings.mlflow_experiment, artifact_location=artifact_location)
+    with _local_store_lock(settings):
+        experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
+        if experiment is None:
+            # A local artifact root next to the SQLite store; a tracking server keeps its own.
+            artifact_location = None
+            if settings.tracking_uri.startswith("sqlite:"):
+                artifact_location = "file://" + settings.mlflow_artifact_uri
+            mlflow.create_experiment(settings.mlflow_experiment,
+                                     artifact_location=artifact_location)
     mlflow.set_experiment(settings.mlflow_experiment)
     return mlflow
+
+
+@contextlib.contextmanager
+def _local_store_lock(settings: Settings) -> Iterator[None]:
+    """Two jobs starting at once (a backfill of two dates) would both run MLflow's schema
+    migration on a new SQLite store and both create the experiment; one file lock orders them.
+    A tracking server does this itself."""
+    if not settings.tracking_uri.startswith("sqlite:"):
+        yield
+        return
+    lock = Path(settings.home) / ".mlflow-init.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
