@@ -36,20 +36,23 @@ java:  ## check for Java 17+ (Spark 4 needs it)
 # No prerequisite on purpose: the lock's hash is in the path, and a fresh clone's file times
 # would otherwise make every CI run rebuild the environment.
 $(VENV)/.complete:
-	@echo ">> creating the environment $(VENV) (first time: ~3 min, ~7.5 GB)"
 	@mkdir -p $(CACHE)
-	@rm -rf $(VENV)
-	@$(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade 'pip>=24'
-	@# The lock is complete and pip-check clean, so no resolver run: install it as it is.
-	@$(PY) -m pip install -q --no-deps -r requirements.lock
-	@$(PY) -m pip check
-	@touch $@
+	@# flock: two clones set up at once (a CI run beside a developer) build it once, in turn.
+	@flock $(CACHE)/.build.lock bash -euo pipefail -c '\
+	  [ -f $@ ] && exit 0; \
+	  echo ">> creating the environment $(VENV) (first time: ~3-5 min, ~7.2 GB)"; \
+	  rm -rf $(VENV); \
+	  $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install -q --upgrade "pip>=24"; \
+	  $(PY) -m pip install -q --no-deps -r requirements.lock; \
+	  $(PY) -m pip check; \
+	  touch $@'
 
 env: $(VENV)/.complete  ## Python environment (cached in ~/.cache/adstage, keyed by requirements.lock)
 	@# The project itself is installed editable on every call (seconds), so the `adstage`
 	@# command always runs this clone's code.
-	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . >$(CACHE)/editable-install.log 2>&1 || { cat $(CACHE)/editable-install.log; exit 1; }
+	@flock $(CACHE)/.build.lock $(PY) -m pip install -q --no-deps --no-build-isolation -e . \
+	  >$(CACHE)/editable-install.log 2>&1 || { cat $(CACHE)/editable-install.log; exit 1; }
 	@ln -sfn $(VENV) .venv
 
 jars: env java  ## Delta jars from Maven Central into ~/.cache/adstage/jars (once)
