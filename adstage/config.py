@@ -62,6 +62,23 @@ class Settings:
     # Where the nightly run finds the catalog feed; `{ds}` is replaced by the logical date.
     feed_uri: str = ""
     log_level: str = "INFO"
+    # ---- vision core (adstage.vision): models, thresholds, retrieval --------------------
+    # onnxruntime provider: cpu | cuda | auto (CUDA when this onnxruntime build offers it).
+    onnx_device: str = "auto"
+    inference_batch: int = 32
+    # Registered model names; jobs load models:/<name>@champion, else the file in models/.
+    classifier_model: str = "adstage-staged-classifier"
+    segmenter_model: str = "adstage-slot-segmenter"
+    staged_threshold: float = 0.5
+    slot_min_quality: float = 0.6
+    # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.
+    shape_index_exact_max: int = 20_000
+    pairing_top_k: int = 5
+    # |log(aspect_query / aspect_donor)| above this is a stretch we refuse (0.4 ~ 1.5x).
+    pairing_max_aspect_log_ratio: float = 0.4
+    pairing_min_similarity: float = 0.5
+    # A product cutout may be enlarged at most this much to fill a donor slot.
+    pairing_max_upscale: float = 2.5
 
     # ---- derived locations -------------------------------------------------------------
     @property

@@ -228,6 +228,9 @@ def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,
     fmt = feed_format(feed_uri, fmt)
     feed_path = feed_uri[len("file://"):] if feed_uri.startswith("file://") else feed_uri
     feed_dir = os.path.dirname(os.path.abspath(feed_path))
+    if "://" not in feed_path and not os.path.isfile(feed_path):
+        # A missing feed is the run's failure, not a row to reject: say so before Spark does.
+        raise FileNotFoundError(f"feed for ds={ds} not found: {feed_uri}")
     log.info("ingest ds=%s feed=%s (%s)", ds, feed_uri, fmt)
 
     rows = validate_rows(read_feed(spark, feed_uri, fmt), settings, feed_dir)

@@ -6,7 +6,10 @@ Turns the day's catalog feed into staged ad images. Each stage is a Spark job su
 there, never in job code) and is idempotent for its logical date, which every job receives as
 `--ds`, taken from the run's data interval.
 
-Stages so far: **ingest** (feed → `catalog_images`, `ingest_rejects`).
+Stages so far: **ingest** (feed → `catalog_images`, `ingest_rejects`), then the vision core:
+**classify** (→ `image_labels`), **cutouts** (→ `product_cutouts`, `donor_slots`),
+**shape_index** (→ FAISS files, `shape_index_versions`), **pair_donors** (→ `donor_pairs`,
+`pairing_rejects`).
 Operations guide: README.md, "Operating the pipeline".
 """
 from __future__ import annotations
@@ -53,7 +56,15 @@ def spark_job(task_id: str, script: str, *args: str) -> SparkSubmitOperator:
     },
 )
 def adstage_nightly():
-    spark_job("ingest", "ingest.py")
+    ingest = spark_job("ingest", "ingest.py")
+    # Vision core (adstage/vision, docs/vision-core.md): label the day's images, cut out the
+    # unstaged products and find donor slots in the staged photos, refresh the shape indexes
+    # that changed, then pair every unstaged product with its donors.
+    classify = spark_job("classify", "classify.py")
+    cutouts = spark_job("cutouts", "cutouts.py")
+    index = spark_job("shape_index", "shape_index.py")
+    pair = spark_job("pair_donors", "pair_donors.py")
+    ingest >> classify >> cutouts >> index >> pair
 
 
 adstage_nightly()

@@ -129,6 +129,11 @@ def test_tables_follow_contract_and_read_without_spark(spark, mixed):
     assert listing["ingest_rejects"]["latest_ds"] == DS
 
 
+def test_missing_feed_fails_the_run_clearly(spark, settings, tmp_path):
+    with pytest.raises(FileNotFoundError, match="ds=2026-11-24"):
+        ingest.run(spark, settings, DS, str(tmp_path / "nope.jsonl"))
+
+
 def test_feed_format_is_explicit_when_unknown():
     with pytest.raises(ValueError, match="--format"):
         ingest.feed_format("/data/feed.txt")
