@@ -1,0 +1,172 @@
+"""Compositing and the whole copy-paste stage behind one call (``stage_copy_paste``).
+
+The guarantees, which the tests check with an inpainter that returns noise:
+
+* outside ``gap ∪ product support ∪ shadow`` the result is the donor room, bit for bit;
+* where the product is opaque (``alpha == 1``) the result is the product as pasted, bit for bit
+  (it is copied, not blended: ``a * F + (1 - a) * B`` in float is not exact);
+* only gap pixels come from the inpainter; only ``0 < alpha < 1`` pixels are blends.
+
+``inpaint_fn(crops, holes) -> filled`` is injected: ``crops`` BGR uint8 ``N x S x S x 3`` with
+the hole pixels set to white (EdgeConnect's convention; the hole's old content is the donor's
+product and must not leak), ``holes`` uint8 ``N x S x S`` (255 = hole); it returns uint8
+``N x S x S x 3``.  The nightly job passes ``rgb_inpainter(EdgeConnectInpainter(...))``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from adstage.staging import gap as gap_mod
+from adstage.staging import quality
+from adstage.staging.harmonize import HarmonizeParams, harmonize_product
+from adstage.staging.placement import Box, Placement, as_alpha, place_product
+from adstage.staging.shadow import ShadowParams, apply_shadow, contact_shadow
+
+InpaintFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def compose(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """``alpha * foreground + (1 - alpha) * background``, exact at ``alpha`` 0 and 1.
+
+    Straight (unpremultiplied) BGR uint8 colours and float32 alpha in [0, 1], all ``H x W``.
+    ``placement`` resamples premultiplied colour and un-premultiplies, so ``foreground`` holds
+    straight colour here and this is the correct over-operator for it.
+    """
+    a = as_alpha(alpha)[..., None]
+    mixed = np.clip(np.round(foreground.astype(np.float32) * a + background.astype(np.float32) * (1.0 - a)),
+                    0, 255).astype(np.uint8)
+    return np.where(a >= 1.0, foreground, np.where(a <= 0.0, background, mixed))
+
+
+def rgb_inpainter(fn: Callable[[Sequence[np.ndarray], Sequence[np.ndarray]], Sequence[np.ndarray]]) -> InpaintFn:
+    """Adapt an RGB inpainter returning a list (``EdgeConnectInpainter``) to ``InpaintFn`` (BGR)."""
+
+    def run(crops: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        out = fn([np.ascontiguousarray(c[..., ::-1]) for c in crops], list(holes))
+        return np.stack([np.ascontiguousarray(np.asarray(o)[..., ::-1]) for o in out])
+
+    return run
+
+
+def opencv_inpainter(radius: int = 5, method: int = cv2.INPAINT_TELEA) -> InpaintFn:
+    """A model-free ``InpaintFn`` (``cv2.inpaint``): the tests' reference, and a fallback."""
+
+    def run(crops: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        return np.stack([cv2.inpaint(c, h, radius, method) for c, h in zip(crops, holes)])
+
+    return run
+
+
+def inpaint_gap(image: np.ndarray, gap: np.ndarray, inpaint_fn: InpaintFn, crop_size: int = 256
+                ) -> tuple[np.ndarray, list[Box]]:
+    """Fill ``gap`` (uint8, 255 = hole) of ``image`` with ``inpaint_fn`` on fixed-size crops.
+
+    Pixels outside the gap are returned unchanged whatever the inpainter returns.
+    :returns: the filled image and the crop boxes used.
+    """
+    boxes = gap_mod.crop_boxes(gap, crop_size)
+    if not boxes:
+        return image.copy(), boxes
+    blank = image.copy()
+    blank[gap > 0] = 255
+    crops, holes = gap_mod.extract_crops(blank, gap, boxes)
+    filled = np.asarray(inpaint_fn(crops, holes))
+    if filled.shape != crops.shape or filled.dtype != np.uint8:
+        raise ValueError(f"inpaint_fn returned {filled.dtype} {filled.shape}, expected uint8 {crops.shape}")
+    return gap_mod.paste_crops(image, gap, boxes, filled), boxes
+
+
+@dataclass
+class StagedResult:
+    """One staged image and what the job stores about it.
+
+    ``image``: BGR uint8 room-sized result; ``product_image``/``product_alpha``: the product as
+    pasted (room coordinates; harmonised if asked); ``product_mask``: uint8, 255 where
+    ``alpha >= 0.5``; ``gap_mask``: uint8, 255 = inpainted; ``shadow``: float32 darkening in
+    [0, 1]; ``placement``: where the product went (``placement.box``); ``crop_boxes``: the
+    inpainter's crops; ``scores``: see ``quality`` (plus ``scale``, ``coverage``, ``n_crops``).
+    """
+
+    image: np.ndarray
+    product_image: np.ndarray
+    product_alpha: np.ndarray
+    product_mask: np.ndarray
+    gap_mask: np.ndarray
+    shadow: np.ndarray
+    placement: Placement
+    crop_boxes: list[Box]
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def box(self) -> Box:
+        return self.placement.box
+
+
+def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.ndarray,
+                     product_alpha: np.ndarray, inpaint_fn: InpaintFn, *, dilate_px: int = 4,
+                     crop_size: int = 256, shadow: ShadowParams | None = ShadowParams(),
+                     harmonize: HarmonizeParams | None = None, fit: str = "cover",
+                     product_box: Box | None = None, backdrop_bgr=None) -> StagedResult:
+    """Copy-paste staging of one product into one donor slot.
+
+    :param room: BGR uint8 ``H x W x 3``, the donor's staged photo (any size, odd sizes too).
+    :param slot_mask: uint8 ``H x W``, 255 = the donor product to replace.
+    :param product_img: BGR uint8 cutout photo; ``product_alpha``: its soft alpha (uint8 0..255
+        or float [0, 1]); ``product_box``: its tight box (computed when None).
+    :param inpaint_fn: see the module docstring.
+    :param dilate_px: slot dilation for the gap (``gap.gap_mask``).
+    :param crop_size: side of the inpainter's square crops.
+    :param shadow: contact shadow parameters, None = off (default on: without it the product
+        floats).
+    :param harmonize: luminance harmonisation parameters, None = off (default off: an ad shows
+        the product's true colours unless the creative team asks otherwise).
+    :param fit: placement policy (``placement.place_product``).
+    :param backdrop_bgr: the cutout's backdrop colour, to decontaminate its soft rim.
+    """
+    H, W = room.shape[:2]
+    if room.dtype != np.uint8 or room.ndim != 3 or room.shape[2] != 3:
+        raise ValueError(f"room must be BGR uint8 HxWx3, got {room.dtype} {room.shape}")
+    placed = place_product((H, W), slot_mask, product_img, product_alpha, product_box=product_box,
+                           fit=fit, backdrop_bgr=backdrop_bgr)
+    alpha = placed.alpha
+    product = placed.image
+    if harmonize is not None:
+        product = harmonize_product(product, alpha, room, slot_mask, harmonize)
+    gap = gap_mod.gap_mask(slot_mask, alpha, dilate_px)
+    # The inpainter's context: the room with the new product already in (its edges continue
+    # into the gap) — gap pixels are blanked in inpaint_gap.
+    context = compose(product, alpha, room)
+    filled, boxes = inpaint_gap(context, gap, inpaint_fn, crop_size)
+    # Background = donor room outside the gap, inpainted inside it.
+    background = np.where((gap > 0)[..., None], filled, room)
+    sh = contact_shadow(alpha, shadow) if shadow is not None else np.zeros((H, W), np.float32)
+    if shadow is not None:
+        background = apply_shadow(background, sh)
+    image = compose(product, alpha, background)
+
+    pmax, pmean = quality.preservation(product, alpha, image)
+    harm = 0.0
+    if harmonize is not None:
+        sel = alpha > 0
+        if sel.any():
+            harm = float(np.abs(product[sel].astype(np.int16) - placed.image[sel].astype(np.int16)).mean())
+    scores = {
+        "fit_iou": round(placed.fit_iou, 6),
+        "coverage": round(placed.coverage, 6),
+        "gap_share": round(gap_mod.gap_share(gap, slot_mask), 6),
+        "gap_px": float((gap > 0).sum()),
+        "preservation_max": pmax,
+        "preservation_mean": pmean,
+        "repaint_share": quality.repaint_share(product, alpha, image),
+        # Copy-paste's product region is the pasted mask: 0 by construction (quality docstring).
+        "object_expansion": quality.object_expansion(placed.mask, placed.mask),
+        "harmonize_delta": round(harm, 4),
+        "scale": round(placed.placement.scale, 6),
+        "n_crops": float(len(boxes)),
+    }
+    return StagedResult(image=image, product_image=product, product_alpha=alpha, product_mask=placed.mask,
+                        gap_mask=gap, shadow=sh, placement=placed.placement, crop_boxes=boxes, scores=scores)

@@ -1,0 +1,149 @@
+"""2.5-D parallax clip of a staged image (the paper's third task): the product moves against the room.
+
+Two layers: the product (colour + soft alpha, as pasted) and a background plate (the staged
+image with the product removed and its hole filled by the injected ``inpaint_fn``, the same
+crop machinery as the gap).  A short camera move shifts and zooms the product layer more than
+the plate — near things move faster — which reads as depth.  The plate is overscanned
+(scaled up about the centre) just enough that its shift never exposes a border, and warped
+with mirrored borders as a second guard, so no frame has an empty edge.  The product's contact
+shadow lives in the plate (it stays on the floor), so keep the move small.
+
+Written as MP4 (OpenCV ``mp4v``; checked to write and read back with the pinned
+opencv-python-headless, whose wheels bundle FFmpeg) and GIF (Pillow, looping).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from adstage.staging.composite import InpaintFn, inpaint_gap
+from adstage.staging.placement import as_alpha
+
+
+@dataclass
+class Layers:
+    """``product`` BGR uint8 and ``alpha`` float32 [0, 1] (room-sized); ``plate`` BGR uint8,
+    the room without the product; ``hole`` uint8 (255 = what was filled in the plate)."""
+
+    product: np.ndarray
+    alpha: np.ndarray
+    plate: np.ndarray
+    hole: np.ndarray
+
+
+@dataclass(frozen=True)
+class CameraMove:
+    """``seconds`` x ``fps`` frames; ``pan``: the product's horizontal travel, share of the width;
+    ``zoom``: the product's extra scale over the move; ``bg_speed``: the plate's share of both."""
+
+    seconds: float = 2.0
+    fps: int = 12
+    pan: float = 0.05
+    zoom: float = 0.06
+    bg_speed: float = 0.4
+
+    @property
+    def n_frames(self) -> int:
+        return max(2, int(round(self.seconds * self.fps)))
+
+
+def make_layers(staged: np.ndarray, product_alpha: np.ndarray, inpaint_fn: InpaintFn, *,
+                product_image: np.ndarray | None = None, dilate_px: int = 3, crop_size: int = 256) -> Layers:
+    """Split a staged image into product layer and filled background plate.
+
+    :param staged: BGR uint8 staged image. :param product_alpha: the product's alpha (room-sized).
+    :param product_image: the product's straight colours (``StagedResult.product_image``); the
+        staged pixels are used when None (the soft rim then carries some background colour).
+    :param dilate_px: the hole is the product's support dilated by this much (its rim and the
+        blend around it must not stay in the plate as a ghost).
+    """
+    alpha = as_alpha(product_alpha)
+    support = np.where(alpha > 0, 255, 0).astype(np.uint8)
+    if dilate_px > 0:
+        k = 2 * dilate_px + 1
+        support = cv2.dilate(support, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    plate, _ = inpaint_gap(staged, support, inpaint_fn, crop_size)
+    product = staged if product_image is None else product_image
+    return Layers(product=product.copy(), alpha=alpha, plate=plate, hole=support)
+
+
+def _affine(scale: float, dx: float, w: int, h: int) -> np.ndarray:
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    return np.array([[scale, 0, (1 - scale) * cx + dx], [0, scale, (1 - scale) * cy]], np.float32)
+
+
+def render_frames(layers: Layers, move: CameraMove = CameraMove()) -> list[np.ndarray]:
+    """BGR uint8 frames of the move, room-sized."""
+    H, W = layers.alpha.shape
+    n = move.n_frames
+    bg_pan = move.pan * move.bg_speed
+    # Overscan: a shift of d pixels needs a scale of 1 + 2d/W about the centre; +1% and 2 px slack.
+    base = 1.0 + bg_pan + 0.01 + 4.0 / W
+    a = layers.alpha[..., None]
+    premul = layers.product.astype(np.float32) * a
+    fg = np.concatenate([premul, a], axis=2)
+    frames = []
+    for i in range(n):
+        u = i / (n - 1)
+        e = 0.5 - 0.5 * np.cos(np.pi * u)  # ease in and out
+        t = e - 0.5
+        m_bg = _affine(base * (1.0 + move.zoom * move.bg_speed * e), bg_pan * W * t, W, H)
+        m_fg = _affine(base * (1.0 + move.zoom * e), move.pan * W * t, W, H)
+        bg = cv2.warpAffine(layers.plate, m_bg, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        f = cv2.warpAffine(fg, m_fg, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        fa = np.clip(f[..., 3:4], 0.0, 1.0)
+        out = f[..., :3] + bg.astype(np.float32) * (1.0 - fa)
+        frames.append(np.clip(np.round(out), 0, 255).astype(np.uint8))
+    return frames
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    # Most MP4 codecs want even sides; replicate one edge row/column rather than drop one.
+    h, w = frame.shape[:2]
+    return cv2.copyMakeBorder(frame, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE) if (h % 2 or w % 2) else frame
+
+
+def write_mp4(frames: list[np.ndarray], path: str | Path, fps: int) -> Path:
+    """Write BGR frames as MP4 (``mp4v``); raises RuntimeError when OpenCV cannot open a writer."""
+    path = Path(path)
+    first = _even(frames[0])
+    h, w = first.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV could not open an mp4v writer for {path} (no FFmpeg in this build?)")
+    try:
+        for f in frames:
+            writer.write(_even(f))
+    finally:
+        writer.release()
+    return path
+
+
+def write_gif(frames: list[np.ndarray], path: str | Path, fps: int, max_side: int = 480) -> Path:
+    """Write BGR frames as a looping GIF (Pillow), downscaled so the longer side <= ``max_side``."""
+    from PIL import Image
+
+    path = Path(path)
+    h, w = frames[0].shape[:2]
+    k = min(1.0, max_side / max(h, w))
+    size = (max(1, int(round(w * k))), max(1, int(round(h * k))))
+    imgs = [Image.fromarray(np.ascontiguousarray(
+        (cv2.resize(f, size, interpolation=cv2.INTER_AREA) if k < 1 else f)[..., ::-1])) for f in frames]
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(round(1000 / fps)), loop=0,
+                 optimize=False)
+    return path
+
+
+def parallax_clip(staged: np.ndarray, product_alpha: np.ndarray, inpaint_fn: InpaintFn, out_dir: str | Path,
+                  stem: str, *, product_image: np.ndarray | None = None, move: CameraMove = CameraMove(),
+                  crop_size: int = 256) -> dict[str, Path]:
+    """Layers, frames and both files: ``{"mp4": out_dir/stem.mp4, "gif": out_dir/stem.gif}``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layers = make_layers(staged, product_alpha, inpaint_fn, product_image=product_image, crop_size=crop_size)
+    frames = render_frames(layers, move)
+    return {"mp4": write_mp4(frames, out_dir / f"{stem}.mp4", move.fps),
+            "gif": write_gif(frames, out_dir / f"{stem}.gif", move.fps)}
