@@ -5,6 +5,7 @@ jobs/ingest.py → Delta tables + an MLflow run.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,12 +55,11 @@ print(json.dumps({{
 
 
 def test_dag_integrity(tmp_path):
-    import json
-
     info = json.loads(load_dagbag_in_subprocess(tmp_path))
     assert info["errors"] == {}
     assert info["dags"] == ["adstage_nightly"]
     assert info["tasks"][0] == "ingest"
+    assert info["tasks"][:5] == ["ingest", "classify", "cutouts", "shape_index", "pair_donors"]
     assert info["conn_ids"] == ["spark_default"]
     assert info["schedule"] in ("@daily", "0 0 * * *") and info["catchup"] is True
     assert info["max_active_runs"] >= 1 and info["tz"] == "UTC"
@@ -96,8 +96,10 @@ def test_real_dag_run_ingests_and_tracks(tmp_path):
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     runs = mlflow.search_runs(experiment_names=[settings.mlflow_experiment])
-    assert len(runs) == 1
-    run = runs.iloc[0]
+    tasks = [t for t in json.loads(load_dagbag_in_subprocess(tmp_path))["tasks"]]
+    assert sorted(runs["tags.adstage.job"]) == sorted(tasks)  # one MLflow run per task
+    assert set(runs["status"]) == {"FINISHED"}
+    run = runs[runs["tags.adstage.job"] == "ingest"].iloc[0]
     assert run["status"] == "FINISHED"
     assert run["tags.adstage.job"] == "ingest" and run["tags.adstage.ds"] == "2026-11-24"
     assert run["metrics.images_accepted"] == expected["images_accepted"]
@@ -105,4 +107,5 @@ def test_real_dag_run_ingests_and_tracks(tmp_path):
     assert run["metrics.rejects.not_found"] == 1
     assert run["metrics.duration_s"] > 0
     assert run["params.conf.feed_uri"] == str(feed)
-    assert recent_runs(settings)[0]["images_accepted"] == expected["images_accepted"]
+    ingest_runs = [r for r in recent_runs(settings) if r["job"] == "ingest"]
+    assert ingest_runs[0]["images_accepted"] == expected["images_accepted"]

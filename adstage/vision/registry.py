@@ -1,0 +1,111 @@
+"""Which ONNX model a nightly job runs: the MLflow registry's ``@champion``, else the shipped file.
+
+Registration (training jobs) logs the ONNX file and its model card as artifacts of a run,
+registers them under a name and moves the ``champion`` alias. Resolution (nightly jobs, driver
+side) returns the model's bytes and where they came from; the bytes then travel to executors.
+No torch, no mlflow.onnx flavour: the ONNX file is an artifact like any other.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from adstage.config import Settings
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    data: bytes
+    version: str        # registry version, or "shipped-<sha12>" for the file in models/
+    source: str         # "registry" | "shipped"
+    card: dict
+
+
+def register_onnx(settings: Settings, onnx_path: Path, name: str, card: Mapping[str, Any],
+                  alias: str = CHAMPION) -> str:
+    """Log + register `onnx_path` as `name`, point `alias` at the new version; return it."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from adstage import tracking
+
+    tracking.configure(settings)
+    own = mlflow.active_run() is None
+    run = mlflow.start_run(run_name=f"register {name}") if own else mlflow.active_run()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "model"
+            folder.mkdir()
+            (folder / "model.onnx").write_bytes(Path(onnx_path).read_bytes())
+            (folder / "card.json").write_text(json.dumps(dict(card), indent=1))
+            mlflow.log_artifacts(str(folder), artifact_path="model")
+        source = f"runs:/{run.info.run_id}/model"
+    finally:
+        if own:
+            mlflow.end_run()
+    client = MlflowClient()
+    try:
+        client.get_registered_model(name)
+    except Exception:  # not yet registered
+        client.create_registered_model(name)
+    mv = client.create_model_version(name, source, run_id=run.info.run_id)
+    client.set_registered_model_alias(name, alias, mv.version)
+    log.info("registered %s version %s as @%s", name, mv.version, alias)
+    return str(mv.version)
+
+
+def shipped(name: str, filename: str) -> ResolvedModel:
+    """The small ONNX shipped in `models/<name>/`, with its card."""
+    import hashlib
+
+    folder = MODELS_DIR / name
+    data = (folder / filename).read_bytes()
+    card_path = folder / "card.json"
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    return ResolvedModel(name, data, f"shipped-{hashlib.sha256(data).hexdigest()[:12]}",
+                         "shipped", card)
+
+
+def resolve(settings: Settings, registered_name: str, shipped_folder: str,
+            shipped_file: str, alias: str = CHAMPION) -> ResolvedModel:
+    """``models:/<registered_name>@<alias>`` when the registry has it, else the shipped file.
+
+    A missing alias is the normal first-run case (logged at INFO); any other registry error is
+    logged as a warning and the shipped model is used, so a tracking-server hiccup does not stop
+    the night.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    try:
+        mv = MlflowClient().get_model_version_by_alias(registered_name, alias)
+    except Exception as exc:  # RESOURCE_DOES_NOT_EXIST and friends
+        log.info("no models:/%s@%s (%s); using the shipped model", registered_name, alias,
+                 str(exc).splitlines()[0][:200])
+        model = shipped(shipped_folder, shipped_file)
+    else:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{registered_name}@{alias}"))
+            files = sorted(local.rglob("*.onnx"))
+            cards = sorted(local.rglob("card.json"))
+            model = ResolvedModel(registered_name, files[0].read_bytes(), str(mv.version),
+                                  "registry",
+                                  json.loads(cards[0].read_text()) if cards else {})
+        except Exception as exc:
+            log.warning("models:/%s@%s version %s could not be loaded (%s); using the shipped "
+                        "model", registered_name, alias, mv.version, exc)
+            model = shipped(shipped_folder, shipped_file)
+    log.info("model %s: %s version %s", registered_name, model.source, model.version)
+    return model
