@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from adstage.demo.catalog import generate_catalog
-from adstage.vision import cutout, registry, shape, shape_index, slots
+from adstage import registry
+from adstage.vision import cutout, shape, shape_index, slots
 from adstage.vision.codes import VisionReason
 from adstage.vision.pairing import LoadedIndex, PairingParams, Query, pair
 
@@ -186,7 +187,7 @@ def test_shipped_models_have_cards_and_load_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from adstage.vision import registry, onnx_runtime, classify, regions, "
+    code = ("import sys; from adstage import registry, onnx_runtime; from adstage.vision import classify, regions, "
             "pairing, shape_index; m = registry.shipped('classifier', 'classifier.onnx'); "
             "s = registry.shipped('segmenter', 'segmenter.onnx'); "
             "onnx_runtime.session_from_bytes(m.data, 'cpu'); "
@@ -202,7 +203,7 @@ def test_shipped_models_have_cards_and_load_without_torch():
 
 def test_shipped_classifier_on_demo(demo):
     from adstage.vision.classify import label_images
-    from adstage.vision.onnx_runtime import session_from_bytes
+    from adstage.onnx_runtime import session_from_bytes
 
     root, truth = demo
     sess = session_from_bytes(registry.shipped("classifier", "classifier.onnx").data, "cpu")
@@ -236,7 +237,7 @@ def test_registry_champion_wins_over_shipped(tmp_path):
 
 def test_bad_images_cost_their_own_row_only(demo, tmp_path):
     from adstage.imagestore import ImageStore
-    from adstage.vision.onnx_runtime import session_from_bytes
+    from adstage.onnx_runtime import session_from_bytes
     from adstage.vision.regions import process_batch
     from adstage.vision.slots import Segmenter, SlotParams
 

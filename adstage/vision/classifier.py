@@ -227,7 +227,7 @@ def train(cfg: TrainConfig, work: Path, out_onnx: Path) -> dict:
 def evaluate_onnx(onnx_path: Path, work: Path, use_ikea: bool = True) -> dict:
     """Accuracy and confusion matrix of an exported classifier on data training never saw:
     a fresh demo catalog (other seed) and the IKEA test split (held-out products and rooms)."""
-    from adstage.vision.onnx_runtime import session_from_bytes
+    from adstage.onnx_runtime import session_from_bytes
 
     sess = session_from_bytes(Path(onnx_path).read_bytes(), device="cpu")
     sets = {"demo_heldout": eval_set(demo_pool(work / "demo_eval", 60, seed=99), 2, seed=5)}

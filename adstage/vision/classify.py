@@ -15,7 +15,7 @@ import numpy as np
 from adstage import delta
 from adstage.config import Settings
 from adstage.reasons import Reason
-from adstage.vision import registry
+from adstage import registry
 from adstage.vision.preprocess import classifier_input, decode
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def label_frame(images: "DataFrame", settings: Settings, model: registry.Resolve
     import pandas as pd
 
     from adstage.imagestore import ImageStore
-    from adstage.vision.onnx_runtime import session_from_bytes
+    from adstage.onnx_runtime import session_from_bytes
 
     model_bytes, device = model.data, settings.onnx_device
     threshold, batch, store_root = settings.staged_threshold, settings.inference_batch, \

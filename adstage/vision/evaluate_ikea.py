@@ -21,9 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from adstage.vision import ikea, registry, shape
+from adstage import registry
+from adstage.onnx_runtime import session_from_bytes
+from adstage.vision import ikea, shape
 from adstage.vision.cutout import cut_out
-from adstage.vision.onnx_runtime import session_from_bytes
 from adstage.vision.slots import Segmenter, SlotParams, find_slots
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from adstage import delta
 from adstage.config import Settings
 from adstage.reasons import Reason
-from adstage.vision import registry, shape
+from adstage import registry
+from adstage.vision import shape
 from adstage.vision.codes import VisionReason
 from adstage.vision.cutout import cut_out
 from adstage.vision.preprocess import decode
@@ -137,7 +138,7 @@ def extract_frame(images: "DataFrame", settings: Settings, model: registry.Resol
     import pandas as pd
 
     from adstage.imagestore import ImageStore
-    from adstage.vision.onnx_runtime import session_from_bytes
+    from adstage.onnx_runtime import session_from_bytes
     from adstage.vision.slots import Segmenter
 
     model_bytes, device, batch = model.data, settings.onnx_device, settings.inference_batch

@@ -139,7 +139,7 @@ def train(cfg: TrainConfig, work: Path, out_onnx: Path) -> dict:
 
 def evaluate_onnx(onnx_path: Path, cfg: TrainConfig = TrainConfig()) -> dict:
     """Slot IoU on held-back synthetic scenes (other seeds; IKEA sprites from the test split)."""
-    from adstage.vision.onnx_runtime import session_from_bytes
+    from adstage.onnx_runtime import session_from_bytes
     from adstage.vision.slots import SlotParams, find_slots
 
     sess = session_from_bytes(Path(onnx_path).read_bytes(), device="cpu")

@@ -49,7 +49,7 @@ def _finish(args, name: str, out: Path, report: dict, card: dict) -> int:
     out.with_name("card.json").write_text(json.dumps(card, indent=1) + "\n")
     print(json.dumps(report, indent=1))
     if args.register:
-        from adstage.vision.registry import register_onnx
+        from adstage.registry import register_onnx
 
         settings = Settings.load(parse_overrides(args.conf))
         version = register_onnx(settings, out, name, card)

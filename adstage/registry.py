@@ -19,7 +19,7 @@ from adstage.config import Settings
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 @dataclass(frozen=True)
