@@ -65,25 +65,36 @@ def register_onnx(settings: Settings, onnx_path: Path, name: str, card: Mapping[
 
 
 def shipped(name: str, filename: str) -> ResolvedModel:
-    """The small ONNX shipped in `models/<name>/`, with its card."""
+    """The small ONNX shipped in `models/<name>/`, with its card (`<stem>.card.json` when a
+    folder ships several models, else `card.json`)."""
     import hashlib
 
     folder = MODELS_DIR / name
     data = (folder / filename).read_bytes()
-    card_path = folder / "card.json"
-    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    card = {}
+    for card_path in (folder / f"{Path(filename).stem}.card.json", folder / "card.json"):
+        if card_path.is_file():
+            card = json.loads(card_path.read_text())
+            break
     return ResolvedModel(name, data, f"shipped-{hashlib.sha256(data).hexdigest()[:12]}",
                          "shipped", card)
 
 
-def resolve(settings: Settings, registered_name: str, shipped_folder: str,
-            shipped_file: str, alias: str = CHAMPION) -> ResolvedModel:
+def resolve(settings: Settings, registered_name: str, shipped_folder: str | None,
+            shipped_file: str | None, alias: str = CHAMPION) -> ResolvedModel:
     """``models:/<registered_name>@<alias>`` when the registry has it, else the shipped file.
 
     A missing alias is the normal first-run case (logged at INFO); any other registry error is
     logged as a warning and the shipped model is used, so a tracking-server hiccup does not stop
-    the night.
+    the night. A model that ships no file (`shipped_file=None`) must be in the registry: its
+    absence is a `LookupError` that names the model, raised before any table is touched.
     """
+    def fallback(why: str) -> ResolvedModel:
+        if shipped_folder is None or shipped_file is None:
+            raise LookupError(f"models:/{registered_name}@{alias} is not available ({why}) "
+                              "and no shipped file exists for it")
+        return shipped(shipped_folder, shipped_file)
+
     import mlflow
     from mlflow import MlflowClient
 
@@ -91,9 +102,9 @@ def resolve(settings: Settings, registered_name: str, shipped_folder: str,
     try:
         mv = MlflowClient().get_model_version_by_alias(registered_name, alias)
     except Exception as exc:  # RESOURCE_DOES_NOT_EXIST and friends
-        log.info("no models:/%s@%s (%s); using the shipped model", registered_name, alias,
-                 str(exc).splitlines()[0][:200])
-        model = shipped(shipped_folder, shipped_file)
+        why = str(exc).splitlines()[0][:200]
+        log.info("no models:/%s@%s (%s); using the shipped model", registered_name, alias, why)
+        model = fallback(why)
     else:
         try:
             local = Path(mlflow.artifacts.download_artifacts(
@@ -106,6 +117,6 @@ def resolve(settings: Settings, registered_name: str, shipped_folder: str,
         except Exception as exc:
             log.warning("models:/%s@%s version %s could not be loaded (%s); using the shipped "
                         "model", registered_name, alias, mv.version, exc)
-            model = shipped(shipped_folder, shipped_file)
+            model = fallback(str(exc)[:200])
     log.info("model %s: %s version %s", registered_name, model.source, model.version)
     return model
