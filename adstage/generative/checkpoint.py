@@ -52,10 +52,25 @@ def save(path: str | Path, *, kind: str, arch: dict[str, dict], preprocessing: d
 
 def load(path: str | Path) -> dict:
     """Read a checkpoint dict (CPU tensors) and check its format tag."""
-    blob = torch.load(str(path), map_location="cpu", weights_only=False)
+    # weights_only: a checkpoint is tensors and plain values; never unpickle arbitrary objects.
+    blob = torch.load(str(path), map_location="cpu", weights_only=True)
     if blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not an adstage generative checkpoint")
     return blob
+
+
+def restore(path: str | Path, arch: dict[str, dict], nets: dict[str, nn.Module],
+            optims: dict[str, torch.optim.Optimizer]) -> int:
+    """Resume training: load weights and optimiser states into ``nets``/``optims`` and return
+    the step. A checkpoint of another architecture is refused rather than half-loaded."""
+    blob = load(path)
+    if blob["arch"] != arch:
+        raise ValueError(f"{path}: architecture {blob['arch']} differs from the config's {arch}")
+    for k, net in nets.items():
+        net.load_state_dict(blob["state"][k])
+    for k, opt in optims.items():
+        opt.load_state_dict(blob["optim"][k])
+    return int(blob["step"])
 
 
 def load_network(blob: dict, name: str) -> nn.Module:

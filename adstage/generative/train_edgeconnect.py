@@ -182,14 +182,7 @@ class EdgeConnectTrainer:
                   config=self.cfg.__dict__, step=self.step, nets=self.nets, optims=self.optims)
 
     def resume(self, path: str | Path) -> None:
-        blob = ckpt.load(path)
-        if blob["arch"] != self.arch:
-            raise ValueError(f"{path}: architecture {blob['arch']} differs from the config's {self.arch}")
-        for k, net in self.nets.items():
-            net.load_state_dict(blob["state"][k])
-        for k, opt in self.optims.items():
-            opt.load_state_dict(blob["optim"][k])
-        self.step = int(blob["step"])
+        self.step = ckpt.restore(path, self.arch, self.nets, self.optims)
         log.info("resumed %s at step %d", path, self.step)
 
     def tensors(self, batch: data_mod.InpaintBatch) -> tuple[torch.Tensor, ...]:
