@@ -10,7 +10,6 @@ All in [0, 1] float32, hole = 1 (white); H, W multiples of 4 (EdgeConnect) / 2**
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -18,13 +17,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.nn.utils import parametrize
 
 from adstage.generative import edgeconnect as ec
 
-OPSET = 17
-# onnxruntime 1.31+ reads IR <= 13 (ORT 1.32 here); older torch writes 8, newer may write more.
-MAX_IR_VERSION = 10
+from adstage.onnx_export import MAX_IR_VERSION, OPSET, eval_copy, export_onnx  # noqa: F401
 
 
 class EdgeExport(nn.Module):
@@ -60,54 +56,6 @@ class Pix2PixExport(nn.Module):
 
     def forward(self, product: torch.Tensor) -> torch.Tensor:
         return (self.unet(product * 2 - 1) + 1) / 2
-
-
-def eval_copy(model: nn.Module) -> nn.Module:
-    """Deep-copied eval-mode model with spectral norm folded into plain weights.
-
-    In eval mode spectral norm runs no power iteration, so ``W / sigma`` computed once is
-    exact (and the exporter has no ``vdot``).  A deep copy shares the dynamically created
-    ``Parametrized*`` class with the original, and removing a parametrization deletes the
-    property *from that class*; each copied module therefore gets a private class first.
-    """
-    model = copy.deepcopy(model).eval()
-    for module in model.modules():
-        if parametrize.is_parametrized(module):
-            cls = module.__class__
-            module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
-            for name in list(module.parametrizations.keys()):
-                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-    return model
-
-
-def export_onnx(model: nn.Module, example: Sequence[torch.Tensor], path: str | Path,
-                input_names: Sequence[str], output_names: Sequence[str], opset: int = OPSET) -> Path:
-    """Export in eval mode with dynamic batch/height/width axes; clamp the IR version.
-
-    :param model: module to export (copied; the original is untouched).
-    :param example: example inputs (shapes only matter for tracing).
-    :param path: output ``.onnx`` path.
-    :param input_names: graph input names, one per example tensor.
-    :param output_names: graph output names.
-    :param opset: ONNX opset (>= 17: InstanceNormalization / reflect Pad as used here).
-    """
-    import onnx
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = eval_copy(model)
-    axes = {n: {0: "batch", 2: "height", 3: "width"} for n in list(input_names) + list(output_names)}
-    with torch.no_grad():
-        # dynamo=False: the TorchScript exporter needs no onnxscript (not installed here).
-        torch.onnx.export(model, tuple(example), str(path), input_names=list(input_names),
-                          output_names=list(output_names), dynamic_axes=axes, opset_version=opset,
-                          do_constant_folding=True, dynamo=False)
-    proto = onnx.load(str(path))
-    if proto.ir_version > MAX_IR_VERSION:
-        proto.ir_version = MAX_IR_VERSION
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-    return path
 
 
 def parity(model: nn.Module, onnx_path: str | Path, shapes: Mapping[str, Sequence[int]],

@@ -186,7 +186,7 @@ def train(cfg: TrainConfig, work: Path, out_onnx: Path) -> dict:
     import torch
     from torch import nn
 
-    from adstage.vision.torch_export import export_onnx
+    from adstage.onnx_export import export_onnx
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -217,8 +217,8 @@ def train(cfg: TrainConfig, work: Path, out_onnx: Path) -> dict:
                      time.time() - started)
 
     model = exportable(net).eval()
-    export_onnx(model, torch.zeros(1, 3, CLASSIFIER_SIZE, CLASSIFIER_SIZE), out_onnx,
-                "image", "p_staged")
+    export_onnx(model, [torch.zeros(1, 3, CLASSIFIER_SIZE, CLASSIFIER_SIZE)], out_onnx,
+                ["image"], ["p_staged"], dynamic_axes={"image": {0: "batch"}, "p_staged": {0: "batch"}})
     report = {"config": asdict(cfg), "train_seconds": round(time.time() - started, 1)}
     report["eval"] = evaluate_onnx(out_onnx, work, use_ikea=cfg.use_ikea)
     return report

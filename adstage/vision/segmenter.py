@@ -103,7 +103,7 @@ class TrainConfig:
 def train(cfg: TrainConfig, work: Path, out_onnx: Path) -> dict:
     import torch
 
-    from adstage.vision.torch_export import export_onnx
+    from adstage.onnx_export import export_onnx
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -131,7 +131,8 @@ def train(cfg: TrainConfig, work: Path, out_onnx: Path) -> dict:
         if step % 100 == 0 or step == cfg.steps - 1:
             log.info("step %d/%d loss %.4f (%.0fs)", step, cfg.steps, loss.item(),
                      time.time() - started)
-    export_onnx(exportable(net), torch.zeros(1, 3, *SEGMENTER_HW), out_onnx, "image", "p_product")
+    export_onnx(exportable(net), [torch.zeros(1, 3, *SEGMENTER_HW)], out_onnx, ["image"],
+                ["p_product"], dynamic_axes={"image": {0: "batch"}, "p_product": {0: "batch"}})
     report = {"config": asdict(cfg), "train_seconds": round(time.time() - started, 1)}
     report["eval"] = evaluate_onnx(out_onnx, cfg)
     return report
