@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,16 +53,55 @@ def ensure_db(env: dict[str, str]) -> None:
     marker.touch()
 
 
+# What a person watching `make demo` wants from Airflow's INFO log: each task starting and
+# ending, the jobs' own summary lines, and anything that went wrong. The full log goes to a file.
+PROGRESS = re.compile(r"new_state=|adstage\.|DagRun Finished|ERROR|Traceback|Error:")
+
+
 def dags_test(dag_id: str, ds: str, env: dict[str, str], *, capture: bool = False,
               timeout: float | None = None) -> subprocess.CompletedProcess:
     """One real DAG run for logical date `ds`; raises when the run does not succeed."""
     ensure_db(env)
     proc = subprocess.run([_airflow(), "dags", "test", dag_id, ds], env=env, text=True,
                           capture_output=capture, timeout=timeout)
-    out = (proc.stdout or "") + (proc.stderr or "")
-    if proc.returncode != 0 or "state=failed" in out.replace(" ", ""):
-        raise RuntimeError(f"DAG {dag_id} {ds} failed (exit {proc.returncode})\n{out[-4000:]}")
+    _check(dag_id, ds, proc.returncode, (proc.stdout or "") + (proc.stderr or ""))
     return proc
+
+
+def dags_test_with_progress(dag_id: str, ds: str, env: dict[str, str], log_file: Path) -> None:
+    """Like `dags_test`, printing progress lines as they come and keeping the whole log."""
+    ensure_db(env)
+    env = dict(env, AIRFLOW__LOGGING__LOGGING_LEVEL="INFO")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w") as full, subprocess.Popen(
+            [_airflow(), "dags", "test", dag_id, ds], env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        for line in proc.stdout:
+            full.write(line)
+            if PROGRESS.search(line):
+                print(_short(line), flush=True)
+    _check(dag_id, ds, proc.returncode, log_file.read_text()[-20000:])
+    print(f"full Airflow log: {log_file}")
+
+
+def _short(line: str) -> str:
+    """Airflow's structured line, cut to time, message and the fields that matter."""
+    line = line.rstrip()
+    m = re.match(r"(\S+T(\d\d:\d\d:\d\d))\S*\s+\[\w+\s*\]\s+(.*?)\s+\[[\w.]+\]", line)
+    if not m:
+        return line
+    message = m.group(3)
+    if re.match(r"\d\d:\d\d:\d\d ", message):  # a job's own log line: already timed
+        return message
+    state = re.search(r"new_state=(\w+)", line)
+    if state:
+        return f"{m.group(2)} airflow: task {state.group(1)}"
+    return f"{m.group(2)} airflow: {message.split(', run_start_date')[0]}"
+
+
+def _check(dag_id: str, ds: str, returncode: int, out: str) -> None:
+    if returncode != 0 or "state=failed" in out.replace(" ", ""):
+        raise RuntimeError(f"DAG {dag_id} {ds} failed (exit {returncode})\n{out[-4000:]}")
 
 
 def _airflow() -> str:
@@ -76,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("dag_id")
     run.add_argument("ds")
     args = parser.parse_args(argv)
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.cwd() / "var" / "airflow")
-    dags_test(args.dag_id, args.ds, airflow_env(home.resolve()))
+    home = Path(os.environ.get("AIRFLOW_HOME") or Path.cwd() / "var" / "airflow").resolve()
+    dags_test_with_progress(args.dag_id, args.ds, airflow_env(home),
+                            home / "runs" / f"{args.dag_id}-{args.ds}.log")
     return 0
 
 

@@ -109,3 +109,18 @@ def test_real_dag_run_ingests_and_tracks(tmp_path):
     assert run["params.conf.feed_uri"] == str(feed)
     ingest_runs = [r for r in recent_runs(settings) if r["job"] == "ingest"]
     assert ingest_runs[0]["images_accepted"] == expected["images_accepted"]
+
+
+def test_demo_progress_keeps_task_states_and_job_lines():
+    from adstage.airflow_local import PROGRESS, _short
+
+    state = ("2026-11-25T03:11:16.009955Z [info     ] Task instance state updated    "
+             "[airflow.api_fastapi.execution_api.routes.task_instances] loc=task_instances.py:424 "
+             "new_state=success rows_affected=1 ti_id=01a2")
+    job = ("2026-11-25T03:10:44.388441Z [info     ] 03:10:44 INFO    adstage.ingest: validated 40 "
+           "feed rows, fetched 64 images [airflow.task.hooks.airflow.providers.apache.spark.hooks."
+           "spark_submit.SparkSubmitHook] loc=spark_submit.py:965")
+    noise = "2026-11-25T03:10:13Z [info     ] Filling up the DagBag [airflow.models.dagbag.DagBag]"
+    assert _short(state) == "03:11:16 airflow: task success"
+    assert _short(job) == "03:10:44 INFO    adstage.ingest: validated 40 feed rows, fetched 64 images"
+    assert PROGRESS.search(state) and PROGRESS.search(job) and not PROGRESS.search(noise)
