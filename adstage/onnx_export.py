@@ -18,6 +18,22 @@ OPSET = 17
 MAX_IR_VERSION = 10
 
 
+class SigmoidHead(nn.Module):
+    """A logits net with the sigmoid inside the graph, so ONNX returns probabilities.
+
+    :param body: the network producing logits.
+    :param flat: flatten the output, e.g. ``(N, 1) -> (N,)`` for a one-score classifier.
+    """
+
+    def __init__(self, body: nn.Module, flat: bool = False):
+        super().__init__()
+        self.body, self.flat = body, flat
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x).sigmoid()
+        return y.flatten() if self.flat else y
+
+
 def eval_copy(model: nn.Module) -> nn.Module:
     """Deep-copied eval-mode model with spectral norm folded into plain weights.
 

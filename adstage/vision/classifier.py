@@ -41,17 +41,9 @@ def build_net(width: int = 16):
 
 def exportable(net):
     """The net with a sigmoid and a flat output: (N,3,S,S) float -> (N,) P(staged)."""
-    from torch import nn
+    from adstage.onnx_export import SigmoidHead
 
-    class Head(nn.Module):
-        def __init__(self, body):
-            super().__init__()
-            self.body = body
-
-        def forward(self, x):
-            return self.body(x).sigmoid().flatten()
-
-    return Head(net)
+    return SigmoidHead(net, flat=True)
 
 
 # ---- data ------------------------------------------------------------------------------------

@@ -54,17 +54,10 @@ def build_net(width: int = 12):
 
 
 def exportable(net):
-    from torch import nn
+    """The net with the sigmoid in the graph: (N,3,H,W) -> (N,1,H,W) P(product)."""
+    from adstage.onnx_export import SigmoidHead
 
-    class Head(nn.Module):
-        def __init__(self, body):
-            super().__init__()
-            self.body = body
-
-        def forward(self, x):
-            return self.body(x).sigmoid()
-
-    return Head(net)
+    return SigmoidHead(net)
 
 
 def make_dataset(n: int, sprites: list, seed: int, demo_share: float, keep_images: bool = False
