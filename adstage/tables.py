@@ -55,12 +55,6 @@ class TableSpec:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def column(self, name: str) -> Column:
-        for c in self.columns:
-            if c.name == name:
-                return c
-        raise KeyError(f"{self.name} has no column {name!r}")
-
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, arrow_type(c.type), c.nullable,
                                    metadata={"comment": c.description}) for c in self.columns])
