@@ -41,8 +41,9 @@ def ensure_table(spark: "SparkSession", settings: Settings, name: str) -> str:
     for key, value in TABLE_PROPERTIES.items():
         builder = builder.property(key, value)
     if not DeltaTable.isDeltaTable(spark, uri):
-        # Two jobs creating one table at once: the loser sees a half-made folder; retry.
-        _with_retries(builder.execute, name)
+        # Two jobs creating one table at once: the loser sees a half-made folder or a log
+        # without its first commit yet; once the winner's commit lands, a retry is a no-op.
+        _with_retries(builder.execute, name, extra=("DELTA_TABLE_NOT_FOUND",))
     return uri
 
 
@@ -96,14 +97,15 @@ def merge_upsert(spark: "SparkSession", df: "DataFrame", settings: Settings, nam
     return metrics
 
 
-def _with_retries(action, name: str):
-    """Retry Delta's optimistic-concurrency conflicts (two backfill dates landing at once)."""
+def _with_retries(action, name: str, extra: tuple[str, ...] = ()):
+    """Retry Delta's optimistic-concurrency conflicts (two backfill dates landing at once);
+    `extra` adds error markers that are transient for this one action."""
     for attempt in range(1, CONFLICT_RETRIES + 1):
         try:
             return action()
         except Exception as exc:  # py4j wraps Delta's exceptions; match on the class name
             text = type(exc).__name__ + str(exc)[:500]
-            if not any(marker in text for marker in RETRYABLE) or attempt == CONFLICT_RETRIES:
+            if not any(marker in text for marker in RETRYABLE + extra) or attempt == CONFLICT_RETRIES:
                 raise
             log.warning("write conflict on %s (attempt %d/%d), retrying: %s", name, attempt,
                         CONFLICT_RETRIES, str(exc).splitlines()[0])
