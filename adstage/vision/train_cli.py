@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
 
+from adstage import logs
 from adstage.config import Settings, parse_overrides
 
 CLASSIFIER_NAME = "adstage-staged-classifier"
@@ -57,17 +57,21 @@ def _finish(args, name: str, out: Path, report: dict, card: dict) -> int:
     return 0
 
 
+def _train(prog: str, module, default_out: str, argv: list[str] | None):
+    """Parse the model's TrainConfig from the command line, train, export: what both CLIs share."""
+    args = _parser(prog, module.__doc__, module.TrainConfig, default_out).parse_args(argv)
+    logs.setup()
+    cfg = module.TrainConfig(**{f.name: getattr(args, f.name) for f in fields(module.TrainConfig)})
+    out = Path(args.out)
+    work = Path(args.work) / prog.removeprefix("train_")
+    return args, cfg, out, module.train(cfg, work, out)
+
+
 def classifier_main(argv: list[str] | None = None) -> int:
     from adstage.vision import classifier
 
-    p = _parser("train_classifier", classifier.__doc__, classifier.TrainConfig,
-                "models/classifier/classifier.onnx")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = classifier.TrainConfig(**{f.name: getattr(args, f.name)
-                                    for f in fields(classifier.TrainConfig)})
-    out = Path(args.out)
-    report = classifier.train(cfg, Path(args.work) / "classifier", out)
+    args, cfg, out, report = _train("train_classifier", classifier,
+                                    "models/classifier/classifier.onnx", argv)
     from adstage.vision.preprocess import CLASSIFIER_SIZE
 
     card = {"name": CLASSIFIER_NAME, "task": "staged vs unstaged catalog photo",
@@ -90,14 +94,8 @@ def segmenter_main(argv: list[str] | None = None) -> int:
     from adstage.vision import segmenter
     from adstage.vision.preprocess import SEGMENTER_HW
 
-    p = _parser("train_segmenter", segmenter.__doc__, segmenter.TrainConfig,
-                "models/segmenter/segmenter.onnx")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = segmenter.TrainConfig(**{f.name: getattr(args, f.name)
-                                   for f in fields(segmenter.TrainConfig)})
-    out = Path(args.out)
-    report = segmenter.train(cfg, Path(args.work) / "segmenter", out)
+    args, cfg, out, report = _train("train_segmenter", segmenter,
+                                    "models/segmenter/segmenter.onnx", argv)
     card = {"name": SEGMENTER_NAME, "task": "pixels of replaceable products in a staged photo",
             "architecture": f"U-Net, 5 levels, widths {cfg.width}-{8 * cfg.width}, "
                             "double conv3x3+BN+ReLU, bilinear upsampling, sigmoid",
