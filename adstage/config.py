@@ -79,6 +79,39 @@ class Settings:
     pairing_min_similarity: float = 0.5
     # A product cutout may be enlarged at most this much to fill a donor slot.
     pairing_max_upscale: float = 2.5
+    # Share of staged photos held apart from the donors as the evaluation's real set (a stable
+    # hash of the image id, adstage.evalsplit): they are never a donor, only a reference.
+    eval_holdout_share: float = 0.2
+
+    # ---- staging (adstage.staging): copy-paste, vanilla, parallax ----------------------
+    # Methods the nightly staging jobs produce: copy_paste (the paper's method), hard_paste
+    # (no inpainting, no blending: the floor the seam measure must beat), vanilla (pix2pix).
+    staging_methods: tuple[str, ...] = ("copy_paste", "vanilla")
+    staging_shadow: bool = True
+    staging_harmonize: bool = False
+    staging_dilate_px: int = 4
+    staging_crop_size: int = 256
+    # A donor is refused (and the next one tried) when the generated gap would exceed this
+    # share of its slot, or the product fills the slot this poorly (IoU).
+    staging_max_gap_share: float = 0.6
+    staging_min_fit_iou: float = 0.3
+    # Registered generators (models:/<name>@champion, else models/generative/).
+    edge_model: str = "adstage-edgeconnect-edge"
+    inpaint_model: str = "adstage-edgeconnect-inpaint"
+    pix2pix_model: str = "adstage-pix2pix"
+    # Parallax clips: length, frame rate.
+    parallax_seconds: float = 2.0
+    parallax_fps: int = 12
+    # ---- evaluation ----------------------------------------------------------------------
+    # A local TorchScript Inception file makes the Fréchet distance a true FID; empty = the
+    # project's own adstage-randfeat-v1 extractor (named in every metrics row).
+    fid_inception_path: str = ""
+    eval_image_size: int = 128
+    seam_scale: int = 256
+    seam_patch: int = 32
+    seam_points_per_image: int = 24
+    # The HTML review pages; empty = <home>/gallery.
+    gallery_dir: str = ""
 
     # ---- derived locations -------------------------------------------------------------
     @property
@@ -110,6 +143,10 @@ class Settings:
             raise ValueError("no feed given: pass --feed or set ADSTAGE_FEED_URI "
                              "(a path or URI; {ds} is replaced by the logical date)")
         return self.feed_uri.replace("{ds}", ds)
+
+    @property
+    def gallery_path(self) -> Path:
+        return Path(self.gallery_dir or Path(self.home) / "gallery")
 
     def table_uri(self, table: str) -> str:
         return f"{self.warehouse_uri}/{table}"

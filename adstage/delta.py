@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from adstage.config import Settings
 from adstage.tables import spec
@@ -56,12 +56,21 @@ def conform(df: "DataFrame", name: str) -> "DataFrame":
 
 
 def replace_date(spark: "SparkSession", df: "DataFrame", settings: Settings, name: str,
-                 ds: str) -> str:
-    """Atomically replace the rows of one logical date (partition) with `df`."""
+                 ds: str, only: Mapping[str, Sequence[str]] | None = None) -> str:
+    """Atomically replace the rows of one logical date (partition) with `df`.
+
+    `only` narrows what is replaced, e.g. ``{"method": ["vanilla"]}``: two jobs writing their
+    own methods of one date into one table then never erase each other's rows (every row of
+    `df` must match, which Delta checks).
+    """
     uri = ensure_table(spark, settings, name)
     out = conform(df, name)
+    where = f"ds = DATE'{ds}'"
+    for col, values in (only or {}).items():
+        quoted = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+        where += f" AND {col} IN ({quoted})"
     _with_retries(lambda: out.write.format("delta").mode("overwrite")
-                  .option("replaceWhere", f"ds = DATE'{ds}'").save(uri), name)
+                  .option("replaceWhere", where).save(uri), name)
     return uri
 
 
@@ -110,3 +119,23 @@ def _with_retries(action, name: str, extra: tuple[str, ...] = ()):
             log.warning("write conflict on %s (attempt %d/%d), retrying: %s", name, attempt,
                         CONFLICT_RETRIES, str(exc).splitlines()[0])
             time.sleep(1.0 * attempt)
+
+
+def read_date(spark: "SparkSession", settings: Settings, name: str, ds: str) -> "DataFrame":
+    """The rows one logical date wrote."""
+    from pyspark.sql import functions as F
+
+    return (spark.read.format("delta").load(ensure_table(spark, settings, name))
+            .filter(F.col("ds") == F.lit(ds).cast("date")))
+
+
+def read_as_of(spark: "SparkSession", settings: Settings, name: str, ds: str,
+               key: str) -> "DataFrame":
+    """Each `key`'s rows from its latest date on or before `ds` (per-date tables' current state)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    df = spark.read.format("delta").load(ensure_table(spark, settings, name))
+    df = df.filter(F.col("ds") <= F.lit(ds).cast("date"))
+    return (df.withColumn("_latest", F.max("ds").over(Window.partitionBy(key)))
+            .filter(F.col("ds") == F.col("_latest")).drop("_latest"))

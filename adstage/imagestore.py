@@ -5,8 +5,10 @@ writes nothing new and two products sharing one photo share one object.
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 
+import numpy as np
 import pyarrow.fs as pafs
 
 
@@ -43,3 +45,27 @@ class ImageStore:
     def get(self, uri: str) -> bytes:
         with self._fs.open_input_stream(self._path(uri)) as f:
             return f.read()
+
+    def put_bytes(self, data: bytes, ext: str) -> str:
+        """Store bytes under their own sha256 (outputs: a re-run that renders the same pixels
+        writes nothing new)."""
+        return self.put(hashlib.sha256(data).hexdigest(), data, ext)
+
+    def put_image(self, image: np.ndarray) -> str:
+        """Encode a BGR or single-channel uint8 array as PNG and store it."""
+        import cv2
+
+        ok, buf = cv2.imencode(".png", image)
+        if not ok:
+            raise ValueError(f"cannot encode a {image.dtype} {image.shape} array as PNG")
+        return self.put_bytes(buf.tobytes(), "png")
+
+    def get_image(self, uri: str, grey: bool = False) -> np.ndarray:
+        """Decode a stored PNG: BGR uint8, or one channel when ``grey`` (masks)."""
+        import cv2
+
+        flags = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
+        img = cv2.imdecode(np.frombuffer(self.get(uri), np.uint8), flags)
+        if img is None:
+            raise ValueError(f"{uri} is not a decodable image")
+        return img

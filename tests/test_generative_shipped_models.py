@@ -38,6 +38,24 @@ def test_shipped_edgeconnect_fills_a_copy_paste_gap():
     np.testing.assert_array_equal(out[hole == 0], img[hole == 0])
 
 
+def test_batched_filling_matches_one_by_one():
+    runner = inference.EdgeConnectInpainter(inference.session(MODELS / "edgeconnect_edge.onnx"),
+                                            inference.session(MODELS / "edgeconnect_inpaint.onnx"))
+    rng = np.random.default_rng(3)
+    imgs = [rng.integers(0, 255, shape, dtype=np.uint8) for shape in
+            [(64, 64, 3), (64, 64, 3), (50, 70, 3), (64, 64, 3)]]
+    holes = []
+    for img in imgs:
+        h = np.zeros(img.shape[:2], np.uint8)
+        h[10:30, 12:40] = 255
+        holes.append(h)
+    together = runner(imgs, holes, batch=2)
+    for img, hole, out in zip(imgs, holes, together):
+        alone = runner.fill(img, hole)
+        assert out.shape == img.shape
+        assert np.abs(out.astype(int) - alone.astype(int)).max() <= 1  # float summation order
+
+
 def test_shipped_pix2pix_stages_a_product():
     card = json.loads((MODELS / "pix2pix.card.json").read_text())
     stager = inference.Pix2PixStager(inference.session(MODELS / "pix2pix.onnx"), card["resolution"])

@@ -45,27 +45,51 @@ class EdgeConnectInpainter:
         self.edge, self.inpaint = edge_session, inpaint_session
         self.sigma, self.multiple = sigma, multiple
 
-    def __call__(self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray],
+                 batch: int = 8) -> list[np.ndarray]:
         """Fill ``holes`` (uint8 HxW, non-zero = hole) in RGB uint8 ``images``; same sizes out.
 
-        Images of one call may differ in size; each is run on its own (batch of 1) after
-        edge-padding to the size multiple.
+        Images of one size run together, ``batch`` at a time (the staging job's gap crops are
+        all one size); sizes are edge-padded to the networks' multiple.
         """
-        return [self.fill(img, hole) for img, hole in zip(images, holes)]
+        out: list[np.ndarray | None] = [None] * len(images)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, img in enumerate(images):
+            by_shape.setdefault(np.asarray(img).shape[:2], []).append(i)
+        for idx in by_shape.values():
+            for s in range(0, len(idx), batch):
+                part = idx[s:s + batch]
+                for i, filled in zip(part, self.fill_batch([images[i] for i in part],
+                                                           [holes[i] for i in part])):
+                    out[i] = filled
+        return out  # type: ignore[return-value]
 
     def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        padded, (h, w) = _pad_to(np.asarray(image)[..., :3], self.multiple)
-        mask, _ = _pad_to((np.asarray(hole) > 0).astype(np.uint8), self.multiple)
-        grey = edges_mod.to_grey(padded).astype(np.float32)[None, None] / 255.0
-        edge = edges_mod.canny(padded, self.sigma, hole=mask)[None, None]
-        m = mask.astype(np.float32)[None, None]
-        merged = self.edge.run(None, {"grey": grey, "edges": edge, "hole": m})[0]
-        rgb = padded.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-        out = self.inpaint.run(None, {"image": rgb, "edges": merged.astype(np.float32), "hole": m})[0]
-        out = (out[0].transpose(1, 2, 0) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)[:h, :w]
-        # Known pixels are returned bit-exact (the graph composites in float).
-        keep = np.asarray(hole)[:h, :w] == 0
-        out[keep] = np.asarray(image)[..., :3][keep]
+        return self.fill_batch([image], [hole])[0]
+
+    def fill_batch(self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One network call for equally sized images."""
+        padded, masks = [], []
+        for image, hole in zip(images, holes):
+            p, (h, w) = _pad_to(np.asarray(image)[..., :3], self.multiple)
+            m, _ = _pad_to((np.asarray(hole) > 0).astype(np.uint8), self.multiple)
+            padded.append(p)
+            masks.append(m)
+        grey = np.stack([edges_mod.to_grey(p) for p in padded]).astype(np.float32)[:, None] / 255.0
+        edge = np.stack([edges_mod.canny(p, self.sigma, hole=m) for p, m in zip(padded, masks)])[:, None]
+        m = np.stack(masks).astype(np.float32)[:, None]
+        merged = self.edge.run(None, {"grey": grey, "edges": edge.astype(np.float32), "hole": m})[0]
+        rgb = np.stack(padded).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+        res = self.inpaint.run(None, {"image": rgb, "edges": merged.astype(np.float32), "hole": m})[0]
+        res = (res.transpose(0, 2, 3, 1) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+        out = []
+        for r, image, hole in zip(res, images, holes):
+            image = np.asarray(image)[..., :3]
+            r = r[:image.shape[0], :image.shape[1]].copy()
+            # Known pixels are returned bit-exact (the graph composites in float).
+            keep = np.asarray(hole) == 0
+            r[keep] = image[keep]
+            out.append(r)
         return out
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from adstage.staging import gap as gap_mod
 from adstage.staging import quality
 from adstage.staging.harmonize import HarmonizeParams, harmonize_product
-from adstage.staging.placement import Box, Placement, as_alpha, place_product
+from adstage.staging.placement import Box, Placed, Placement, as_alpha, place_product
 from adstage.staging.shadow import ShadowParams, apply_shadow, contact_shadow
 
 InpaintFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -110,7 +110,8 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
                      product_alpha: np.ndarray, inpaint_fn: InpaintFn, *, dilate_px: int = 4,
                      crop_size: int = 256, shadow: ShadowParams | None = ShadowParams(),
                      harmonize: HarmonizeParams | None = None, fit: str = "cover",
-                     product_box: Box | None = None, backdrop_bgr=None) -> StagedResult:
+                     product_box: Box | None = None, backdrop_bgr=None,
+                     placed: Placed | None = None) -> StagedResult:
     """Copy-paste staging of one product into one donor slot.
 
     :param room: BGR uint8 ``H x W x 3``, the donor's staged photo (any size, odd sizes too).
@@ -126,12 +127,15 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
         the product's true colours unless the creative team asks otherwise).
     :param fit: placement policy (``placement.place_product``).
     :param backdrop_bgr: the cutout's backdrop colour, to decontaminate its soft rim.
+    :param placed: a placement already computed with ``place_product`` for these inputs (the
+        job checks a donor's fit before paying for inpainting).
     """
     H, W = room.shape[:2]
     if room.dtype != np.uint8 or room.ndim != 3 or room.shape[2] != 3:
         raise ValueError(f"room must be BGR uint8 HxWx3, got {room.dtype} {room.shape}")
-    placed = place_product((H, W), slot_mask, product_img, product_alpha, product_box=product_box,
-                           fit=fit, backdrop_bgr=backdrop_bgr)
+    if placed is None:
+        placed = place_product((H, W), slot_mask, product_img, product_alpha,
+                               product_box=product_box, fit=fit, backdrop_bgr=backdrop_bgr)
     alpha = placed.alpha
     product = placed.image
     if harmonize is not None:
@@ -170,3 +174,28 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
     }
     return StagedResult(image=image, product_image=product, product_alpha=alpha, product_mask=placed.mask,
                         gap_mask=gap, shadow=sh, placement=placed.placement, crop_boxes=boxes, scores=scores)
+
+
+def hard_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.ndarray,
+               product_alpha: np.ndarray, *, fit: str = "cover", product_box: Box | None = None
+               ) -> StagedResult:
+    """The floor every seam measure must beat: the cutout pasted with a hard mask.
+
+    Every pixel the cutout's alpha touches (``alpha > 0``) is copied as photographed — the
+    backdrop's white fringe included — with no blending, no shadow, and no inpainting: what the
+    donor product leaves uncovered stays visible.  Same placement as ``stage_copy_paste``.
+    """
+    H, W = room.shape[:2]
+    placed = place_product((H, W), slot_mask, product_img, product_alpha, product_box=product_box,
+                           fit=fit)
+    hard = (placed.alpha > 0).astype(np.float32)
+    image = compose(placed.image, hard, room)
+    pmax, pmean = quality.preservation(placed.image, hard, image)
+    empty = np.zeros((H, W), np.uint8)
+    scores = {"fit_iou": round(placed.fit_iou, 6), "coverage": round(placed.coverage, 6),
+              "gap_share": 0.0, "gap_px": 0.0, "preservation_max": pmax,
+              "preservation_mean": pmean, "repaint_share": 0.0, "object_expansion": 0.0,
+              "harmonize_delta": 0.0, "scale": round(placed.placement.scale, 6), "n_crops": 0.0}
+    return StagedResult(image=image, product_image=placed.image, product_alpha=hard,
+                        product_mask=placed.mask, gap_mask=empty, shadow=empty.astype(np.float32),
+                        placement=placed.placement, crop_boxes=[], scores=scores)

@@ -6,11 +6,12 @@ to training and a held-out product never appears in training under another name.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from adstage.evalsplit import is_holdout
 
 DEFAULT_ROOT = Path(os.environ.get("ADSTAGE_IKEA_ROOT",
                                    Path(__file__).resolve().parents[3] / "shared/datasets/ikea"))
@@ -38,8 +39,7 @@ def category_of(product_type: str) -> str | None:
 
 def holdout(key: str, fraction: float = 0.2) -> bool:
     """Stable split: True for about `fraction` of keys, the same on every machine and run."""
-    h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
-    return (h % 1000) < fraction * 1000
+    return is_holdout(key, fraction)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import numpy as np
 
 from adstage import delta
 from adstage.config import Settings
+from adstage.evalsplit import holdout_col
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,7 +104,8 @@ def read_bytes(uri: str) -> bytes:
 
 
 def current_slots(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
-    """Usable slots as of `ds`: each image's rows from its latest date, with a descriptor."""
+    """Usable slots as of `ds`: each image's rows from its latest date, with a descriptor,
+    except the photos held apart for evaluation (``adstage.evalsplit``)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -112,6 +114,7 @@ def current_slots(spark: "SparkSession", settings: Settings, ds: str) -> "DataFr
     latest = F.max("ds").over(Window.partitionBy("image_id"))
     return (slots.withColumn("_latest", latest).filter(F.col("ds") == F.col("_latest"))
             .drop("_latest").filter(F.col("usable") & F.col("shape").isNotNull())
+            .filter(~holdout_col("image_id", settings.eval_holdout_share))
             .withColumn("index_key", F.coalesce("category", F.lit(UNKNOWN))))
 
 
