@@ -1,5 +1,6 @@
 # adstage — `make demo` runs the nightly pipeline on the embedded demo catalog,
 # `make test` runs the test suite. Both set up what is missing first and skip it the second time.
+# `make test` also needs a headless Chromium (`make browser`: Debian's packages, root or sudo).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -23,7 +24,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 DEMO_HOME := $(CURDIR)/var/demo
 AIRFLOW_DEMO_HOME := $(CURDIR)/var/airflow
 
-.PHONY: help env jars java demo demo-catalog test tables clean
+.PHONY: help env jars java browser demo demo-catalog test tables clean
 
 help:  ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -59,6 +60,25 @@ jars: env java  ## Delta jars from Maven Central into ~/.cache/adstage/jars (onc
 	@$(PY) -m adstage.jars >/dev/null
 	@echo ">> Delta jars: $$($(PY) -m adstage.jars --print)"
 
+# Debian's chromium + chromium-driver (same version, so they always match); nothing to do when
+# both are on PATH.  Root runs apt-get itself, anyone else through sudo.
+browser:  ## headless Chromium + chromedriver for the gallery test (Debian packages, ~15 s, once)
+	@if ! { command -v chromium || command -v chromium-browser; } >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  command -v apt-get >/dev/null || { echo "the browser test needs chromium and chromedriver on PATH;" \
+	    "no apt-get on this machine: install Chromium and its matching chromedriver yourself" >&2; exit 1; }; \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "the browser test needs chromium and chromedriver: run as root" \
+	    "'apt-get install chromium chromium-driver' (no sudo here)" >&2; exit 1; fi; \
+	  echo ">> installing chromium and chromium-driver with apt-get (~130 MB download, ~440 MB on disk)"; \
+	  { $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -q --no-install-recommends chromium chromium-driver; } \
+	    || { echo "could not install chromium and chromium-driver with apt-get" \
+	      "(root or sudo and Debian's mirrors are needed)" >&2; exit 1; }; \
+	  command -v chromedriver >/dev/null || { echo "chromedriver still not on PATH" >&2; exit 1; }; \
+	fi
+	@echo ">> browser: $$(chromedriver --version | cut -d' ' -f1-2) and its Chromium"
+
 demo-catalog: env  ## generate the embedded demo catalog into var/demo/catalog
 	@$(PY) -m adstage.demo.catalog --out $(DEMO_HOME)/catalog --products $(DEMO_PRODUCTS) --ds $(DS)
 
@@ -73,7 +93,7 @@ demo: jars demo-catalog  ## run the nightly DAG for real on the demo catalog, th
 	@echo; echo ">> tables"
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli tables
 
-test: jars  ## run the whole test suite (real Spark, Delta, MLflow, Airflow, ONNX)
+test: jars browser  ## run the whole test suite (real Spark, Delta, MLflow, Airflow, ONNX, Chromium)
 	@$(PY) -m pytest -q $(PYTEST_ARGS)
 
 tables: env  ## list the demo tables (Delta version, rows, latest ds)

@@ -1,4 +1,6 @@
-"""Gallery: escaped text, relative links to files that exist, worst first."""
+"""Gallery: escaped text, relative links to files that exist, worst first, the clip's markup.
+
+In a real browser: tests/test_gallery_browser.py."""
 from __future__ import annotations
 
 import re
@@ -14,7 +16,7 @@ from adstage.staging.gallery import write_gallery
 class Links(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.srcs, self.hrefs = [], []
+        self.srcs, self.hrefs, self.sources, self.videos, self.anchors = [], [], [], [], []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -22,6 +24,11 @@ class Links(HTMLParser):
             self.srcs.append(a["src"])
         if tag == "a":
             self.hrefs.append(a["href"])
+            self.anchors.append(a)
+        if tag == "source":
+            self.sources.append(a)
+        if tag == "video":
+            self.videos.append(a)
 
 
 def test_gallery_escapes_links_existing_files_and_sorts_worst_first(tmp_path: Path):
@@ -31,11 +38,13 @@ def test_gallery_escapes_links_existing_files_and_sorts_worst_first(tmp_path: Pa
         names = {k: f"img/{pid.split()[0]} {k}.png" for k in ("before", "donor", "result", "sq", "ls")}
         for n in names.values():
             (tmp_path / n).write_bytes(b"png")
-        (tmp_path / f"img/{pid.split()[0]}.mp4").write_bytes(b"mp4")
+        for ext in ("mp4", "webm", "gif"):
+            (tmp_path / f"img/{pid.split()[0]}.{ext}").write_bytes(ext.encode())
         items.append({"product_id": pid, "title": '<script>alert("x")</script> & co',
                       "before": names["before"], "donor": names["donor"], "result": names["result"],
                       "crops": {"square": names["sq"], "landscape": names["ls"]},
-                      "video": f"img/{pid.split()[0]}.mp4", "scores": {"fit_iou": iou, "gap_share": 1 - iou}})
+                      "video": f"img/{pid.split()[0]}.mp4", "webm": f"img/{pid.split()[0]}.webm",
+                      "gif": f"img/{pid.split()[0]}.gif", "scores": {"fit_iou": iou, "gap_share": 1 - iou}})
     page = write_gallery(tmp_path, "2026-11-24", items)
     text = page.read_text()
     assert page == tmp_path / "index.html" and "2026-11-24" in text
@@ -43,8 +52,12 @@ def test_gallery_escapes_links_existing_files_and_sorts_worst_first(tmp_path: Pa
     assert "bad &lt;b&gt;" in text
     parser = Links()
     parser.feed(text)
-    assert len(parser.srcs) == 15
-    for src in parser.srcs + parser.hrefs:
+    assert len(parser.srcs) == 15                               # the GIFs are fallbacks, not <img>
+    assert [s["type"] for s in parser.sources] == ["video/webm"] * 3
+    assert all("muted" in v and "loop" in v and v["data-gif"].endswith(".gif") for v in parser.videos)
+    assert [a["href"].rsplit(".", 1)[1] for a in parser.anchors if "download" in a] == ["mp4"] * 3
+    for src in (parser.srcs + parser.hrefs + [s["src"] for s in parser.sources]
+                + [v["data-gif"] for v in parser.videos]):
         assert not re.match(r"^[a-z]+:|^/", src)
         assert (tmp_path / unquote(src)).is_file(), src
     order = [text.index(f"<h2>{p}") for p in ("bad &lt;b&gt;", "mid", "good")]
@@ -59,3 +72,14 @@ def test_gallery_refuses_absolute_links(tmp_path: Path):
             write_gallery(tmp_path, "d", [{"product_id": "p", "result": uri}])
     with pytest.raises(ValueError):
         write_gallery(tmp_path, "d", [{"title": "no id"}])
+
+
+def test_gallery_clip_without_webm_shows_the_gif(tmp_path: Path):
+    text = write_gallery(tmp_path, "d", [{"product_id": "p", "video": "p.mp4", "gif": "p 1.gif"},
+                                         {"product_id": "q", "video": "q.mp4"}]).read_text()
+    parser = Links()
+    parser.feed(text)
+    assert parser.srcs == ["p%201.gif"] and not parser.videos and not parser.sources
+    assert [a["href"] for a in parser.anchors] == ["p.mp4", "p%201.gif", "q.mp4"]
+    with pytest.raises(ValueError):
+        write_gallery(tmp_path, "d", [{"product_id": "p", "webm": "https://cdn/p.webm"}])

@@ -1,12 +1,15 @@
-"""Parallax clip: a readable MP4 and GIF with the expected frames and no empty borders."""
+"""Parallax clip: a readable MP4, WebM and GIF with the expected frames and no empty borders.
+
+That the WebM plays in Chromium (and the MP4 does not): tests/test_gallery_browser.py."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
 from adstage.staging.composite import compose, opencv_inpainter
-from adstage.staging.parallax import CameraMove, make_layers, parallax_clip, render_frames
+from adstage.staging.parallax import CameraMove, make_layers, parallax_clip, render_frames, write_webm
 
 
 def staged(H=101, W=161):
@@ -28,7 +31,7 @@ def test_layers_remove_the_product_from_the_plate():
     assert np.array_equal(layers.plate[layers.hole == 0], img[layers.hole == 0])
 
 
-def test_clip_writes_readable_mp4_and_gif_without_black_borders(tmp_path):
+def test_clip_writes_readable_mp4_webm_and_gif_without_black_borders(tmp_path):
     img, prod, alpha = staged()
     move = CameraMove(seconds=1.0, fps=12)
     frames = render_frames(make_layers(img, alpha, opencv_inpainter(), product_image=prod, crop_size=64), move)
@@ -41,19 +44,32 @@ def test_clip_writes_readable_mp4_and_gif_without_black_borders(tmp_path):
 
     paths = parallax_clip(img, alpha, opencv_inpainter(), tmp_path, "p1", product_image=prod, move=move,
                           crop_size=64)
-    cap = cv2.VideoCapture(str(paths["mp4"]))
-    n = 0
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        n += 1
-        assert f.shape == (102, 162, 3)                        # odd sides padded to even, not cropped
-        assert np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]]).max(axis=1).min() >= 100  # codec noise allowed
-    cap.release()
-    assert n == move.n_frames
+    assert sorted(paths) == ["gif", "mp4", "webm"] and paths["webm"] == tmp_path / "p1.webm"
+    for kind, fourcc in (("mp4", b"FMP4"), ("webm", b"VP90")):   # as FFmpeg's decoders name mp4v and VP9
+        cap = cv2.VideoCapture(str(paths[kind]))
+        assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == fourcc
+        n = 0
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            n += 1
+            assert f.shape == (102, 162, 3), kind              # odd sides padded to even, not cropped
+            assert np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]]).max(axis=1).min() >= 100  # codec noise allowed
+        cap.release()
+        assert n == move.n_frames, kind
     gif = Image.open(paths["gif"])
     assert gif.n_frames == move.n_frames and gif.size == (161, 101)
     gif.seek(gif.n_frames - 1)
     rgb = np.asarray(gif.convert("RGB"))
     assert np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).max(axis=1).min() >= 100
+
+
+def test_webm_writer_takes_vp8_and_refuses_other_codecs(tmp_path):
+    frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(4)]
+    cap = cv2.VideoCapture(str(write_webm(frames, tmp_path / "a.webm", 12, fourcc="VP80")))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"VP80"
+    assert sum(1 for _ in iter(lambda: cap.read()[0], False)) == 4
+    cap.release()
+    with pytest.raises(ValueError):
+        write_webm(frames, tmp_path / "b.webm", 12, fourcc="avc1")

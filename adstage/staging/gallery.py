@@ -1,8 +1,11 @@
 """A static HTML review page of one logical date's staged images (``write_gallery``).
 
 One card per product: product before, donor room, result, ad crops, scores and the parallax
-clip.  Cards are ordered worst first by one score (``sort_by``); a select box re-sorts them in
-the browser by any score, the direction per score given by ``HIGHER_IS_BETTER``.  The page is
+clip.  The clip plays in a ``<video>`` from its WebM (VP9: what Chromium plays of what OpenCV
+writes, see ``adstage.staging.parallax``); when the WebM is missing or fails, the GIF is shown
+instead; the MP4 (for the ad platforms; browsers do not play ``mp4v``) is a download link.
+Cards are ordered worst first by one score (``sort_by``); a select box re-sorts them in the
+browser by any score, the direction per score given by ``HIGHER_IS_BETTER``.  The page is
 one self-contained file with relative links only (it can be copied with its images anywhere,
 or served from object storage); every text is HTML-escaped and every link is checked to be
 relative.  Copying the images next to it is the caller's business.
@@ -11,9 +14,11 @@ An item is a dict::
 
     {"product_id": "p1", "title": "Oak chair", "before": "img/p1.png", "donor": "img/d1.png",
      "result": "img/p1-staged.png", "crops": {"square": "img/p1-1x1.png", ...},
-     "video": "vid/p1.mp4", "gif": "vid/p1.gif", "scores": {"fit_iou": 0.8, ...}}
+     "video": "vid/p1.mp4", "webm": "vid/p1.webm", "gif": "vid/p1.gif",
+     "scores": {"fit_iou": 0.8, ...}}
 
-Only ``product_id`` is required; missing images are left out of the card.
+Only ``product_id`` is required; missing images are left out of the card.  ``video`` is the MP4
+(the key predates the WebM); ``webm`` and ``gif`` are optional.
 """
 from __future__ import annotations
 
@@ -34,10 +39,25 @@ _PAGE = Template("""<!doctype html>
 body{font-family:system-ui,sans-serif;margin:1rem;background:#f4f4f4}
 .card{background:#fff;border-radius:6px;padding:.8rem;margin:0 0 1rem;box-shadow:0 1px 3px #0002}
 .row{display:flex;gap:.6rem;flex-wrap:wrap;align-items:flex-start}
-figure{margin:0}figure img{max-height:220px;max-width:320px;display:block}
+figure{margin:0}figure img,figure video{max-height:220px;max-width:320px;display:block}
 figcaption{font-size:.75rem;color:#555}
 table{font-size:.8rem;border-collapse:collapse}td{padding:0 .6rem 0 0}
-</style></head><body>
+</style>
+<script>
+// A clip that cannot play (WebM missing, unsupported or broken) is hidden and its GIF shown.
+// Inline onerror handlers: a <source>'s error may fire before a script at the end would run.
+function clipFallback(el) {
+  const v = el.closest("video");
+  if (!v || v.dataset.fellBack) return;
+  v.dataset.fellBack = "1";
+  if (!v.dataset.gif) return;
+  const img = document.createElement("img");
+  img.src = v.dataset.gif;
+  img.alt = "parallax (GIF)";
+  v.hidden = true;
+  v.after(img);
+}
+</script></head><body>
 <h1>$title</h1>
 <p>$count products. Sort by <select id="sort">$options</select> (worst first)</p>
 <main id="cards">
@@ -73,6 +93,16 @@ def _figure(uri: str | None, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
+def _clip(webm: str | None, gif: str | None) -> str:
+    """The parallax clip: a muted looping ``<video>`` of the WebM (GIF when it fails), or the GIF."""
+    if webm:
+        fallback = f' data-gif="{_uri(gif)}"' if gif else ""
+        return (f'<figure><video autoplay muted loop playsinline controls preload="metadata"{fallback} '
+                f'onerror="clipFallback(this)"><source src="{_uri(webm)}" type="video/webm" '
+                f'onerror="clipFallback(this)"></video><figcaption>parallax</figcaption></figure>')
+    return _figure(gif, "parallax")
+
+
 def _number(v) -> float | None:
     try:
         f = float(v)
@@ -96,15 +126,18 @@ def _card(item: dict) -> str:
     figs = [_figure(item.get("before"), "product"), _figure(item.get("donor"), "donor room"),
             _figure(item.get("result"), "result")]
     figs += [_figure(u, f"crop {name}") for name, u in crops.items()]
+    figs.append(_clip(item.get("webm"), item.get("gif")))
     links = []
-    for key, label in (("video", "parallax MP4"), ("gif", "parallax GIF")):
+    for key, label in (("video", "parallax MP4"), ("webm", "parallax WebM"), ("gif", "parallax GIF")):
         if item.get(key):
-            links.append(f'<a href="{_uri(item[key])}">{label}</a>')
+            # The MP4 is what goes to the ad platforms: a download, not something to open here.
+            dl = " download" if key == "video" else ""
+            links.append(f'<a href="{_uri(item[key])}"{dl}>{label}</a>')
     rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>"
                    for k, v in scores.items())
     title = html.escape(str(item.get("title") or ""))
     pid = html.escape(str(item["product_id"]))
-    return (f'<section class="card" {data}><h2>{pid} <small>{title}</small></h2>'
+    return (f'<section class="card" data-pid="{pid}" {data}><h2>{pid} <small>{title}</small></h2>'
             f'<div class="row">{"".join(f for f in figs if f)}'
             f'<div><table>{rows}</table><p>{" · ".join(links)}</p></div></div></section>')
 
