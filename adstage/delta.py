@@ -139,3 +139,16 @@ def read_as_of(spark: "SparkSession", settings: Settings, name: str, ds: str,
     df = df.filter(F.col("ds") <= F.lit(ds).cast("date"))
     return (df.withColumn("_latest", F.max("ds").over(Window.partitionBy(key)))
             .filter(F.col("ds") == F.col("_latest")).drop("_latest"))
+
+
+def update_columns(spark: "SparkSession", df: "DataFrame", settings: Settings, name: str,
+                   columns: Sequence[str]) -> None:
+    """Set `columns` of existing rows from `df` (matched on the contract's key); never inserts.
+    A later stage annotating an earlier one's rows (the evaluation's seam scores)."""
+    from delta.tables import DeltaTable
+
+    contract = spec(name)
+    uri = ensure_table(spark, settings, name)
+    key = " AND ".join(f"t.{k} = s.{k}" for k in contract.key)
+    _with_retries(lambda: DeltaTable.forPath(spark, uri).alias("t").merge(df.alias("s"), key)
+                  .whenMatchedUpdate(set={c: f"s.{c}" for c in columns}).execute(), name)

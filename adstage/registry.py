@@ -7,6 +7,8 @@ No torch, no mlflow.onnx flavour: the ONNX file is an artifact like any other.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 import tempfile
@@ -93,7 +95,7 @@ def resolve(settings: Settings, registered_name: str, shipped_folder: str | None
         if shipped_folder is None or shipped_file is None:
             raise LookupError(f"models:/{registered_name}@{alias} is not available ({why}) "
                               "and no shipped file exists for it")
-        return shipped(shipped_folder, shipped_file)
+        return dataclasses.replace(shipped(shipped_folder, shipped_file), name=registered_name)
 
     import mlflow
     from mlflow import MlflowClient

@@ -11,11 +11,14 @@ from adstage.config import Settings
 from adstage.tables import table_names
 
 
-def read_table(settings: Settings, name: str, columns: list[str] | None = None):
-    """A Delta table as a pandas DataFrame, from the files Spark wrote, without Spark."""
+def read_table(settings: Settings, name: str, columns: list[str] | None = None,
+               ds: str | None = None):
+    """A Delta table as a pandas DataFrame, from the files Spark wrote, without Spark;
+    only the partition of logical date `ds` when given."""
     from deltalake import DeltaTable
 
-    return DeltaTable(settings.table_uri(name)).to_pandas(columns=columns)
+    partitions = [("ds", "=", ds)] if ds else None
+    return DeltaTable(settings.table_uri(name)).to_pandas(columns=columns, partitions=partitions)
 
 
 def describe(settings: Settings) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ An item is a dict::
      "video": "vid/p1.mp4", "webm": "vid/p1.webm", "gif": "vid/p1.gif",
      "scores": {"fit_iou": 0.8, ...}}
 
-Only ``product_id`` is required; missing images are left out of the card.  ``video`` is the MP4
+``compare`` (optional) maps a caption to another method's result for the same product, e.g.
+``{"vanilla (pix2pix)": "img/p1-vanilla.png"}``.  Only ``product_id`` is required; missing images are left out of the card.  ``video`` is the MP4
 (the key predates the WebM); ``webm`` and ``gif`` are optional.
 """
 from __future__ import annotations
@@ -125,6 +126,7 @@ def _card(item: dict) -> str:
         crops = {f"crop {i + 1}": u for i, u in enumerate(crops)}
     figs = [_figure(item.get("before"), "product"), _figure(item.get("donor"), "donor room"),
             _figure(item.get("result"), "result")]
+    figs += [_figure(u, label) for label, u in (item.get("compare") or {}).items()]
     figs += [_figure(u, f"crop {name}") for name, u in crops.items()]
     figs.append(_clip(item.get("webm"), item.get("gif")))
     links = []

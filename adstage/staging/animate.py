@@ -1,0 +1,138 @@
+"""Parallax animation stage (the paper's third task): each copy-paste staged image of a date ->
+a short video ad (``animations``), or why not (``staging_rejects``, method ``parallax``).
+
+The product layer comes from the staged image and its stored alpha
+(``staged_images.product_mask_uri``); the background plate is the staged image with the
+product's support removed and filled by the same EdgeConnect models and crop machinery as the
+copy-paste gap (``adstage.staging.parallax``). Clips go to the image store as MP4, WebM and GIF;
+the plate as PNG (creatives reuse it).
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from adstage import delta, tables
+from adstage.config import Settings
+from adstage.reasons import Reason
+from adstage.staging import codes
+from adstage.staging.outputs import record_columns
+from adstage.staging.parallax import CameraMove, make_layers, render_frames, write_gif, write_mp4, write_webm
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+
+class AnimateWorker:
+    """Animates staged-image records (numpy and the image store; no Spark)."""
+
+    def __init__(self, store, inpaint_fn: Callable, move: CameraMove, crop_size: int,
+                 model_versions: list[str]):
+        self.store, self.inpaint_fn, self.move = store, inpaint_fn, move
+        self.crop_size, self.model_versions = crop_size, model_versions
+
+    def animate(self, rec: dict) -> dict:
+        base = {"product_id": rec["product_id"], "method": rec["method"]}
+        try:
+            staged = self.store.get_image(rec["output_uri"])
+            alpha = self.store.get_image(rec["product_mask_uri"], grey=True)
+            if alpha.shape != staged.shape[:2]:
+                raise ValueError(f"mask {alpha.shape} does not match image {staged.shape[:2]}")
+        except Exception as exc:
+            return {**base, "reason": Reason.CORRUPT_IMAGE.value,
+                    "detail": f"staged image or its mask unreadable: {exc}"[:500]}
+        try:
+            layers = make_layers(staged, alpha, self.inpaint_fn, crop_size=self.crop_size)
+            frames = render_frames(layers, self.move)
+            with tempfile.TemporaryDirectory(prefix="adstage-parallax-") as tmp:
+                files = {"mp4": write_mp4(frames, Path(tmp) / "c.mp4", self.move.fps),
+                         "webm": write_webm(frames, Path(tmp) / "c.webm", self.move.fps),
+                         "gif": write_gif(frames, Path(tmp) / "c.gif", self.move.fps)}
+                uris = {f"{k}_uri": self.store.put_bytes(p.read_bytes(), k) for k, p in files.items()}
+        except Exception as exc:
+            log.exception("parallax failed on %s", rec["product_id"])
+            return {**base, "reason": Reason.INTERNAL_ERROR.value,
+                    "detail": traceback.format_exception_only(type(exc), exc)[-1].strip()[:500]}
+        h, w = frames[0].shape[:2]
+        return {**base, "staged_uri": rec["output_uri"], **uris,
+                "plate_uri": self.store.put_image(layers.plate), "frames": len(frames),
+                "fps": self.move.fps, "width": w, "height": h,
+                "model_versions": self.model_versions}
+
+
+def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
+    import pyarrow as pa
+
+    from adstage.imagestore import ImageStore
+    from adstage.staging.composite import rgb_inpainter
+    from adstage.staging.copy_paste import canny_sigma, load_generators
+
+    cols = record_columns(tables.spec("animations"))
+    schema = tables.record_schema(cols)
+    edge, inpaint = load_generators(settings)
+    blobs, sigma = (edge.data, inpaint.data), canny_sigma(inpaint)
+    versions = [f"{edge.name}@{edge.version}", f"{inpaint.name}@{inpaint.version}"]
+    move = CameraMove(seconds=settings.parallax_seconds, fps=settings.parallax_fps)
+    store_root, device, crop = settings.image_store_uri, settings.onnx_device, settings.staging_crop_size
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from adstage.generative.inference import EdgeConnectInpainter
+        from adstage.onnx_runtime import session_from_bytes
+
+        e, i = (session_from_bytes(b, device) for b in blobs)
+        worker = AnimateWorker(ImageStore(store_root),
+                               rgb_inpainter(EdgeConnectInpainter(e, i, sigma=sigma)), move,
+                               crop, versions)
+        for b in batches:
+            rows = [worker.animate(rec) for rec in b.to_pylist()]
+            yield pa.RecordBatch.from_pylist([{c: r.get(c) for c, _ in cols} for r in rows],
+                                             schema=schema)
+
+    return todo.mapInArrow(run, tables.ddl(cols))
+
+
+def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
+    """Animate the copy-paste images staged on `ds`; idempotent for that date."""
+    import mlflow
+    from pyspark.sql import functions as F
+
+    run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
+    staged = delta.read_date(spark, settings, "staged_images", ds)
+    todo = (staged.filter(F.col("method") == codes.COPY_PASTE)
+            .select("product_id", "method", "image_id", "output_uri", "product_mask_uri"))
+    todo = todo.repartition(max(spark.sparkContext.defaultParallelism, 1), "product_id")
+    out = (animate_frame(todo, settings).withColumn("ds", F.lit(ds).cast("date"))
+           .withColumn("mlflow_run_id", F.lit(run_id)).persist())
+    try:
+        done = out.filter(F.col("reason").isNull())
+        failed = (out.filter(F.col("reason").isNotNull()).join(
+            todo.select("product_id", "image_id"), "product_id", "left")
+            .withColumn("method", F.lit(codes.PARALLAX)).withColumn("attempts", F.lit(1)))
+        not_staged = (delta.read_date(spark, settings, "staging_rejects", ds)
+                      .filter(F.col("method") == codes.COPY_PASTE)
+                      .select("product_id", "image_id", F.lit(codes.PARALLAX).alias("method"),
+                              F.lit(codes.StagingReason.NOT_STAGED.value).alias("reason"),
+                              F.concat_ws(": ", "reason", "detail").alias("detail"),
+                              F.lit(0).alias("attempts"), "ds"))
+        delta.replace_date(spark, done, settings, "animations", ds)
+        delta.replace_date(spark, failed.unionByName(not_staged, allowMissingColumns=True),
+                           settings, "staging_rejects", ds, {"method": [codes.PARALLAX]})
+        n_done, n_failed = done.count(), failed.count()
+    finally:
+        out.unpersist()
+    metrics = {"animated": n_done, "failed": n_failed}
+    log.info("parallax ds=%s: %s", ds, metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI of the parallax animation job (`jobs/animate.py`)."""
+    from adstage.jobrunner import job_parser, run_spark_job
+
+    args = job_parser("animate", __doc__).parse_args(argv)
+    return run_spark_job("animate", args, lambda spark, settings: run(spark, settings, args.ds))

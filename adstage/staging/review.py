@@ -1,0 +1,141 @@
+"""Review stage: the creative teams' HTML gallery of one logical date (no Spark: delta-rs reads).
+
+One card per staged product — product before, donor room, the copy-paste result beside the
+hard paste and the vanilla (pix2pix) baseline, the ad crops, the scores and the parallax clip —
+worst seam first (``staged_images.seam_score``, higher = more visibly pasted), so failures are
+seen before an auditor sees them. Images are copied from the image store next to the page
+(relative links: the folder can be zipped, mailed or served as is). The page's path is logged
+on this job's MLflow run and tagged on the staging run it shows (``adstage.gallery``).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shutil
+from pathlib import Path
+
+from adstage.config import Settings
+from adstage.imagestore import ImageStore
+from adstage.report import read_table
+from adstage.staging import codes
+from adstage.staging.gallery import write_gallery
+
+log = logging.getLogger(__name__)
+
+SCORES = ("seam_score", "fit_iou", "gap_share", "preservation_max", "object_expansion",
+          "attempts")
+SORT_BY = "seam_score"
+
+
+def _rows(settings: Settings, name: str, ds: str) -> list[dict]:
+    try:
+        return read_table(settings, name, ds=ds).to_dict("records")
+    except Exception as exc:  # a table a fresh warehouse has not created yet
+        log.warning("gallery: %s unreadable for %s (%s); shown without it", name, ds, exc)
+        return []
+
+
+def _num(v):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
+class Assets:
+    """Copies store objects into ``<page>/assets/`` once each; returns relative links."""
+
+    def __init__(self, store: ImageStore, page_dir: Path):
+        self.store, self.dir = store, page_dir / "assets"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.copied = 0
+
+    def __call__(self, uri) -> str | None:
+        if not isinstance(uri, str) or not uri:
+            return None
+        name = uri.rsplit("/", 1)[-1]
+        target = self.dir / name
+        if not target.exists():
+            try:
+                target.write_bytes(self.store.get(uri))
+                self.copied += 1
+            except Exception as exc:
+                log.warning("gallery: %s not copied (%s)", uri, exc)
+                return None
+        return f"assets/{name}"
+
+
+def build_items(staged: list[dict], animations: list[dict], link) -> list[dict]:
+    """Gallery items (``gallery.write_gallery``) from a date's staged_images and animations."""
+    by_product: dict[str, dict[str, dict]] = {}
+    for r in staged:
+        by_product.setdefault(r["product_id"], {})[r["method"]] = r
+    clips = {a["product_id"]: a for a in animations if a["method"] == codes.COPY_PASTE}
+    items = []
+    for pid, methods in sorted(by_product.items()):
+        main = methods.get(codes.COPY_PASTE) or next(iter(methods.values()))
+        item = {"product_id": pid, "title": f"{main['category']} · {main['method']}",
+                "before": link(main["product_image_uri"]), "donor": link(main.get("donor_image_uri")),
+                "result": link(main["output_uri"]),
+                "crops": {k: u for k, u in (("1:1", link(main.get("crop_square_uri"))),
+                                            ("1.91:1", link(main.get("crop_wide_uri")))) if u},
+                "scores": {k: _num(main.get(k)) for k in SCORES}}
+        others = {"hard paste (no inpainting)": methods.get(codes.HARD_PASTE),
+                  "vanilla (pix2pix)": methods.get(codes.VANILLA)}
+        item["compare"] = {label: link(r["output_uri"]) for label, r in others.items()
+                           if r is not None and r is not main}
+        if codes.VANILLA in methods:
+            item["scores"]["vanilla_object_expansion"] = _num(methods[codes.VANILLA]["object_expansion"])
+        clip = clips.get(pid)
+        if clip:
+            item.update(video=link(clip["mp4_uri"]), webm=link(clip["webm_uri"]),
+                        gif=link(clip["gif_uri"]))
+        items.append(item)
+    return items
+
+
+def run(settings: Settings, ds: str) -> dict[str, float]:
+    """Write ``<gallery_dir>/<ds>/index.html``; rebuilt from scratch on every run."""
+    page_dir = settings.gallery_path / ds
+    if page_dir.exists():
+        shutil.rmtree(page_dir)  # a re-run never keeps stale pictures of an older run
+    staged = _rows(settings, "staged_images", ds)
+    animations = _rows(settings, "animations", ds)
+    assets = Assets(ImageStore(settings.image_store_uri), page_dir)
+    items = build_items(staged, animations, assets)
+    page = write_gallery(page_dir, ds, items, sort_by=SORT_BY)
+    _link_runs(settings, page, {r["mlflow_run_id"] for r in staged + animations})
+    log.info("gallery ds=%s: %d products, %d files -> %s", ds, len(items), assets.copied, page)
+    print(f"gallery: {page}")
+    return {"products": len(items), "files": assets.copied}
+
+
+def _link_runs(settings: Settings, page: Path, run_ids: set[str]) -> None:
+    """The page as an artifact of this run, and its path as a tag here and on the runs shown."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    if mlflow.active_run():
+        mlflow.set_tag("adstage.gallery", str(page))
+        mlflow.log_artifact(str(page), artifact_path="gallery")
+    client = MlflowClient()
+    for run_id in sorted(r for r in run_ids if r and r != "none"):
+        try:
+            client.set_tag(run_id, "adstage.gallery", str(page))
+        except Exception as exc:  # a run from another tracking store: not worth failing for
+            log.warning("gallery: could not tag run %s (%s)", run_id, exc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI of the gallery job (`jobs/gallery.py`)."""
+    from adstage import logs, tracking
+    from adstage.config import parse_overrides
+    from adstage.jobrunner import job_parser
+
+    parser: argparse.ArgumentParser = job_parser("gallery", __doc__)
+    args = parser.parse_args(argv)
+    settings = Settings.load(parse_overrides(args.conf))
+    logs.setup(settings.log_level)
+    with tracking.job_run(settings, "gallery", args.ds):
+        import mlflow
+
+        mlflow.log_metrics({k: float(v) for k, v in run(settings, args.ds).items()})
+    return 0
