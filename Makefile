@@ -84,14 +84,18 @@ demo-catalog: env  ## generate the embedded demo catalog into var/demo/catalog
 
 demo: jars demo-catalog  ## run the nightly DAG for real on the demo catalog, then list the tables
 	@echo ">> running the nightly DAG for $(DS) with Airflow (airflow dags test)"
+	@# The demo also renders hard pastes (the seam measure's floor) and holds 30 % of the staged
+	@# photos apart (enough real photos for the evaluation on a 40-product catalog).
 	@ADSTAGE_HOME=$(DEMO_HOME) AIRFLOW_HOME=$(AIRFLOW_DEMO_HOME) \
 	  ADSTAGE_FEED_URI=$(DEMO_HOME)/catalog/feed.jsonl ADSTAGE_ALLOWED_ROOTS=$(DEMO_HOME)/catalog \
+	  ADSTAGE_STAGING_METHODS=copy_paste,hard_paste,vanilla ADSTAGE_EVAL_HOLDOUT_SHARE=0.3 \
 	  $(PY) -m adstage.airflow_local run adstage_nightly $(DS)
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli paths
 	@echo; echo ">> MLflow runs"
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli runs -n 5
 	@echo; echo ">> tables"
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli tables
+	@echo; ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli staging --ds $(DS)
 
 test: jars browser  ## run the whole test suite (real Spark, Delta, MLflow, Airflow, ONNX, Chromium)
 	@$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -7,6 +7,7 @@
     adstage jars [--print]         fetch / list the Delta jars for spark-submit
     adstage paths                  where tables, images and the MLflow store live
     adstage runs [-n N]            the latest MLflow runs: job, logical date, status, metrics
+    adstage staging [--ds D]       a date's staging: images per method, rejects, metrics, gallery
 """
 from __future__ import annotations
 
@@ -66,6 +67,13 @@ def _runs(args) -> int:
     return 0
 
 
+def _staging(args) -> int:
+    from adstage.report import staging_summary
+
+    print(staging_summary(_settings(args), args.ds))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
@@ -87,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = sub.add_parser("runs", help="the latest MLflow runs")
     runs.add_argument("-n", type=int, default=10)
     runs.set_defaults(fn=_runs)
+    staging = sub.add_parser("staging", help="a date's staged images, rejects, metrics, gallery")
+    staging.add_argument("--ds", help="logical date (default: the latest staged)")
+    staging.set_defaults(fn=_staging)
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `adstage {name} --help`", add_help=False)
     args = parser.parse_args(argv)

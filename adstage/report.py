@@ -52,3 +52,36 @@ def format_tables(rows: list[dict[str, Any]]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)
+
+
+def staging_summary(settings: Settings, ds: str | None = None) -> str:
+    """What a creative or an on-call engineer wants after a night: images per method, why the
+    others have none, the quality figures per method (with their extractor), a clip, the page."""
+    import pandas as pd
+
+    staged = read_table(settings, "staged_images")
+    if staged.empty:
+        return "no staged images yet"
+    ds = ds or str(max(staged["ds"]))
+    staged = staged[staged["ds"].astype(str) == ds]
+    lines = [f"staging of {ds}", "", "staged images per method:"]
+    for method, n in staged.groupby("method").size().items():
+        lines.append(f"  {method:<12} {n}")
+    rejects = read_table(settings, "staging_rejects", ds=ds)
+    if not rejects.empty:
+        lines += ["", "no image (staging_rejects), per method and reason:"]
+        for (method, reason), n in rejects.groupby(["method", "reason"]).size().items():
+            lines.append(f"  {method:<12} {reason:<22} {n}")
+    metrics = read_table(settings, "staging_metrics", ds=ds)
+    if not metrics.empty:
+        cols = ["method", "extractor", "n_images", "n_real", "fd", "kid", "seam_accuracy",
+                "seam_kid", "object_expansion", "preservation_max"]
+        with pd.option_context("display.width", 200, "display.precision", 4):
+            lines += ["", "staging_metrics (seam_accuracy 0.5 = seams look like real edges):",
+                      metrics[cols].sort_values("method").to_string(index=False)]
+    clips = read_table(settings, "animations", ds=ds)
+    if not clips.empty:
+        lines += ["", f"parallax clips: {len(clips)}, e.g. {clips.iloc[0]['mp4_uri']}"]
+    page = settings.gallery_path / ds / "index.html"
+    lines += ["", f"gallery: {page}" + ("" if page.exists() else " (not written yet)")]
+    return "\n".join(lines)

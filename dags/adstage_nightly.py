@@ -6,20 +6,26 @@ Turns the day's catalog feed into staged ad images. Each stage is a Spark job su
 there, never in job code) and is idempotent for its logical date, which every job receives as
 `--ds`, taken from the run's data interval.
 
-Stages so far: **ingest** (feed → `catalog_images`, `ingest_rejects`), then the vision core:
+Stages: **ingest** (feed → `catalog_images`, `ingest_rejects`); the vision core:
 **classify** (→ `image_labels`), **cutouts** (→ `product_cutouts`, `donor_slots`),
 **shape_index** (→ FAISS files, `shape_index_versions`), **pair_donors** (→ `donor_pairs`,
-`pairing_rejects`).
+`pairing_rejects`); staging: **stage_copy_paste** and **stage_vanilla** in parallel
+(→ `staged_images`, `staging_rejects`), then **evaluate** (→ `staging_metrics`, seam scores)
+and **animate** (→ `animations`), and last the creative teams' **gallery** (an HTML page per
+date, no Spark; its path is tagged on the MLflow runs).
 Operations guide: README.md, "Operating the pipeline".
 """
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import dag
 
 JOBS = Path(__file__).resolve().parents[1] / "jobs"
@@ -65,6 +71,19 @@ def adstage_nightly():
     index = spark_job("shape_index", "shape_index.py")
     pair = spark_job("pair_donors", "pair_donors.py")
     ingest >> classify >> cutouts >> index >> pair
+    # Staging (adstage/staging, adstage/evaluation): the paper's method and its baseline side
+    # by side, judged against held-apart real photos, animated, and shown to the creatives.
+    copy_paste = spark_job("stage_copy_paste", "stage_copy_paste.py")
+    vanilla = spark_job("stage_vanilla", "stage_vanilla.py")
+    evaluate = spark_job("evaluate", "evaluate.py")
+    animate = spark_job("animate", "animate.py")
+    # Not a Spark job (delta-rs reads): its own process, the worker's interpreter.
+    gallery = BashOperator(task_id="gallery",
+                           bash_command=f"{shlex.quote(sys.executable)} {shlex.quote(str(JOBS / 'gallery.py'))} --ds {DS}")
+    pair >> [copy_paste, vanilla]
+    [copy_paste, vanilla] >> evaluate
+    copy_paste >> animate
+    [evaluate, animate] >> gallery
 
 
 adstage_nightly()

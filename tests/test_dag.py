@@ -35,13 +35,16 @@ print(json.dumps({{
     "errors": {{k: str(v) for k, v in bag.import_errors.items()}},
     "dags": sorted(bag.dags),
     "tasks": [t.task_id for t in dag.tasks] if dag else [],
-    "conn_ids": sorted({{getattr(t, "_conn_id", None) or "" for t in dag.tasks}}) if dag else [],
+    "conn_ids": sorted({{getattr(t, "_conn_id", None) or "" for t in dag.tasks
+                        if hasattr(t, "_conn_id")}}) if dag else [],
     "schedule": str(dag.timetable.summary) if dag else None,
     "catchup": dag.catchup if dag else None,
     "max_active_runs": dag.max_active_runs if dag else None,
     "tz": str(dag.start_date.tzinfo) if dag else None,
     "retries": [t.retries for t in dag.tasks] if dag else [],
-    "args": [t.application_args for t in dag.tasks] if dag else [],
+    "args": [getattr(t, "application_args", None) or [t.bash_command] for t in dag.tasks]
+            if dag else [],
+    "upstream": {{t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}} if dag else {{}},
 }}))
 """
     env = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "airflow"),
@@ -60,11 +63,16 @@ def test_dag_integrity(tmp_path):
     assert info["dags"] == ["adstage_nightly"]
     assert info["tasks"][0] == "ingest"
     assert info["tasks"][:5] == ["ingest", "classify", "cutouts", "shape_index", "pair_donors"]
+    up = info["upstream"]
+    assert up["stage_copy_paste"] == up["stage_vanilla"] == ["pair_donors"]
+    assert up["evaluate"] == ["stage_copy_paste", "stage_vanilla"]
+    assert up["animate"] == ["stage_copy_paste"] and up["gallery"] == ["animate", "evaluate"]
     assert info["conn_ids"] == ["spark_default"]
     assert info["schedule"] in ("@daily", "0 0 * * *") and info["catchup"] is True
     assert info["max_active_runs"] >= 1 and info["tz"] == "UTC"
     assert all(r >= 1 for r in info["retries"])
-    assert all(args[0] == "--ds" and "ds" in args[1] for args in info["args"])
+    assert all(("--ds" in args[:1] and "ds" in args[1]) or "ds" in args[0]
+               for args in info["args"])
 
 
 def test_dag_file_imports_nothing_heavy():

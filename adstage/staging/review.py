@@ -108,6 +108,44 @@ def run(settings: Settings, ds: str) -> dict[str, float]:
     return {"products": len(items), "files": assets.copied}
 
 
+def contact_sheet(settings: Settings, ds: str, path: str | Path, n: int = 6,
+                  worst: bool = True, tile: int = 180) -> Path:
+    """A JPEG grid for docs and reviews: per product (the ``n`` worst or best copy-paste seams)
+    the product, the donor room, the hard paste, the copy-paste result and the vanilla result."""
+    import cv2
+    import numpy as np
+
+    store = ImageStore(settings.image_store_uri)
+    staged = read_table(settings, "staged_images", ds=ds)
+    cp = staged[staged.method == codes.COPY_PASTE].sort_values("seam_score", ascending=not worst)
+    by = {(r.product_id, r.method): r for r in staged.itertuples()}
+
+    def fit(uri) -> np.ndarray:
+        img = store.get_image(uri) if isinstance(uri, str) else np.full((tile, tile, 3), 235, np.uint8)
+        h, w = img.shape[:2]
+        return cv2.resize(img, (max(1, round(w * tile / h)), tile), interpolation=cv2.INTER_AREA)
+
+    rows = []
+    for r in cp.head(n).itertuples():
+        cells = [fit(r.product_image_uri), fit(r.donor_image_uri)]
+        for m in (codes.HARD_PASTE, codes.COPY_PASTE, codes.VANILLA):
+            other = by.get((r.product_id, m))
+            cells.append(fit(other.output_uri if other is not None else None))
+        row = np.hstack([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cells])
+        cv2.putText(row, f"{r.product_id} seam {r.seam_score:.2f}", (8, 20),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1, cv2.LINE_AA)
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"no copy-paste images staged on {ds}")
+    width = max(r.shape[1] for r in rows)
+    sheet = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+                       for r in rows])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return path
+
+
 def _link_runs(settings: Settings, page: Path, run_ids: set[str]) -> None:
     """The page as an artifact of this run, and its path as a tag here and on the runs shown."""
     import mlflow
@@ -131,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     from adstage.jobrunner import job_parser
 
     parser: argparse.ArgumentParser = job_parser("gallery", __doc__)
+    parser.add_argument("--contact-sheet", metavar="PREFIX",
+                        help="also write PREFIX-worst.jpg and PREFIX-best.jpg: the 6 worst and "
+                             "best copy-paste seams beside their product, donor and the other "
+                             "methods (for docs and reviews)")
     args = parser.parse_args(argv)
     settings = Settings.load(parse_overrides(args.conf))
     logs.setup(settings.log_level)
@@ -138,4 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         import mlflow
 
         mlflow.log_metrics({k: float(v) for k, v in run(settings, args.ds).items()})
+        if args.contact_sheet:
+            for worst, tag in ((True, "worst"), (False, "best")):
+                sheet = contact_sheet(settings, args.ds, f"{args.contact_sheet}-{tag}.jpg", worst=worst)
+                mlflow.log_artifact(str(sheet), artifact_path="gallery")
+                print(f"contact sheet: {sheet}")
     return 0
