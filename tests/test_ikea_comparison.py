@@ -1,0 +1,216 @@
+"""The IKEA comparison's pure helpers: method rendering on a tiny synthetic room, donor checks,
+gap closure, the report table, feature sets, the product sample; the IKEA parts skip without
+the research set (it sits beside the checkout here and in CI)."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from adstage.evaluation import ikea_comparison as ic
+from adstage.evaluation.evaluate import CONTROL, compare
+from adstage.staging.composite import opencv_inpainter
+from adstage.staging.copy_paste import CopyPasteParams
+from adstage.vision import ikea
+
+OLD = (40, 40, 220)   # the donor product (red)
+NEW = (200, 90, 20)   # the new product (blue)
+HAS_IKEA = (ikea.DEFAULT_ROOT / "rooms.jsonl").is_file()
+
+
+def scene(H: int = 150, W: int = 200, slot_box=(70, 40, 140, 130)):
+    rng = np.random.default_rng(1)
+    room = np.zeros((H, W, 3), np.uint8)
+    room[: H * 2 // 3] = (180, 200, 210)
+    room[H * 2 // 3:] = (90, 120, 150)
+    room = np.clip(room.astype(np.int16) + rng.integers(-8, 9, room.shape), 0, 255).astype(np.uint8)
+    slot = np.zeros((H, W), np.uint8)
+    x0, y0, x1, y1 = slot_box
+    cv2.ellipse(slot, ((x0 + x1) // 2, (y0 + y1) // 2), ((x1 - x0) // 2, (y1 - y0) // 2), 0, 0,
+                360, 255, -1)
+    room[slot > 0] = OLD
+    prod = np.full((110, 80, 3), 255, np.uint8)
+    pm = np.zeros((110, 80), np.uint8)
+    cv2.rectangle(pm, (10, 10), (69, 99), 255, -1)
+    cv2.rectangle(pm, (28, 55), (51, 99), 0, -1)               # legs: the old product shows
+    prod[pm > 0] = NEW
+    return room, slot, prod, cv2.GaussianBlur(pm, (0, 0), 0.8)
+
+
+def inpainters():
+    tel = opencv_inpainter()
+    return {"baseline": tel, "boundary": tel, "telea": tel}
+
+
+# ---- goal check and table ---------------------------------------------------------------------
+def test_gap_closure():
+    assert ic.gap_closure(0.9, 0.7, 0.5) == pytest.approx(0.5)
+    assert ic.gap_closure(0.9, 0.5, 0.5) == pytest.approx(1.0)
+    assert ic.gap_closure(0.9, 0.9, 0.5) == pytest.approx(0.0)
+    assert ic.gap_closure(0.8, 0.9, 0.6) == pytest.approx(-0.5)      # worse than hard paste
+    assert ic.gap_closure(0.5, 0.4, 0.5) is None                      # no gap to close
+    assert ic.gap_closure(None, 0.4, 0.5) is None
+    assert ic.gap_closure(0.9, None, 0.5) is None
+
+
+def test_goal_check_rows():
+    rows = [{"method": ic.HARD, "seam_accuracy": 0.9}, {"method": ic.CP_FULL, "seam_accuracy": 0.65},
+            {"method": ic.CP_BASELINE, "seam_accuracy": 0.8}, {"method": ic.VANILLA},
+            {"method": CONTROL, "seam_accuracy": 0.5}]
+    g = ic.goal_check(rows)
+    assert set(g) == {ic.CP_FULL, ic.CP_BASELINE, ic.VANILLA}
+    assert g[ic.CP_FULL] == {"gap_closed": pytest.approx(0.625), "meets_goal": True}
+    assert g[ic.CP_BASELINE]["meets_goal"] is False
+    assert g[ic.VANILLA] == {"gap_closed": None, "meets_goal": None}
+
+
+def test_format_table():
+    rows = [{"method": ic.HARD, "fd": 12.3456, "kid": 0.01234, "seam_accuracy": 0.9,
+             "seam_accuracy_std": 0.02, "seam_kid": 0.1, "object_expansion": 0.0,
+             "preservation_max": 0.0, "n_images": 10, "n_real": 27, "n_patches": 240,
+             "n_real_patches": 648},
+            {"method": CONTROL, "fd": 3.0, "kid": -0.01, "seam_accuracy": 0.52,
+             "seam_accuracy_std": 0.01, "seam_kid": 0.004, "n_images": 14, "n_real": 13}]
+    md = ic.format_table(rows, "adstage-randfeat-v1").splitlines()
+    assert "adstage-randfeat-v1" in md[0] and "not Inception" in md[0]
+    table = [l for l in md if l.startswith("|")]
+    assert len(table) == 4 and all(l.count("|") == 11 for l in table)
+    assert "| hard_paste | 12.346 | 0.0123 | 0.9000 ± 0.0200 | 0.1000 | 0.000 | 0 | – | 10 / 27 | 240 / 648 |" in md
+    assert md[-1].startswith(f"| {CONTROL} |") and "| – | – | – |" in md[-1]
+
+
+# ---- donor checks and rendering -----------------------------------------------------------------
+def test_accept_donor_rules():
+    room, slot, prod, alpha = scene()
+    params = CopyPasteParams()
+    placed, why = ic.accept_donor(room.shape[:2], slot, prod, alpha, params)
+    assert placed is not None and why == ""
+    # A thin sliver of a product in a big round slot: most of the slot is left to invent.
+    thin = np.zeros_like(alpha)
+    thin[10:100, 38:42] = 255
+    placed, why = ic.accept_donor(room.shape[:2], slot, prod, thin, params)
+    assert placed is None and ("poor fit" in why or "gap too large" in why)
+    strict = CopyPasteParams(max_gap_share=0.0)
+    placed, why = ic.accept_donor(room.shape[:2], slot, prod, alpha, strict)
+    assert placed is None and why.startswith("gap too large")
+
+
+def test_render_paste_methods_same_placement():
+    room, slot, prod, alpha = scene()
+    params = CopyPasteParams(crop_size=64)
+    placed, _ = ic.accept_donor(room.shape[:2], slot, prod, alpha, params)
+    methods = (ic.HARD, ic.CP_BASELINE, ic.CP_BOUNDARY, ic.CP_FULL, ic.CP_TELEA, ic.DONOR)
+    out = ic.render_paste_methods(room, slot, prod, alpha, inpainters(), params, placed=placed,
+                                  methods=methods)
+    assert set(out) == set(methods)
+    for m, r in out.items():
+        assert r.image.shape == room.shape and r.image.dtype == np.uint8
+        assert r.mask.shape == room.shape[:2] and r.mask.dtype == np.uint8
+    assert np.array_equal(out[ic.DONOR].image, room) and out[ic.DONOR].mask.max() == 255
+    # one placement for every method: the same product outline
+    m_hard = out[ic.HARD].mask > 127
+    for m in (ic.CP_BASELINE, ic.CP_BOUNDARY, ic.CP_FULL):
+        assert ic.quality.fit_iou(out[m].mask, out[ic.HARD].mask) > 0.95
+        assert out[m].scores["preservation_max"] == 0.0
+        assert out[m].scores["object_expansion"] == 0.0
+    # the hard paste leaves the old red product visible; copy-paste removes it
+    red = lambda im: np.all(np.abs(im.astype(int) - OLD) < 30, axis=2) & ~m_hard  # noqa: E731
+    assert red(out[ic.HARD].image).sum() > 50
+    assert red(out[ic.CP_BOUNDARY].image).sum() < red(out[ic.HARD].image).sum() / 10
+    # shadow + harmonisation change pixels beside and on the product; the plain variant does not
+    assert not np.array_equal(out[ic.CP_FULL].image, out[ic.CP_BOUNDARY].image)
+    assert np.array_equal(out[ic.CP_BASELINE].image, out[ic.CP_BOUNDARY].image)  # same inpainter
+
+
+def test_render_vanilla_with_fakes():
+    _, _, prod, alpha = scene()
+
+    class Stager:
+        size = 64
+
+        def __call__(self, rgbs):
+            assert rgbs[0].shape == (64, 64, 3)
+            out = np.array(rgbs)
+            out[:, 40:] = 100          # "a floor" painted over the bottom
+            return out
+
+    def segment(bgrs):
+        p = np.zeros((16, 16), np.float32)
+        p[3:14, 4:12] = 1.0            # a region larger than the product
+        return [p]
+
+    r = ic.render_vanilla(prod, alpha, Stager(), segment)
+    assert r.image.shape == (64, 64, 3) and r.mask.shape == (64, 64)
+    assert 0.0 < r.scores["object_expansion"] < 1.0
+    assert r.scores["outline_growth"] > 0.0
+    assert r.scores["preservation_max"] > 0.0   # the painted floor crossed the product
+
+
+def test_features_and_compare_end_to_end():
+    """features_of / feature_set feed evaluate.compare like the nightly job's collector."""
+    from adstage.evaluation.features import embedder
+
+    embed = embedder("")
+    settings = ic.Settings()
+    room, slot, prod, alpha = scene(H=160, W=200)
+    out = ic.render_paste_methods(room, slot, prod, alpha, inpainters(), CopyPasteParams(crop_size=64),
+                                  methods=(ic.HARD,))
+    gen, real = [], []
+    for i in range(4):
+        im = np.roll(out[ic.HARD].image, 7 * i, axis=1)
+        mk = np.roll(out[ic.HARD].mask, 7 * i, axis=1)
+        w, p = ic.features_of(embed, im, mk, f"g{i}", settings)
+        assert w.shape == (embed.dim,) and p.shape[1] == embed.dim and len(p) > 0
+        gen.append((f"g{i}", w, p))
+        w, p = ic.features_of(embed, np.roll(room, 11 * i, axis=0), None, f"r{i}", settings)
+        real.append((f"r{i}", w, p))
+    g, r = ic.feature_set(gen), ic.feature_set(real)
+    assert g.ids == ["g0", "g1", "g2", "g3"] and len(g.patch_groups) == len(g.patches)
+    row, per_image = compare(g, r)
+    assert row["n_images"] == 4 and row["fd"] is not None and 0.0 <= row["seam_accuracy"] <= 1.0
+    assert set(per_image) <= set(g.ids)
+    assert ic.feature_set([]).ids == []
+
+
+# ---- sample, resize, grid ---------------------------------------------------------------------
+def test_sample_products_seeded():
+    recs = [{"product_id": f"{i:03d}", "type": t} for i, t in
+            enumerate(["Two-seat sofa", "Vase", "Table lamp", "Armchair", "Rug", "Desk"] * 5)]
+    a, b = ic.sample_products(recs, 7, 3), ic.sample_products(recs, 7, 3)
+    assert [r["product_id"] for r in a] == [r["product_id"] for r in b] and len(a) == 7
+    assert all(ikea.category_of(r["type"]) for r in a)
+    assert len(ic.sample_products(recs, 0, 3)) == 20          # 0 = every categorised product
+    assert [r["product_id"] for r in ic.sample_products(recs, 7, 4)] != [r["product_id"] for r in a]
+
+
+def test_fit_short_side_and_grid():
+    im = np.zeros((300, 500, 3), np.uint8)
+    small, f = ic.fit_short_side(im, 150)
+    assert small.shape[:2] == (150, 250) and f == pytest.approx(0.5)
+    same, f = ic.fit_short_side(im, 600)
+    assert same is im and f == 1.0
+    grid = ic.picture_grid([("a\nb", [im, None, small])], ["x", "y", "z"], tile_h=60, tile_w=80)
+    assert grid.shape == (28 + 60, 150 + 3 * 80, 3)
+
+
+def test_missing_boundary_experiment_says_what_to_run(tmp_path):
+    if not HAS_IKEA:
+        pytest.skip(f"IKEA research set not at {ikea.DEFAULT_ROOT}")
+    cfg = ic.RunConfig(out=str(tmp_path / "out"), boundary_experiment=str(tmp_path / "nope"))
+    with pytest.raises(SystemExit) as e:
+        ic.Comparison(cfg)
+    msg = str(e.value)
+    assert "boundary_experiment --out" in msg and str(tmp_path / "nope") in msg
+    assert not (tmp_path / "out").exists()   # nothing written before the check
+
+
+@pytest.mark.skipif(not HAS_IKEA, reason="IKEA research set absent")
+def test_ikea_split_and_sample():
+    rooms = [json.loads(l) for l in (ikea.DEFAULT_ROOT / "rooms.jsonl").read_text().splitlines()]
+    real = [r for r in rooms if ic.is_holdout(r["room_id"], 0.2)]
+    assert 0.1 < len(real) / len(rooms) < 0.3
+    prods = [json.loads(l) for l in (ikea.DEFAULT_ROOT / "products.jsonl").read_text().splitlines()]
+    sample = ic.sample_products(prods, 50, 0)
+    assert len(sample) == 50 and all(ikea.category_of(p["type"]) for p in sample)
