@@ -66,6 +66,13 @@ class Settings:
     # onnxruntime provider: cpu | cuda | auto (CUDA when this onnxruntime build offers it).
     onnx_device: str = "auto"
     inference_batch: int = 32
+    # GPU executors (adstage.resources, docs/gpu.md): GPUs each inference task asks Spark for
+    # (a fraction shares one GPU: 0.5 = two tasks each); 0 = no resource profile, as on CPU.
+    gpu_per_task: float = 0.0
+    # GPUs per executor and the script that finds them, sent with the profile only under
+    # dynamic allocation; "" = docker/gpu-discovery.sh (/opt/adstage/gpu-discovery.sh in images).
+    gpu_per_executor: int = 1
+    gpu_discovery_script: str = ""
     # Registered model names; jobs load models:/<name>@champion, else the file in models/.
     classifier_model: str = "adstage-staged-classifier"
     segmenter_model: str = "adstage-slot-segmenter"
@@ -112,11 +119,22 @@ class Settings:
     seam_points_per_image: int = 24
     # The HTML review pages; empty = <home>/gallery.
     gallery_dir: str = ""
+    # ---- quality gate (adstage.quality_gate): the nightly run fails loudly beyond these ----
+    # Share of a date's unstaged products without a copy-paste image.
+    gate_max_reject_share: float = 0.5
+    # Share of a date's feed rows / images refused by ingest.
+    gate_max_ingest_reject_share: float = 0.3
+    # Regression against the median of the previous `gate_history_days` evaluated dates (same
+    # extractor only): Fréchet distance may grow by this fraction, seam accuracy by this much.
+    gate_max_fd_regression: float = 0.5
+    gate_max_seam_regression: float = 0.1
+    gate_history_days: int = 7
 
     # ---- derived locations -------------------------------------------------------------
     @property
     def warehouse_uri(self) -> str:
-        return (self.warehouse or str(Path(self.home) / "warehouse")).rstrip("/")
+        # Resolved: URIs written into tables must not depend on the working directory.
+        return (self.warehouse or str(Path(self.home).resolve() / "warehouse")).rstrip("/")
 
     @property
     def image_store_uri(self) -> str:
@@ -146,7 +164,7 @@ class Settings:
 
     @property
     def gallery_path(self) -> Path:
-        return Path(self.gallery_dir or Path(self.home) / "gallery")
+        return Path(self.gallery_dir or Path(self.home).resolve() / "gallery")
 
     def table_uri(self, table: str) -> str:
         return f"{self.warehouse_uri}/{table}"

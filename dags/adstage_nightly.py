@@ -11,8 +11,10 @@ Stages: **ingest** (feed → `catalog_images`, `ingest_rejects`); the vision cor
 **shape_index** (→ FAISS files, `shape_index_versions`), **pair_donors** (→ `donor_pairs`,
 `pairing_rejects`); staging: **stage_copy_paste** and **stage_vanilla** in parallel
 (→ `staged_images`, `staging_rejects`), then **evaluate** (→ `staging_metrics`, seam scores)
-and **animate** (→ `animations`), and last the creative teams' **gallery** (an HTML page per
-date, no Spark; its path is tagged on the MLflow runs).
+and **animate** (→ `animations`), then the creative teams' **gallery** (an HTML page per
+date, no Spark; its path is tagged on the MLflow runs), and last the **quality_gate**, which
+fails the run loudly when products went missing, product pixels changed, too many products or
+feed rows were refused, or FD / seam accuracy regressed against the previous dates.
 Operations guide: README.md, "Operating the pipeline".
 """
 from __future__ import annotations
@@ -43,6 +45,11 @@ def spark_job(task_id: str, script: str, *args: str) -> SparkSubmitOperator:
         # Delta's jars: the environment of the worker names them (make jars / the images).
         jars=os.environ.get("ADSTAGE_SPARK_JARS") or None,
     )
+
+
+def python_job(task_id: str, script: str) -> BashOperator:
+    return BashOperator(task_id=task_id, bash_command=(
+        f"{shlex.quote(sys.executable)} {shlex.quote(str(JOBS / script))} --ds {DS}"))
 
 
 @dag(
@@ -77,13 +84,14 @@ def adstage_nightly():
     vanilla = spark_job("stage_vanilla", "stage_vanilla.py")
     evaluate = spark_job("evaluate", "evaluate.py")
     animate = spark_job("animate", "animate.py")
-    # Not a Spark job (delta-rs reads): its own process, the worker's interpreter.
-    gallery = BashOperator(task_id="gallery",
-                           bash_command=f"{shlex.quote(sys.executable)} {shlex.quote(str(JOBS / 'gallery.py'))} --ds {DS}")
+    # Not Spark jobs (delta-rs reads): their own processes, the worker's interpreter.
+    gallery = python_job("gallery", "gallery.py")
+    # Last, so the creatives still get the page of a bad night: the gate fails the run loudly.
+    gate = python_job("quality_gate", "quality_gate.py")
     pair >> [copy_paste, vanilla]
     [copy_paste, vanilla] >> evaluate
     copy_paste >> animate
-    [evaluate, animate] >> gallery
+    [evaluate, animate] >> gallery >> gate
 
 
 adstage_nightly()

@@ -1,7 +1,8 @@
 """The nightly DAG: integrity (after Airflow's own example-DAG test) and one real run.
 
-The real run goes all the way: `airflow dags test` → SparkSubmitOperator → spark-submit →
-jobs/ingest.py → Delta tables + an MLflow run.
+The real run goes all the way on a small demo catalog: `airflow dags test` →
+SparkSubmitOperator → spark-submit → every job in jobs/ → Delta tables, the gallery, the quality
+gate, and an MLflow run per task.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import pytest
 
 from adstage.airflow_local import DAGS, airflow_env, dags_test
 from conftest import make_settings
-from feeds import mixed_feed
 
 DAG_FILE = DAGS / "adstage_nightly.py"
+DS = "2026-11-24"
 
 
 def load_dagbag_in_subprocess(tmp_path: Path) -> str:
@@ -67,6 +68,7 @@ def test_dag_integrity(tmp_path):
     assert up["stage_copy_paste"] == up["stage_vanilla"] == ["pair_donors"]
     assert up["evaluate"] == ["stage_copy_paste", "stage_vanilla"]
     assert up["animate"] == ["stage_copy_paste"] and up["gallery"] == ["animate", "evaluate"]
+    assert up["quality_gate"] == ["gallery"]
     assert info["conn_ids"] == ["spark_default"]
     assert info["schedule"] in ("@daily", "0 0 * * *") and info["catchup"] is True
     assert info["max_active_runs"] >= 1 and info["tz"] == "UTC"
@@ -82,41 +84,54 @@ def test_dag_file_imports_nothing_heavy():
 
 
 @pytest.mark.slow
-def test_real_dag_run_ingests_and_tracks(tmp_path):
+def test_real_dag_run_stages_the_demo_catalog(tmp_path):
+    """The whole night, every task for real, on a small demo catalog."""
     import mlflow
 
+    from adstage.demo.catalog import generate_catalog
     from adstage.report import read_table
     from adstage.tracking import recent_runs
 
-    feed, expected = mixed_feed(tmp_path)
+    summary = generate_catalog(tmp_path / "catalog", 24, seed=7, ds=DS)
     settings = make_settings(tmp_path / "home")
     base = {k: v for k, v in os.environ.items() if not k.startswith("ADSTAGE_")}
-    base.update(ADSTAGE_HOME=settings.home, ADSTAGE_FEED_URI=str(feed),
-                ADSTAGE_ALLOWED_ROOTS=str(tmp_path / "catalog"), ADSTAGE_SHUFFLE_PARTITIONS="2")
+    base.update(ADSTAGE_HOME=settings.home, ADSTAGE_FEED_URI=str(summary["feed"]),
+                ADSTAGE_ALLOWED_ROOTS=str(tmp_path / "catalog"), ADSTAGE_SHUFFLE_PARTITIONS="2",
+                ADSTAGE_STAGING_METHODS="copy_paste,hard_paste,vanilla",
+                ADSTAGE_EVAL_HOLDOUT_SHARE="0.3", ADSTAGE_PARALLAX_SECONDS="1")
     if os.environ.get("ADSTAGE_JARS_DIR"):
         base["ADSTAGE_JARS_DIR"] = os.environ["ADSTAGE_JARS_DIR"]
     env = airflow_env(tmp_path / "airflow", settings, base=base)
-    dags_test("adstage_nightly", "2026-11-24", env, capture=True, timeout=900)
+    dags_test("adstage_nightly", DS, env, capture=True, timeout=1500)
 
-    catalog = read_table(settings, "catalog_images")
-    assert len(catalog) == expected["images_accepted"]
-    assert len(read_table(settings, "ingest_rejects")) == len(expected["rejects"])
+    products = read_table(settings, "product_cutouts")["product_id"].nunique()
+    n_images = summary["n_products"] + summary["n_staged"]
+    assert len(read_table(settings, "catalog_images")) == n_images
+    staged = read_table(settings, "staged_images", ds=DS)
+    assert set(staged["method"]) == {"copy_paste", "hard_paste", "vanilla"}
+    assert (staged["method"] == "vanilla").sum() == products
+    assert set(read_table(settings, "staging_metrics", ds=DS)["method"]) >= {
+        "copy_paste", "hard_paste", "vanilla"}
+    clips = read_table(settings, "animations", ds=DS)
+    assert len(clips) == (staged["method"] == "copy_paste").sum() > 0
+    page = settings.gallery_path / DS / "index.html"
+    assert page.read_text().count('class="card"') == staged["product_id"].nunique()
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     runs = mlflow.search_runs(experiment_names=[settings.mlflow_experiment])
     tasks = [t for t in json.loads(load_dagbag_in_subprocess(tmp_path))["tasks"]]
     assert sorted(runs["tags.adstage.job"]) == sorted(tasks)  # one MLflow run per task
     assert set(runs["status"]) == {"FINISHED"}
-    run = runs[runs["tags.adstage.job"] == "ingest"].iloc[0]
-    assert run["status"] == "FINISHED"
-    assert run["tags.adstage.job"] == "ingest" and run["tags.adstage.ds"] == "2026-11-24"
-    assert run["metrics.images_accepted"] == expected["images_accepted"]
-    assert run["metrics.rows_rejected"] == expected["rows_rejected"]
-    assert run["metrics.rejects.not_found"] == 1
-    assert run["metrics.duration_s"] > 0
-    assert run["params.conf.feed_uri"] == str(feed)
-    ingest_runs = [r for r in recent_runs(settings) if r["job"] == "ingest"]
-    assert ingest_runs[0]["images_accepted"] == expected["images_accepted"]
+    assert set(runs["tags.adstage.ds"]) == {DS}
+    gate = runs[runs["tags.adstage.job"] == "quality_gate"].iloc[0]
+    assert gate["tags.adstage.gate"] == "pass"
+    staging = runs[runs["tags.adstage.job"] == "stage_copy_paste"].iloc[0]
+    assert staging["tags.adstage.gallery"] == str(page)  # the page is linked from the run
+    ingest = runs[runs["tags.adstage.job"] == "ingest"].iloc[0]
+    assert ingest["metrics.images_accepted"] == n_images
+    assert ingest["metrics.duration_s"] > 0
+    assert ingest["params.conf.feed_uri"] == str(summary["feed"])
+    assert [r for r in recent_runs(settings, 20) if r["job"] == "ingest"][0]["status"] == "FINISHED"
 
 
 def test_demo_progress_keeps_task_states_and_job_lines():

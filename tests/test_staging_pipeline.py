@@ -33,7 +33,7 @@ def run(spark, tmp_path_factory):
     # A larger hold-out than the default gives the seam test enough real photos on 40 products.
     settings = make_settings(home, allowed_roots=str(home / "catalog"), onnx_device="cpu",
                              staging_methods="copy_paste,hard_paste,vanilla",
-                             eval_holdout_share="0.3", parallax_seconds="1")
+                             eval_holdout_share="0.5", parallax_seconds="1")
     ingest.run(spark, settings, DS, summary["feed"])
     for stage in (classify, regions, shape_index, pairing):
         stage.run(spark, settings, DS)
@@ -198,6 +198,18 @@ def test_rerunning_a_date_is_idempotent(spark, run):
     assert after[keep].reset_index(drop=True).equals(before[keep].reset_index(drop=True))
     # The vanilla rows of the date are untouched by the copy-paste job's rewrite.
     assert (after.method == "vanilla").sum() == (before.method == "vanilla").sum()
+
+
+def test_the_quality_gate_passes_the_demo_and_fails_a_tampered_date(run):
+    from dataclasses import replace
+
+    from adstage import quality_gate
+
+    settings, _ = run
+    figures = quality_gate.run(settings, DS)
+    assert figures["preservation_max"] == 0 and figures["copy_paste_staged"] > 0
+    with pytest.raises(quality_gate.GateFailed, match="no copy-paste image"):
+        quality_gate.run(replace(settings, gate_max_reject_share=0.0), DS)
 
 
 def test_evaluation_refuses_images_without_usable_masks(spark, run):

@@ -1,0 +1,147 @@
+"""Quality gate: the nightly run fails loudly when a date's output is not fit to publish.
+
+Checks, each with its threshold in ``Settings`` (``gate_*``):
+
+* **accounting** — every unstaged product of the date has a copy-paste image or a recorded
+  reason (nothing lost silently);
+* **product preserved** — copy-paste never changed an opaque product pixel
+  (``preservation_max`` = 0 on every row: the method's guarantee, so any other value is a bug);
+* **rejects** — the share of products without a copy-paste image, and of refused feed rows and
+  images, stay under their limits;
+* **no regression** — the copy-paste Fréchet distance and seam accuracy of the date against the
+  median of the previous evaluated dates measured with the same extractor.
+
+Reads the tables with delta-rs (no Spark); records the verdict on its MLflow run; exits non-zero
+with every failed check listed, which fails the Airflow task and the run.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from adstage.config import Settings
+from adstage.report import read_table
+from adstage.staging import codes
+
+log = logging.getLogger(__name__)
+
+
+class GateFailed(RuntimeError):
+    def __init__(self, ds: str, failures: list[str]):
+        self.failures = failures
+        super().__init__(f"quality gate failed for {ds}:\n  - " + "\n  - ".join(failures))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the checks look at, gathered from the tables (pure data: testable without Delta)."""
+
+    products: set[str]
+    staged: pd.DataFrame        # staged_images rows of the date
+    rejects: pd.DataFrame       # staging_rejects rows of the date
+    ingest_rows: int
+    ingest_rejected: int
+    metrics: pd.DataFrame       # staging_metrics, every date
+
+
+def check(ds: str, ev: Evidence, s: Settings) -> tuple[list[str], dict[str, float]]:
+    """The failed checks (empty = pass) and the figures they were judged on."""
+    failures: list[str] = []
+    cp = ev.staged[ev.staged["method"] == codes.COPY_PASTE]
+    cp_rej = ev.rejects[ev.rejects["method"] == codes.COPY_PASTE]
+    figures: dict[str, float] = {"products": len(ev.products), "copy_paste_staged": len(cp)}
+    lost = ev.products - set(cp["product_id"]) - set(cp_rej["product_id"])
+    if lost:
+        failures.append(f"{len(lost)} products have neither a copy-paste image nor a reason: "
+                        f"{sorted(lost)[:10]}")
+    worst = float(cp["preservation_max"].max()) if len(cp) else 0.0
+    figures["preservation_max"] = worst
+    if worst > 0:
+        failures.append(f"copy-paste changed product pixels (preservation_max {worst:g} > 0)")
+    if ev.products:
+        share = len(set(cp_rej["product_id"])) / len(ev.products)
+        figures["reject_share"] = round(share, 4)
+        if share > s.gate_max_reject_share:
+            failures.append(f"{share:.0%} of products have no copy-paste image "
+                            f"(> {s.gate_max_reject_share:.0%})")
+    if ev.ingest_rows:
+        share = ev.ingest_rejected / ev.ingest_rows
+        figures["ingest_reject_share"] = round(share, 4)
+        if share > s.gate_max_ingest_reject_share:
+            failures.append(f"ingest refused {share:.0%} of rows and images "
+                            f"(> {s.gate_max_ingest_reject_share:.0%})")
+    failures += _regressions(ds, ev.metrics, s, figures)
+    return failures, figures
+
+
+def _regressions(ds: str, metrics: pd.DataFrame, s: Settings, figures: dict) -> list[str]:
+    m = metrics[metrics["method"] == codes.COPY_PASTE].copy()
+    m["ds"] = m["ds"].astype(str)
+    today = m[m["ds"] == ds]
+    if today.empty:
+        return [f"no copy-paste row in staging_metrics for {ds} (did the evaluation run?)"]
+    row = today.iloc[0]
+    past = m[(m["ds"] < ds) & (m["extractor"] == row["extractor"])].sort_values("ds")
+    past = past.tail(s.gate_history_days)
+    out = []
+    for col, limit, relative in (("fd", s.gate_max_fd_regression, True),
+                                 ("seam_accuracy", s.gate_max_seam_regression, False)):
+        value, base = row[col], past[col].dropna().median() if len(past) else None
+        if pd.isna(value) or base is None or pd.isna(base):
+            continue
+        figures[col], figures[f"{col}_baseline"] = float(value), float(base)
+        bound = base * (1 + limit) if relative else base + limit
+        if value > bound:
+            out.append(f"copy-paste {col} {value:.4f} regressed beyond {bound:.4f} (median of "
+                       f"{len(past)} previous dates {base:.4f}, extractor {row['extractor']})")
+    return out
+
+
+def gather(settings: Settings, ds: str) -> Evidence:
+    """The date's evidence. Ingest's share is refused rows and images over those plus the
+    images labelled that date (every accepted image of a date is labelled)."""
+    cut = read_table(settings, "product_cutouts", ["ds", "product_id"])
+    cut = cut[cut["ds"].astype(str) <= ds]
+    refused = len(read_table(settings, "ingest_rejects", ["ds"], ds=ds))
+    labelled = len(read_table(settings, "image_labels", ["ds"], ds=ds))
+    return Evidence(products=set(cut["product_id"]),
+                    staged=read_table(settings, "staged_images", ds=ds),
+                    rejects=read_table(settings, "staging_rejects", ds=ds),
+                    ingest_rows=refused + labelled, ingest_rejected=refused,
+                    metrics=read_table(settings, "staging_metrics"))
+
+
+def run(settings: Settings, ds: str) -> dict[str, float]:
+    failures, figures = check(ds, gather(settings, ds), settings)
+    for k, v in figures.items():
+        log.info("quality gate ds=%s %s = %s", ds, k, v)
+    if failures:
+        raise GateFailed(ds, failures)
+    log.info("quality gate ds=%s: pass", ds)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI of the quality gate (`jobs/quality_gate.py`)."""
+    import mlflow
+
+    from adstage import logs, tracking
+    from adstage.config import parse_overrides
+    from adstage.jobrunner import job_parser
+
+    args = job_parser("quality_gate", __doc__).parse_args(argv)
+    settings = Settings.load(parse_overrides(args.conf))
+    logs.setup(settings.log_level)
+    with tracking.job_run(settings, "quality_gate", args.ds):
+        try:
+            figures = run(settings, args.ds)
+        except GateFailed as exc:
+            mlflow.set_tag("adstage.gate", "fail")
+            mlflow.log_text(str(exc), "gate_failures.txt")
+            log.error("%s", exc)
+            return 1
+        mlflow.set_tag("adstage.gate", "pass")
+        mlflow.log_metrics({k: float(v) for k, v in figures.items()})
+    return 0
