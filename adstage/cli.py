@@ -8,6 +8,8 @@
     adstage paths                  where tables, images and the MLflow store live
     adstage runs [-n N]            the latest MLflow runs: job, logical date, status, metrics
     adstage staging [--ds D]       a date's staging: images per method, rejects, metrics, gallery
+    adstage models                 registered models, their versions and aliases (champion)
+    adstage promote NAME VERSION   point NAME's champion alias at VERSION (promote / roll back)
 """
 from __future__ import annotations
 
@@ -74,6 +76,26 @@ def _staging(args) -> int:
     return 0
 
 
+def _models(args) -> int:
+    from adstage.registry import models
+
+    rows = models(_settings(args))
+    if not rows:
+        print("no registered models: the jobs use the files shipped in models/")
+    for m in rows:
+        aliases = ", ".join(f"@{a}=v{v}" for a, v in sorted(m["aliases"].items())) or "no alias"
+        print(f"{m['name']:<34} versions {m['versions']}  {aliases}")
+    return 0
+
+
+def _promote(args) -> int:
+    from adstage.registry import promote
+
+    before = promote(_settings(args), args.name, args.version, args.alias)
+    print(f"models:/{args.name}@{args.alias}: v{before or '-'} -> v{args.version}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
@@ -98,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     staging = sub.add_parser("staging", help="a date's staged images, rejects, metrics, gallery")
     staging.add_argument("--ds", help="logical date (default: the latest staged)")
     staging.set_defaults(fn=_staging)
+    sub.add_parser("models", help="registered models and aliases").set_defaults(fn=_models)
+    promote = sub.add_parser("promote", help="point a model's alias at a version")
+    promote.add_argument("name")
+    promote.add_argument("version")
+    promote.add_argument("--alias", default="champion")
+    promote.set_defaults(fn=_promote)
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `adstage {name} --help`", add_help=False)
     args = parser.parse_args(argv)

@@ -122,3 +122,36 @@ def resolve(settings: Settings, registered_name: str, shipped_folder: str | None
             model = fallback(str(exc)[:200])
     log.info("model %s: %s version %s", registered_name, model.source, model.version)
     return model
+
+
+def models(settings: Settings) -> list[dict[str, Any]]:
+    """Every registered model with its versions and which one each alias points at."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient()
+    out = []
+    for rm in client.search_registered_models():
+        versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{rm.name}'"))
+        aliases = {a: str(v) for a, v in (rm.aliases or {}).items()}
+        out.append({"name": rm.name, "versions": versions, "aliases": aliases})
+    return sorted(out, key=lambda m: m["name"])
+
+
+def promote(settings: Settings, name: str, version: str, alias: str = CHAMPION) -> str | None:
+    """Point `alias` at `version` (promotion, or roll-back to an older version); returns the
+    version it pointed at before. The next job run loads the new one; nothing else changes."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient()
+    client.get_model_version(name, version)  # fails clearly when the version does not exist
+    try:
+        before = client.get_model_version_by_alias(name, alias).version
+    except Exception:
+        before = None
+    client.set_registered_model_alias(name, alias, version)
+    log.info("models:/%s@%s: %s -> %s", name, alias, before, version)
+    return None if before is None else str(before)

@@ -52,3 +52,24 @@ def test_register_alias_and_load_in_onnxruntime(tmp_path, monkeypatch):
     env = dict(os.environ, ADSTAGE_HOME=str(tmp_path / "home"))
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
+
+
+def test_promote_and_roll_back_the_champion(tmp_path, monkeypatch, capsys):
+    from adstage import cli
+    from adstage import registry as reg
+
+    monkeypatch.setenv("ADSTAGE_HOME", str(tmp_path / "home"))
+    settings = Settings.load()
+    name = "adstage-test-promote"
+    for seed in (0, 1):
+        registry.register_onnx(settings, _export(tmp_path, seed), name, {})
+    assert registry.resolve(settings, name).version == "2"
+    assert cli.main(["promote", name, "1"]) == 0  # roll back
+    assert "v2 -> v1" in capsys.readouterr().out
+    assert registry.resolve(settings, name).version == "1"  # what the next job loads
+    assert cli.main(["models"]) == 0
+    assert f"{name}" in capsys.readouterr().out and [m for m in reg.models(settings)
+                                                      if m["name"] == name][0]["aliases"] == {"champion": "1"}
+    with pytest.raises(Exception):
+        reg.promote(settings, name, "7")  # no such version: refused, alias unchanged
+    assert registry.resolve(settings, name).version == "1"
