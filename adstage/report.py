@@ -59,7 +59,12 @@ def staging_summary(settings: Settings, ds: str | None = None) -> str:
     others have none, the quality figures per method (with their extractor), a clip, the page."""
     import pandas as pd
 
-    staged = read_table(settings, "staged_images")
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        staged = read_table(settings, "staged_images")
+    except TableNotFoundError:
+        staged = pd.DataFrame()
     if staged.empty:
         return "no staged images yet"
     ds = ds or str(max(staged["ds"]))

@@ -34,6 +34,8 @@ def test_job_scripts_have_help():
 
 
 def test_tables_on_an_empty_warehouse(tmp_path, capsys):
+    assert main(["--conf", f"home={tmp_path}", "staging"]) == 0
+    assert "no staged images yet" in capsys.readouterr().out
     assert main(["--conf", f"home={tmp_path}", "tables"]) == 0
     out = capsys.readouterr().out
     assert "catalog_images" in out and "ingest_rejects" in out

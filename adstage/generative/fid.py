@@ -83,11 +83,17 @@ def features(extractor: nn.Module, images: np.ndarray, batch: int = 64) -> np.nd
 
 def frechet_distance(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> float:
     """Fréchet distance between Gaussians fitted to feature sets ``a`` and ``b`` (N x D)."""
+    import warnings
+
     from scipy import linalg
 
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    with warnings.catch_warnings():
+        # Fewer images than feature dimensions make the product singular by construction
+        # (every small evaluation set); the result is finite and used as is, or regularised.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
     if not np.isfinite(covmean).all():  # singular product: regularise as pytorch-fid does
         off = np.eye(s1.shape[0]) * eps
         covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
