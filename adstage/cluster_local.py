@@ -18,7 +18,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 
 def spark_home() -> Path:
@@ -61,9 +61,19 @@ def _wait_for(url: str, needle: str, proc: subprocess.Popen, timeout: float) -> 
 
 @contextlib.contextmanager
 def standalone_cluster(work_dir: Path, cores: int = 2, memory: str = "2g",
-                       timeout: float = 180) -> Iterator[Cluster]:
-    """Start master + worker on 127.0.0.1, wait until the worker is registered, stop on exit."""
+                       timeout: float = 180, worker_conf: Mapping[str, str] | None = None
+                       ) -> Iterator[Cluster]:
+    """Start master + worker on 127.0.0.1, wait until the worker is registered, stop on exit.
+
+    ``worker_conf``: Spark properties for the worker only (its ``--properties-file``), e.g.
+    ``spark.worker.resource.gpu.amount`` and ``...discoveryScript`` to advertise GPUs.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
+    worker_args: list[str] = []
+    if worker_conf:
+        props = work_dir / "worker.properties"
+        props.write_text("".join(f"{k}={v}\n" for k, v in worker_conf.items()))
+        worker_args = ["--properties-file", str(props)]
     port, ui, worker_ui = free_port(), free_port(), free_port()
     env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_LOCAL_IP="127.0.0.1",
                SPARK_WORKER_DIR=str(work_dir / "worker"))
@@ -78,7 +88,7 @@ def standalone_cluster(work_dir: Path, cores: int = 2, memory: str = "2g",
         worker = _spark_class("org.apache.spark.deploy.worker.Worker", master_url,
                               "--host", "127.0.0.1", "--cores", str(cores), "--memory", memory,
                               "--webui-port", str(worker_ui), "--work-dir", str(work_dir / "work"),
-                              log=work_dir / "worker.log", env=env)
+                              *worker_args, log=work_dir / "worker.log", env=env)
         procs.append(worker)
         _wait_for(f"{ui_url}/json/", '"aliveworkers" : 1', master, timeout)
         yield Cluster(master_url, ui_url, work_dir)

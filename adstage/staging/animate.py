@@ -69,6 +69,7 @@ def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
     import pyarrow as pa
 
     from adstage.imagestore import ImageStore
+    from adstage.resources import map_in_arrow
     from adstage.staging.composite import rgb_inpainter
     from adstage.staging.copy_paste import canny_sigma, load_generators
 
@@ -93,7 +94,7 @@ def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
             yield pa.RecordBatch.from_pylist([{c: r.get(c) for c, _ in cols} for r in rows],
                                              schema=schema)
 
-    return todo.mapInArrow(run, tables.ddl(cols))
+    return map_in_arrow(todo, run, tables.ddl(cols), settings)  # GPU profile if configured
 
 
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:

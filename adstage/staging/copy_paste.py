@@ -196,6 +196,7 @@ def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) 
     import pyarrow as pa
 
     from adstage.imagestore import ImageStore
+    from adstage.resources import map_in_arrow
 
     cols = record_columns(tables.spec("staged_images"), (("reason", "string"),
                                                           ("detail", "string")))
@@ -218,7 +219,7 @@ def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) 
             yield pa.RecordBatch.from_pylist([{c: r.get(c) for c, _ in cols} for r in rows],
                                              schema=schema)
 
-    return todo.mapInArrow(run, tables.ddl(cols))
+    return map_in_arrow(todo, run, tables.ddl(cols), settings)  # GPU profile if configured
 
 
 def canny_sigma(model) -> float:

@@ -129,6 +129,7 @@ def stage_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
     from adstage import registry
     from adstage.generative import registry as gen
     from adstage.imagestore import ImageStore
+    from adstage.resources import map_in_arrow
     from adstage.vision.regions import SHIPPED as SEGMENTER_SHIPPED
 
     cols = record_columns(tables.spec("staged_images"))
@@ -155,7 +156,7 @@ def stage_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
                 yield pa.RecordBatch.from_pylist([{c: r.get(c) for c, _ in cols} for r in rows],
                                                  schema=schema)
 
-    return todo.mapInArrow(run, tables.ddl(cols))
+    return map_in_arrow(todo, run, tables.ddl(cols), settings)  # GPU profile if configured
 
 
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:

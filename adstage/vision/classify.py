@@ -69,6 +69,7 @@ def label_frame(images: "DataFrame", settings: Settings, model: registry.Resolve
 
     from adstage.imagestore import ImageStore
     from adstage.onnx_runtime import session_from_bytes
+    from adstage.resources import map_in_pandas
 
     model_bytes, device = model.data, settings.onnx_device
     threshold, batch, store_root = settings.staged_threshold, settings.inference_batch, \
@@ -89,7 +90,8 @@ def label_frame(images: "DataFrame", settings: Settings, model: registry.Resolve
                         for i, _ in pairs]
             yield pd.DataFrame(rows, columns=_OUT)
 
-    return images.select("image_id", "image_uri").mapInPandas(run, _OUT_SCHEMA)
+    return map_in_pandas(images.select("image_id", "image_uri"), run, _OUT_SCHEMA,
+                         settings)  # GPU profile if configured
 
 
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:

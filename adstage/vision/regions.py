@@ -139,6 +139,7 @@ def extract_frame(images: "DataFrame", settings: Settings, model: registry.Resol
 
     from adstage.imagestore import ImageStore
     from adstage.onnx_runtime import session_from_bytes
+    from adstage.resources import map_in_pandas
     from adstage.vision.slots import Segmenter
 
     model_bytes, device, batch = model.data, settings.onnx_device, settings.inference_batch
@@ -159,7 +160,8 @@ def extract_frame(images: "DataFrame", settings: Settings, model: registry.Resol
             rows = process_batch(records, segmenter, store, params, batch)
             yield pd.DataFrame([{k: r.get(k) for k in _NAMES} for r in rows], columns=_NAMES)
 
-    return images.select("image_id", "image_uri", "label").mapInPandas(run, _FIELDS)
+    return map_in_pandas(images.select("image_id", "image_uri", "label"), run, _FIELDS,
+                         settings)  # GPU profile if configured
 
 
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
