@@ -67,6 +67,18 @@ def test_every_unstaged_product_has_an_image_or_a_reason(run):
     assert all(cp_rejects.loc[p, "reason"] == "not_paired" for p in unpaired)
 
 
+def test_held_apart_photos_are_never_donors(run):
+    from adstage.evalsplit import is_holdout
+
+    settings, metrics = run
+    labels = read_table(settings, "image_labels")
+    held = {r.image_id for r in labels.itertuples()
+            if r.label == "staged" and is_holdout(r.image_id, settings.eval_holdout_share)}
+    donors = set(read_table(settings, "donor_pairs")["donor_image_id"])
+    assert held and donors and not held & donors
+    assert metrics["evaluate"]["real_images"] == len(held)
+
+
 def test_product_pixels_are_preserved_exactly(run):
     settings, _ = run
     store = _store(settings)

@@ -26,7 +26,10 @@ NEXT = "2026-11-25"
 def run(spark, tmp_path_factory):
     home = tmp_path_factory.mktemp("vision")
     summary = generate_catalog(home / "catalog", 40, seed=7, ds=DS)
-    settings = make_settings(home, allowed_roots=str(home / "catalog"), onnx_device="cpu")
+    # Retrieval is measured over every staged photo: none held apart for the evaluation here
+    # (tests/test_staging_pipeline.py checks the hold-out).
+    settings = make_settings(home, allowed_roots=str(home / "catalog"), onnx_device="cpu",
+                             eval_holdout_share="0")
     ingest.run(spark, settings, DS, summary["feed"])
     metrics = {"classify": classify.run(spark, settings, DS),
                "regions": regions.run(spark, settings, DS),
