@@ -214,3 +214,105 @@ def test_ikea_split_and_sample():
     prods = [json.loads(l) for l in (ikea.DEFAULT_ROOT / "products.jsonl").read_text().splitlines()]
     sample = ic.sample_products(prods, 50, 0)
     assert len(sample) == 50 and all(ikea.category_of(p["type"]) for p in sample)
+
+
+# ---- outline-referenced seam measure ------------------------------------------------------------
+def test_select_slots_and_reference_outline_mask():
+    slots = [{"usable": True, "flags": []}, {"usable": False, "flags": ["too_large"]},
+             {"usable": False, "flags": ["too_small", "low_quality"]}]
+    assert ic.select_slots(slots, "usable_slots") == slots[:1]
+    assert ic.select_slots(slots, "any_slot") == slots[:2]
+    with pytest.raises(ValueError):
+        ic.select_slots(slots, "nope")
+    big, small = np.zeros((60, 80), np.uint8), np.zeros((60, 80), np.uint8)
+    big[10:40, 10:40] = 255
+    small[45:55, 60:70] = 200                               # > 127 counts as slot
+    union = ic.reference_outline_mask([big, small])
+    assert union.dtype == np.uint8 and set(np.unique(union)) == {0, 255}
+    assert (union > 0).sum() == 900 + 100
+    assert np.array_equal(ic.reference_outline_mask([small, big], "largest") > 0, big > 0)
+    assert ic.reference_outline_mask([]) is None
+    assert ic.reference_outline_mask([np.zeros((5, 5), np.uint8)]) is None
+    with pytest.raises(ValueError):
+        ic.reference_outline_mask([big], "smallest")
+    # the union's points are spread over both outlines, by length (seam.outline_points)
+    from adstage.evaluation.seam import outline_points
+    pts = outline_points(union, 24)
+    on_small = (pts[:, 0] >= 58) & (pts[:, 1] >= 43)
+    assert 0 < on_small.sum() < len(pts) / 2
+
+
+def _fs(prefix: str, n_img: int, shift: float, rng, k: int = 12, dim: int = 8) -> ic.FeatureSet:
+    items = [(f"{prefix}{i}", np.zeros(dim), rng.normal(shift, 1.0, (k, dim)))
+             for i in range(n_img)]
+    return ic.feature_set(items)
+
+
+def test_outline_rows_control_gap_and_table():
+    rng = np.random.default_rng(0)
+    real = _fs("r", 10, 0.0, rng)
+    gen = {ic.HARD: _fs("h", 10, 0.8, rng), ic.CP_FULL: _fs("c", 10, 0.3, rng),
+           ic.DONOR: _fs("d", 10, 0.0, rng)}
+    rows = ic.outline_rows(gen, real, cv_seeds=2)
+    assert [r["method"] for r in rows] == [ic.HARD, ic.CP_FULL, ic.DONOR, CONTROL]
+    by = {r["method"]: r for r in rows}
+    assert by[ic.HARD]["seam_accuracy"] > 0.8 > by[ic.CP_FULL]["seam_accuracy"]
+    assert by[ic.HARD]["seam_kid"] > by[ic.DONOR]["seam_kid"]
+    assert len(by[ic.HARD]["seam_accuracy_cv_seeds"]) == 2
+    ctrl = by[CONTROL]
+    assert ctrl["n_images"] == 5 and ctrl["n_real"] == 5 and ctrl["seam_accuracy"] < 0.7
+    assert ctrl["n_patches"] + ctrl["n_real_patches"] == len(real.patches)
+    assert by[ic.HARD]["gap_closed"] is None and by[ic.DONOR]["gap_closed"] is None
+    assert by[ic.CP_FULL]["gap_closed"] == pytest.approx(ic.gap_closure(
+        by[ic.HARD]["seam_accuracy"], by[ic.CP_FULL]["seam_accuracy"], ctrl["seam_accuracy"]))
+    md = ic.format_outline_table(rows).splitlines()
+    assert len(md) == 2 + 4 and all(l.count("|") == 8 for l in md)
+    assert md[-1].startswith(f"| {CONTROL} |")
+    # too few real rooms: no figure, the reason kept, no crash
+    tiny = ic.outline_rows({ic.HARD: gen[ic.HARD]}, _fs("t", 1, 0.0, rng))
+    assert tiny[0]["seam_accuracy"] is None and "at least 2" in tiny[0]["detail"]
+    assert "| – |" in ic.format_outline_table(tiny)
+
+
+def test_floor_check_and_resolved_goal():
+    rows = [{"method": ic.HARD, "seam_accuracy": 0.62, "seam_accuracy_std": 0.08},
+            {"method": ic.CP_FULL, "seam_accuracy": 0.59},
+            {"method": CONTROL, "seam_accuracy": 0.60, "seam_accuracy_std": 0.2}]
+    fl = ic.floor_check(rows)
+    assert fl["gap"] == pytest.approx(0.02) and fl["control_std"] == 0.2 and not fl["resolved"]
+    g = ic.resolved_goal_check(rows)[ic.CP_FULL]
+    assert g["gap_closed"] == pytest.approx(1.5) and g["meets_goal"] is None
+    assert g["floor_resolved"] is False
+    rows[-1]["seam_accuracy_std"] = 0.01
+    assert ic.floor_check(rows)["resolved"]
+    assert ic.resolved_goal_check(rows)[ic.CP_FULL]["meets_goal"] is True
+    assert ic.floor_check(rows[:2]) == {"gap": None, "control_std": None, "resolved": False}
+
+
+def test_regroup_by_donor_room():
+    rng = np.random.default_rng(3)
+    fs = _fs("p", 4, 0.0, rng, k=3)
+    rg = ic.regroup(fs, {"p0": "roomA", "p1": "roomA", "p2": "roomB"})
+    assert rg.patch_groups == ["roomA"] * 6 + ["roomB"] * 3 + ["p3"] * 3
+    assert rg.ids == fs.ids and rg.patches is fs.patches
+    # a leak the regrouping removes: products staged in the same few donor rooms repeat the
+    # room's patches, so product groups let the classifier recognise the room
+    rooms = {f"room{j}": rng.normal(0.0, 1.0, (6, 32)) for j in range(4)}
+    items = [(f"p{i}", np.zeros(32), rooms[f"room{i % 4}"] + rng.normal(0, 0.05, (6, 32)))
+             for i in range(30)]
+    gen = {ic.DONOR: ic.feature_set(items), ic.HARD: ic.feature_set(items)}
+    real = _fs("r", 12, 0.0, rng, k=6, dim=32)
+    ctrl = {"seam_accuracy": 0.5, "seam_accuracy_std": 0.01}
+    by_product = ic.seam_row(ic.DONOR, gen[ic.DONOR].patches, gen[ic.DONOR].patch_groups,
+                             real.patches, real.patch_groups)["seam_accuracy"]
+    rows = ic.regrouped_rows(gen, {f"p{i}": f"room{i % 4}" for i in range(30)}, real, ctrl)
+    assert [r["method"] for r in rows] == [ic.DONOR, ic.HARD, CONTROL]
+    assert rows[-1]["seam_accuracy"] == 0.5 and rows[0]["n_images"] == 4
+    assert by_product > rows[0]["seam_accuracy"] + 0.1
+    kept = ic.regrouped_rows(gen, {f"p{i}": f"room{i % 4}" for i in range(30)}, real, ctrl,
+                             keep=(ic.HARD,))
+    assert kept[1]["n_images"] == 30 and kept[1]["seam_accuracy"] == pytest.approx(by_product)
+    md = ic.format_grouping_table({"edge": {"rows": rows}, "outline_x": {"rows": rows}})
+    lines = md.splitlines()
+    assert len(lines) == 2 + 3 and all(l.count("|") == 6 for l in lines)
+    assert "edge: gap closed" in lines[0] and lines[-1].startswith(f"| {CONTROL} | 0.5000 ± 0.0100")

@@ -27,6 +27,12 @@ What it does:
    (balanced accuracy ± std over folds) and seam KID, mean object expansion, worst product-pixel
    change; the real-vs-real control; and the goal check
    ``(acc_hard - acc_method) / (acc_hard - acc_control)`` (>= 0.5: half the gap closed).
+   Beside it, the outline-referenced variant (``OUTLINE_REFERENCES``): the real side is then
+   patches along the outlines of real products, the shipped segmenter's slots in the
+   held-apart rooms sampled like the outputs' outlines, with its own control (real outlines
+   half vs half), gap closure and goal check; and the same rooms' outline patches against their
+   own strong-edge patches (``real_outline_vs_real_edge``: how much the edge-referenced
+   measure detects "object outline" rather than "paste").
 4. Writes ``results.json``, ``results.md`` and the picture grids ``grid_best.jpg`` /
    ``grid_worst.jpg`` under ``--out`` (IKEA-derived pictures: never into the repository).
 
@@ -135,6 +141,10 @@ def goal_check(rows: Sequence[dict], target: float = 0.5) -> dict[str, dict]:
     return out
 
 
+def _verdict(meets: bool) -> str:
+    return "meets" if meets else "misses"
+
+
 def _fmt(v, digits: int = 4) -> str:
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "–"
@@ -158,6 +168,180 @@ def format_table(rows: Sequence[dict], extractor: str) -> str:
             f"| {_fmt(r.get('preservation_max'), 0)} | {_fmt(r.get('gap_closed'), 2)} "
             f"| {r.get('n_images', '–')} / {r.get('n_real', '–')} "
             f"| {r.get('n_patches', '–')} / {r.get('n_real_patches', '–')} |")
+    return "\n".join(lines)
+
+
+# ---- outline-referenced seam measure (pure helpers) ---------------------------------------------
+# The edge-referenced measure above compares outline patches of the outputs with patches on the
+# strongest Canny edges of real rooms, so it also detects "object outline" vs "arbitrary strong
+# edge". The outline-referenced variant takes its real side from the outlines of REAL products:
+# the shipped segmenter's slots in the held-apart rooms, sampled exactly as the outputs are.
+OUTLINE_REFERENCES = {
+    "usable_slots": "the held-apart rooms' usable slots (the pipeline's donor rule: "
+                    "slots.find_slots with SlotParams(), usable = no flag)",
+    "any_slot": "sensitivity: every slot find_slots reports except too_small specks "
+                "(adds the segmenter's too-large furniture blobs, low-quality and frame-cut "
+                "slots, whose outlines are coarser: too-large ones are not GrabCut-refined)",
+}
+OUTLINE_PICK = "all"   # several slots in a room: their union, points spaced over all outlines
+OUTLINE_VS_EDGE = "real_outline_vs_real_edge"
+
+
+def select_slots(slots: Sequence[dict], kind: str) -> list[dict]:
+    """The slots of one real room that serve as its real outlines: ``usable_slots`` keeps the
+    usable ones, ``any_slot`` every one not flagged too_small. ``slots`` carry ``usable`` and
+    ``flags``."""
+    from adstage.vision.slots import TOO_SMALL
+
+    if kind == "usable_slots":
+        return [s for s in slots if s["usable"]]
+    if kind == "any_slot":
+        return [s for s in slots if TOO_SMALL not in s["flags"]]
+    raise ValueError(f"unknown outline reference {kind!r} (one of {sorted(OUTLINE_REFERENCES)})")
+
+
+def reference_outline_mask(masks: Sequence[np.ndarray], pick: str = OUTLINE_PICK
+                           ) -> np.ndarray | None:
+    """One mask per real room for ``seam.outline_patches``: the union of its slot masks
+    (``pick="all"``; ``seam.outline_points`` then spaces the room's points by arc length over
+    every outline, so each slot gets points in proportion to its outline's length) or the
+    largest slot alone (``"largest"``). None when no mask has a pixel."""
+    masks = [np.asarray(m) > 127 for m in masks]
+    masks = [m for m in masks if m.any()]
+    if not masks:
+        return None
+    if pick == "largest":
+        out = max(masks, key=lambda m: int(m.sum()))
+    elif pick == "all":
+        out = np.logical_or.reduce(masks)
+    else:
+        raise ValueError(f"pick must be 'all' or 'largest', got {pick!r}")
+    return np.where(out, 255, 0).astype(np.uint8)
+
+
+def seam_row(method: str, a: np.ndarray, a_groups: Sequence[str], b: np.ndarray,
+             b_groups: Sequence[str], cv_seeds: int = 0, folds: int = 5,
+             seed: int = 0) -> dict:
+    """The seam figures of side a (label 1) against side b: balanced accuracy ± std over folds
+    (``seam.two_sample``, by image), patch KID (``kid.kid``), the accuracy over ``cv_seeds``
+    fold seeds; None figures with the reason in ``detail`` when a side is too small."""
+    from adstage.evaluation.kid import kid
+
+    row: dict = {"method": method, "n_images": len(set(a_groups)), "n_real": len(set(b_groups)),
+                 "n_patches": len(a), "n_real_patches": len(b), "seam_accuracy": None,
+                 "seam_accuracy_std": None, "seam_kid": None, "seam_accuracy_cv_seeds": [],
+                 "detail": None}
+    try:
+        acc, std, _ = two_sample(a, list(a_groups), b, list(b_groups), folds, seed)
+        row.update(seam_accuracy=acc, seam_accuracy_std=std,
+                   seam_kid=kid(a, b, seed=seed)[0],
+                   seam_accuracy_cv_seeds=[
+                       float(acc if k == seed else
+                             two_sample(a, list(a_groups), b, list(b_groups), folds, k)[0])
+                       for k in range(cv_seeds)])
+    except ValueError as exc:
+        row["detail"] = str(exc)
+    return row
+
+
+def outline_rows(gen: dict[str, FeatureSet], real: FeatureSet, cv_seeds: int = 0,
+                 folds: int = 5, seed: int = 0) -> list[dict]:
+    """The outline-referenced table: every generated set's outline patches against the real
+    outline patches, then the control (the real outline patches half vs half,
+    ``seam.split_halves``) last, and each row's ``gap_closed`` against that control."""
+    from adstage.evaluation.seam import SeamPatches, split_halves
+
+    rows = [seam_row(m, g.patches, g.patch_groups, real.patches, real.patch_groups, cv_seeds,
+                     folds, seed) for m, g in gen.items()]
+    first, second = split_halves(SeamPatches(np.asarray(real.patches), list(real.patch_groups)))
+    rows.append(seam_row(CONTROL, first.patches, first.groups, second.patches, second.groups,
+                         cv_seeds, folds, seed))
+    goals = goal_check(rows)
+    for r in rows:
+        r["gap_closed"] = goals.get(r["method"], {}).get("gap_closed")
+    return rows
+
+
+def floor_check(rows: Sequence[dict]) -> dict:
+    """Whether the gap between the hard paste and the control is resolved at all: it must
+    exceed the control's own fold-to-fold spread (``seam_accuracy_std``), else the gap-closure
+    ratio divides by noise and no verdict is drawn from it."""
+    acc = {r["method"]: r.get("seam_accuracy") for r in rows}
+    std = {r["method"]: r.get("seam_accuracy_std") for r in rows}
+    if acc.get(HARD) is None or acc.get(CONTROL) is None:
+        return {"gap": None, "control_std": std.get(CONTROL), "resolved": False}
+    gap = float(acc[HARD] - acc[CONTROL])
+    cstd = float(std.get(CONTROL) or 0.0)
+    return {"gap": gap, "control_std": cstd, "resolved": bool(gap > cstd)}
+
+
+def resolved_goal_check(rows: Sequence[dict], target: float = 0.5) -> dict[str, dict]:
+    """``goal_check`` with no verdict (``meets_goal`` None, ``floor_resolved`` False) where
+    ``floor_check`` finds the gap unresolved; the ratio itself is kept as computed."""
+    ok = floor_check(rows)["resolved"]
+    return {m: {**g, "floor_resolved": ok, "meets_goal": g["meets_goal"] if ok else None}
+            for m, g in goal_check(rows, target).items()}
+
+
+def regroup(fs: FeatureSet, group_of: dict[str, str]) -> FeatureSet:
+    """The same features with every patch's group replaced by ``group_of[group]`` (e.g. the
+    product id by the donor room it was staged in); unmapped groups stay as they are."""
+    return FeatureSet(list(fs.ids), fs.whole, fs.patches,
+                      [group_of.get(g, g) for g in fs.patch_groups])
+
+
+def regrouped_rows(gen: dict[str, FeatureSet], group_of: dict[str, str], real: FeatureSet,
+                   control_row: dict, keep: Sequence[str] = (), folds: int = 5,
+                   seed: int = 0) -> list[dict]:
+    """Every generated set against ``real`` with its patches grouped by ``group_of`` (the
+    cross-validation then never splits a donor room across a fold; the sets in ``keep`` keep
+    their groups), the given control row last (the real side is grouped by room already, so
+    its control is unchanged), and each row's ``gap_closed``."""
+    rows = []
+    for m, g in gen.items():
+        rg = g if m in keep else regroup(g, group_of)
+        rows.append(seam_row(m, rg.patches, rg.patch_groups, real.patches, real.patch_groups,
+                             0, folds, seed))
+    rows.append({"method": CONTROL, **{k: control_row.get(k) for k in (
+        "seam_accuracy", "seam_accuracy_std", "seam_kid", "n_images", "n_real", "n_patches",
+        "n_real_patches")}})
+    goals = goal_check(rows)
+    for r in rows:
+        r["gap_closed"] = goals.get(r["method"], {}).get("gap_closed")
+    return rows
+
+
+def format_grouping_table(diag: dict[str, dict]) -> str:
+    """One row per method, per reference (column pair) the seam accuracy ± std and the gap
+    closed, with the generated side grouped by donor room; the control row last."""
+    refs = list(diag)
+    lines = ["| method | " + " | ".join(f"{r}: accuracy ± std | {r}: gap closed" for r in refs)
+             + " |", "|" + "---|" * (1 + 2 * len(refs))]
+    methods = [r["method"] for r in diag[refs[0]]["rows"]] if refs else []
+    for m in methods:
+        cells = []
+        for ref in refs:
+            r = next((x for x in diag[ref]["rows"] if x["method"] == m), {})
+            cells.append(f"{_fmt(r.get('seam_accuracy'))} ± {_fmt(r.get('seam_accuracy_std'))}"
+                         if r.get("seam_accuracy") is not None else "–")
+            cells.append(_fmt(r.get("gap_closed"), 2))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_outline_table(rows: Sequence[dict]) -> str:
+    """The markdown table of the outline-referenced seam measure (control row last)."""
+    lines = ["| method | seam accuracy ± std | fold seeds mean ± sd | seam KID | gap closed "
+             "| n images / real rooms | n patches / real |", "|" + "---|" * 7]
+    for r in rows:
+        seam = (f"{_fmt(r.get('seam_accuracy'))} ± {_fmt(r.get('seam_accuracy_std'))}"
+                if r.get("seam_accuracy") is not None else "–")
+        v = r.get("seam_accuracy_cv_seeds") or []
+        seeds = f"{np.mean(v):.4f} ± {np.std(v):.4f}" if v else "–"
+        lines.append(f"| {r['method']} | {seam} | {seeds} | {_fmt(r.get('seam_kid'))} "
+                     f"| {_fmt(r.get('gap_closed'), 2)} | {r.get('n_images', '–')} / "
+                     f"{r.get('n_real', '–')} | {r.get('n_patches', '–')} / "
+                     f"{r.get('n_real_patches', '–')} |")
     return "\n".join(lines)
 
 
@@ -733,6 +917,114 @@ class Comparison:
         path.write_bytes(pickle.dumps(fs))
         return fs
 
+    # -- the outline-referenced seam measure's real side
+    def real_room_slots(self) -> dict[str, list[dict]]:
+        """Every slot ``find_slots`` reports in each held-apart room, usable or not, found as
+        for the donor rooms (shipped segmenter, ``SlotParams()``, rooms at ``--room-side``);
+        cached. Room id -> [{mask_png, usable, flags, area_frac, quality}]."""
+        from adstage.onnx_runtime import session_from_bytes
+        from adstage.vision.slots import Segmenter, SlotParams, find_slots
+
+        path = self.cache / "real_slots.pkl"
+        if path.is_file():
+            return pickle.loads(path.read_bytes())
+        seg = Segmenter(session_from_bytes(self.seg_model.data, "cpu"))
+        out, t0 = {}, time.monotonic()
+        for rec in self.real_rooms:
+            native = cv2.imread(str(self.root / rec["image"]))
+            if native is None:
+                log.warning("real room %s unreadable: left out", rec["room_id"])
+                continue
+            img = fit_short_side(native, self.cfg.room_side)[0]
+            out[rec["room_id"]] = [
+                {"mask_png": _encode_png(s.mask), "usable": bool(s.usable), "flags": list(s.flags),
+                 "area_frac": float(s.area_frac), "quality": float(s.quality)}
+                for s in find_slots(seg.predict([img])[0], img.shape[:2], SlotParams(), bgr=img)]
+        log.info("held-apart rooms: %d slots found in %d rooms, %d usable in %d rooms (%.0fs)",
+                 sum(map(len, out.values())), len(out),
+                 sum(s["usable"] for v in out.values() for s in v),
+                 sum(any(s["usable"] for s in v) for v in out.values()), time.monotonic() - t0)
+        path.write_bytes(pickle.dumps(out))
+        return out
+
+    def real_outline_features(self, kind: str) -> tuple[FeatureSet, dict]:
+        """Outline patches of real products in the held-apart rooms (the ``kind`` of slots,
+        ``OUTLINE_PICK`` across a room's slots), embedded exactly as the outputs' outline patches
+        (``features_of``: same scale, patch size, points per image; group = room id); cached.
+        Returns the feature set and a description of what it holds."""
+        path = self.cache / f"real_outline_{kind}.pkl"
+        if path.is_file():
+            return pickle.loads(path.read_bytes())
+        by_room = {r["room_id"]: r for r in self.real_rooms}
+        items, slots_used, areas, t0 = [], {}, [], time.monotonic()
+        for room_id, slots in self.real_room_slots().items():
+            chosen = select_slots(slots, kind)
+            masks = [cv2.imdecode(np.frombuffer(s["mask_png"], np.uint8), cv2.IMREAD_GRAYSCALE)
+                     for s in chosen]
+            mask = reference_outline_mask(masks)
+            if mask is None:
+                continue
+            img = fit_short_side(cv2.imread(str(self.root / by_room[room_id]["image"])),
+                                 self.cfg.room_side)[0]
+            w, p = features_of(self.embed, img, mask, room_id, self.settings)
+            if len(p) == 0:
+                continue
+            items.append((room_id, w, p))
+            slots_used[room_id] = len(chosen)
+            areas += [s["area_frac"] for s in chosen]
+        fs = feature_set(items)
+        meta = {"kind": kind, "description": OUTLINE_REFERENCES[kind], "pick": OUTLINE_PICK,
+                "real_rooms": len(self.real_rooms), "rooms_with_outline": len(fs.ids),
+                "slots": int(sum(slots_used.values())),
+                "rooms_with_several_slots": int(sum(v > 1 for v in slots_used.values())),
+                "slot_area_frac_median": float(np.median(areas)) if areas else None,
+                "slot_area_frac_range": [float(min(areas)), float(max(areas))] if areas else None,
+                "patches": len(fs.patch_groups)}
+        log.info("real outlines (%s): %s (%.0fs)", kind, meta, time.monotonic() - t0)
+        path.write_bytes(pickle.dumps((fs, meta)))
+        return fs, meta
+
+    def outline_referenced(self, kind: str, gen: dict[str, FeatureSet],
+                           real_edges: FeatureSet) -> dict:
+        """The outline-referenced seam table for one kind of real outline, its goal check, and
+        the same rooms' real outline patches against their own strong-edge patches."""
+        ref, meta = self.real_outline_features(kind)
+        rows = outline_rows(gen, ref, self.cfg.cv_seeds)
+        edges = real_edges.subset(set(ref.ids))
+        # one room id on both sides is one group: the classifier must tell a room's outline
+        # patches from its own strong-edge patches, never recognise the room
+        ove = seam_row(OUTLINE_VS_EDGE, ref.patches, ref.patch_groups, edges.patches,
+                       edges.patch_groups, self.cfg.cv_seeds)
+        for r in rows + [ove]:
+            log.info("outline-referenced (%s) %s: acc %s ± %s, kid %s, gap closed %s%s", kind,
+                     r["method"], _fmt(r["seam_accuracy"]), _fmt(r["seam_accuracy_std"]),
+                     _fmt(r["seam_kid"]), _fmt(r.get("gap_closed"), 2),
+                     f" ({r['detail']})" if r["detail"] else "")
+        return {"real": meta, "rows": rows, "floor": floor_check(rows),
+                "goal_check": resolved_goal_check(rows), "outline_vs_edge": ove}
+
+    def donor_room_grouping(self, gen: dict[str, FeatureSet], staged: Sequence[dict],
+                            real_edges: FeatureSet, edge_control: dict,
+                            outline: dict[str, dict]) -> dict[str, dict]:
+        """Diagnostic: the seam test with the generated side grouped by DONOR ROOM instead of
+        product. The 270 outputs come from ~20 donor rooms, so with product groups the same
+        room (for ``donor_unchanged`` the very same patches) sits on both sides of a fold and
+        the classifier can recognise the room. Against the edge and both outline references;
+        goal checks against the unchanged controls. Vanilla outputs use no donor room: they
+        keep their product groups (their rows equal the product-grouped ones)."""
+        donor_room = {m["product_id"]: m["donor"]["donor_image_id"] for m in staged}
+        refs = {"edge": (real_edges, edge_control)}
+        for kind, o in outline.items():
+            refs[f"outline_{kind}"] = (self.real_outline_features(kind)[0], o["rows"][-1])
+        out = {}
+        for name, (ref, ctrl) in refs.items():
+            rows = regrouped_rows(gen, donor_room, ref, ctrl, keep=(VANILLA, VANILLA_IKEA))
+            out[name] = {"rows": rows, "floor": floor_check(rows),
+                         "goal_check": resolved_goal_check(rows)}
+            log.info("grouped by donor room, %s: %s", name,
+                     {r["method"]: _fmt(r["seam_accuracy"]) for r in rows})
+        return out
+
     # -- phase 3: metrics, tables, grids
     def metrics(self, product_ids: Sequence[str] | None = None) -> dict:
         if product_ids is None:
@@ -795,6 +1087,11 @@ class Comparison:
             for k, v in list(r.items()):
                 if isinstance(v, (np.floating, np.integer)):
                     r[k] = v.item()
+        # the outline-referenced variant (an additional analysis; the rows above are unchanged)
+        gen_sets = {m: sets[m] for m in self.methods}
+        outline = {kind: self.outline_referenced(kind, gen_sets, real)
+                   for kind in OUTLINE_REFERENCES}
+        by_donor_room = self.donor_room_grouping(gen_sets, staged, real, crow, outline)
         s = self.settings
         ec_holdout = self._edgeconnect_overlap()
         result = {
@@ -822,6 +1119,7 @@ class Comparison:
                            "steps": ((self.p2p_ikea.card or {}).get("training") or {}).get("steps")},
                        "segmenter": {"version": self.seg_model.version}},
             "rows": rows, "goal_check": goals,
+            "outline_referenced": outline, "by_donor_room": by_donor_room,
             "seconds_per_product": float(np.mean([m["seconds"] for m in staged])),
             "hardware": {"cpu": platform.processor() or platform.machine(), "threads": 1},
         }
@@ -861,6 +1159,43 @@ class Comparison:
         lines += ["", f"Funnel: {res['funnel']}", f"Split: {res['split']}",
                   f"Donor slots used: {res['donors_used']} in {res['donor_rooms_used']} rooms; "
                   f"mean attempts {res['mean_attempts']:.2f}; match {res['match']}", ""]
+        for kind, o in (res.get("outline_referenced") or {}).items():
+            meta = o["real"]
+            lines += [f"## Outline-referenced seam measure: {kind}", "",
+                      f"Real side: outline patches of {meta['description']}; several slots in a "
+                      f"room: {meta['pick']} (union). {meta['rooms_with_outline']} of "
+                      f"{meta['real_rooms']} held-apart rooms have one ({meta['slots']} slots, "
+                      f"{meta['rooms_with_several_slots']} rooms with several), "
+                      f"{meta['patches']} patches.", "", format_outline_table(o["rows"]), "",
+                      "Goal under this floor:", ""]
+            fl = o["floor"]
+            lines.append(f"Gap hard paste - control {_fmt(fl['gap'])}, control fold std "
+                         f"{_fmt(fl['control_std'])}: floor "
+                         f"{'resolved' if fl['resolved'] else 'NOT resolved (no verdict)'}.")
+            lines.append("")
+            for m, g in o["goal_check"].items():
+                verdict = ("n/a" if g["meets_goal"] is None
+                           else "meets" if g["meets_goal"] else "misses")
+                lines.append(f"- {m}: {_fmt(g['gap_closed'], 2)} ({verdict})")
+            ove = o["outline_vs_edge"]
+            lines += ["", f"Same rooms, real outline vs real strong-edge patches "
+                      f"({OUTLINE_VS_EDGE}): {_fmt(ove['seam_accuracy'])} ± "
+                      f"{_fmt(ove['seam_accuracy_std'])}, seam KID {_fmt(ove['seam_kid'])}"
+                      + (f" ({ove['detail']})" if ove["detail"] else ""), ""]
+        if res.get("by_donor_room"):
+            lines += ["## Diagnostic: generated side grouped by donor room", "",
+                      "Cross-validation folds grouped by the donor room an output was staged in "
+                      "(not by product); real sides and controls unchanged.", "",
+                      format_grouping_table(res["by_donor_room"]), ""]
+            for ref, d in res["by_donor_room"].items():
+                fl = d["floor"]
+                verdicts = ", ".join(
+                    f"{m} {'n/a' if g['meets_goal'] is None else _verdict(g['meets_goal'])}"
+                    for m, g in d["goal_check"].items())
+                lines.append(f"- {ref}: gap {_fmt(fl['gap'])}, control std "
+                             f"{_fmt(fl['control_std'])}, floor "
+                             f"{'resolved' if fl['resolved'] else 'not resolved'}; {verdicts}")
+            lines.append("")
         return "\n".join(lines)
 
     def _grids(self, staged: list[dict], scores: dict[str, float]) -> None:
@@ -942,6 +1277,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase in ("all", "metrics"):
         res = cmp_.metrics()
         print(format_table(res["rows"], res["extractor"]))
+        for kind, o in res["outline_referenced"].items():
+            print(f"\noutline-referenced ({kind}):\n" + format_outline_table(o["rows"]))
     log.info("done in %.0fs", time.monotonic() - t0)
     return 0
 
