@@ -69,3 +69,10 @@ class ImageStore:
         if img is None:
             raise ValueError(f"{uri} is not a decodable image")
         return img
+
+    def get_image_and_mask(self, image_uri: str, mask_uri: str) -> tuple[np.ndarray, np.ndarray]:
+        """An image and its one-channel mask, refused unless they are the same size."""
+        image, mask = self.get_image(image_uri), self.get_image(mask_uri, grey=True)
+        if mask.shape != image.shape[:2]:
+            raise ValueError(f"mask {mask.shape} does not match image {image.shape[:2]}")
+        return image, mask

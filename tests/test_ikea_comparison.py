@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 
@@ -14,29 +13,15 @@ from adstage.evaluation.evaluate import CONTROL, compare
 from adstage.staging.composite import opencv_inpainter
 from adstage.staging.copy_paste import CopyPasteParams
 from adstage.vision import ikea
+import scenes
+from scenes import OLD
 
-OLD = (40, 40, 220)   # the donor product (red)
-NEW = (200, 90, 20)   # the new product (blue)
 HAS_IKEA = (ikea.DEFAULT_ROOT / "rooms.jsonl").is_file()
 
 
 def scene(H: int = 150, W: int = 200, slot_box=(70, 40, 140, 130)):
-    rng = np.random.default_rng(1)
-    room = np.zeros((H, W, 3), np.uint8)
-    room[: H * 2 // 3] = (180, 200, 210)
-    room[H * 2 // 3:] = (90, 120, 150)
-    room = np.clip(room.astype(np.int16) + rng.integers(-8, 9, room.shape), 0, 255).astype(np.uint8)
-    slot = np.zeros((H, W), np.uint8)
-    x0, y0, x1, y1 = slot_box
-    cv2.ellipse(slot, ((x0 + x1) // 2, (y0 + y1) // 2), ((x1 - x0) // 2, (y1 - y0) // 2), 0, 0,
-                360, 255, -1)
-    room[slot > 0] = OLD
-    prod = np.full((110, 80, 3), 255, np.uint8)
-    pm = np.zeros((110, 80), np.uint8)
-    cv2.rectangle(pm, (10, 10), (69, 99), 255, -1)
-    cv2.rectangle(pm, (28, 55), (51, 99), 0, -1)               # legs: the old product shows
-    prod[pm > 0] = NEW
-    return room, slot, prod, cv2.GaussianBlur(pm, (0, 0), 0.8)
+    """A textured room with a red donor product; a blue product on white, with legs."""
+    return scenes.scene(H, W, slot_box, cut=(28, 55, 51, 99))
 
 
 def inpainters():

@@ -1,35 +1,18 @@
 """stage_copy_paste: the guarantees hold whatever the inpainter returns."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from adstage.staging.composite import compose, opencv_inpainter, rgb_inpainter, stage_copy_paste
 from adstage.staging.harmonize import HarmonizeParams
 from adstage.staging.shadow import ShadowParams
-
-OLD = (40, 40, 220)   # the donor's product: red (BGR)
-NEW = (200, 90, 20)   # ours: blue
-
+import scenes
+from scenes import NEW, OLD
 
 def scene(H: int = 199, W: int = 301, slot_box=(110, 60, 200, 185)):
-    """A textured room (wall + floor) with a red donor product; a blue product on white."""
-    rng = np.random.default_rng(1)
-    room = np.zeros((H, W, 3), np.uint8)
-    room[: H * 2 // 3] = (180, 200, 210)
-    room[H * 2 // 3:] = (90, 120, 150)
-    room = np.clip(room.astype(np.int16) + rng.integers(-8, 9, room.shape), 0, 255).astype(np.uint8)
-    slot = np.zeros((H, W), np.uint8)
-    x0, y0, x1, y1 = slot_box
-    cv2.ellipse(slot, ((x0 + x1 - 1) // 2, (y0 + y1 - 1) // 2), ((x1 - x0) // 2, (y1 - y0) // 2), 0, 0, 360, 255, -1)
-    room[slot > 0] = OLD
-    prod = np.full((110, 80, 3), 255, np.uint8)
-    pm = np.zeros((110, 80), np.uint8)
-    cv2.rectangle(pm, (10, 10), (69, 99), 255, -1)
-    cv2.rectangle(pm, (10, 10), (25, 30), 0, -1)              # a notch: silhouettes differ
-    prod[pm > 0] = NEW
-    return room, slot, prod, cv2.GaussianBlur(pm, (0, 0), 0.8)
+    """A textured room with a red donor product; a blue product on white, notched."""
+    return scenes.scene(H, W, slot_box, cut=(10, 10, 25, 30))
 
 
 def noise_inpainter(crops: np.ndarray, holes: np.ndarray) -> np.ndarray:

@@ -39,10 +39,7 @@ class AnimateWorker:
     def animate(self, rec: dict) -> dict:
         base = {"product_id": rec["product_id"], "method": rec["method"]}
         try:
-            staged = self.store.get_image(rec["output_uri"])
-            alpha = self.store.get_image(rec["product_mask_uri"], grey=True)
-            if alpha.shape != staged.shape[:2]:
-                raise ValueError(f"mask {alpha.shape} does not match image {staged.shape[:2]}")
+            staged, alpha = self.store.get_image_and_mask(rec["output_uri"], rec["product_mask_uri"])
         except Exception as exc:
             return {**base, "reason": Reason.CORRUPT_IMAGE.value,
                     "detail": f"staged image or its mask unreadable: {exc}"[:500]}

@@ -78,10 +78,8 @@ class CopyPasteWorker:
         donor_image_id, donor_product_id, donor_image_uri, slot_mask_uri)."""
         base = {"product_id": rec["product_id"], "image_id": rec["image_id"]}
         try:
-            product = self.store.get_image(rec["product_image_uri"])
-            alpha = self.store.get_image(rec["product_mask_uri"], grey=True)
-            if alpha.shape != product.shape[:2]:
-                raise ValueError(f"mask {alpha.shape} does not match photo {product.shape[:2]}")
+            product, alpha = self.store.get_image_and_mask(rec["product_image_uri"],
+                                                           rec["product_mask_uri"])
         except Exception as exc:
             return self._rejects(base, Reason.CORRUPT_IMAGE.value,
                                  f"product photo or cutout mask unreadable: {_error(exc)}", 0)

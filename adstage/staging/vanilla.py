@@ -87,8 +87,7 @@ class VanillaWorker:
                             "detail": f"best cutout is flagged: {list(rec['flags'] or [])}"})
                 continue
             try:
-                product = self.store.get_image(rec["image_uri"])
-                alpha = self.store.get_image(rec["mask_uri"], grey=True)
+                product, alpha = self.store.get_image_and_mask(rec["image_uri"], rec["mask_uri"])
                 canvas, a = canvas_input(product, alpha, self.stager.size)
             except Exception as exc:
                 out.append({**base, "reason": Reason.CORRUPT_IMAGE.value, "attempts": 0,
