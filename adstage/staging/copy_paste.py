@@ -19,8 +19,6 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator
 
-import numpy as np
-
 from adstage import delta, tables
 from adstage.config import Settings
 from adstage.reasons import Reason
