@@ -1088,10 +1088,12 @@ class Comparison:
                 if isinstance(v, (np.floating, np.integer)):
                     r[k] = v.item()
         # the outline-referenced variant (an additional analysis; the rows above are unchanged)
-        gen_sets = {m: sets[m] for m in self.methods}
+        gen_sets, t_outline = {m: sets[m] for m in self.methods}, time.monotonic()
         outline = {kind: self.outline_referenced(kind, gen_sets, real)
                    for kind in OUTLINE_REFERENCES}
         by_donor_room = self.donor_room_grouping(gen_sets, staged, real, crow, outline)
+        log.info("outline-referenced measure and donor-room diagnostic: %.0fs",
+                 time.monotonic() - t_outline)
         s = self.settings
         ec_holdout = self._edgeconnect_overlap()
         result = {
