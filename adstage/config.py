@@ -66,6 +66,19 @@ class Settings:
     # onnxruntime provider: cpu | cuda | auto (CUDA when this onnxruntime build offers it).
     onnx_device: str = "auto"
     inference_batch: int = 32
+    # onnxruntime session settings (adstage.onnx_runtime.OrtOptions; measured in
+    # docs/benchmarks.md): intra-op threads, 0 = the Spark task's CPUs (spark.task.cpus), so
+    # several tasks per executor never oversubscribe its cores; graph optimisation level
+    # disable|basic|extended|all; CPU memory arena; memory pattern planning.
+    onnx_intra_op_threads: int = 0
+    onnx_graph_optimization: str = "all"
+    onnx_cpu_arena: bool = True
+    onnx_mem_pattern: bool = True
+    # Run the EdgeConnect generators in fp16 when the CUDA provider is active (ignored on CPU).
+    onnx_cuda_fp16: bool = False
+    # Copy-paste gap crops per onnxruntime call, pooled across the products of a Spark
+    # partition; 0 = the measured CPU best (copy_paste.CROP_BATCH_CPU), inference_batch on CUDA.
+    staging_inpaint_batch: int = 0
     # GPU executors (adstage.resources, docs/gpu.md): GPUs each inference task asks Spark for
     # (a fraction shares one GPU: 0.5 = two tasks each); 0 = no resource profile, as on CPU.
     gpu_per_task: float = 0.0

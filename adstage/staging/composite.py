@@ -11,6 +11,11 @@ The guarantees, which the tests check with an inpainter that returns noise:
 the hole pixels set to white (EdgeConnect's convention; the hole's old content is the donor's
 product and must not leak), ``holes`` uint8 ``N x S x S`` (255 = hole); it returns uint8
 ``N x S x S x 3``.  The nightly job passes ``rgb_inpainter(EdgeConnectInpainter(...))``.
+
+``stage_copy_paste`` is ``prepare_copy_paste`` (placement, gap, crops), the inpainter on the
+crops, then ``finish_copy_paste`` (paste back, shadow, composite, scores).  The nightly job calls
+the two halves itself so that the crops of many products share onnxruntime calls
+(``copy_paste.CopyPasteWorker``); the result is the same as one ``stage_copy_paste`` call.
 """
 from __future__ import annotations
 
@@ -61,6 +66,32 @@ def opencv_inpainter(radius: int = 5, method: int = cv2.INPAINT_TELEA) -> Inpain
     return run
 
 
+def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256
+              ) -> tuple[list[Box], np.ndarray, np.ndarray]:
+    """The inpainter's input for ``gap`` (uint8, 255 = hole) of ``image``: the crop boxes, the
+    crops with the hole pixels white, and their holes (``InpaintFn``'s two arguments)."""
+    boxes = gap_mod.crop_boxes(gap, crop_size)
+    if not boxes:
+        crops, holes = gap_mod.extract_crops(image, gap, boxes)
+        return boxes, crops, holes
+    blank = image.copy()
+    blank[gap > 0] = 255
+    crops, holes = gap_mod.extract_crops(blank, gap, boxes)
+    return boxes, crops, holes
+
+
+def paste_filled(image: np.ndarray, gap: np.ndarray, boxes: list[Box], crops: np.ndarray,
+                 filled) -> np.ndarray:
+    """``image`` with the inpainter's output ``filled`` for ``crops`` written into the gap;
+    pixels outside the gap are unchanged whatever the inpainter returned."""
+    if not boxes:
+        return image.copy()
+    filled = np.asarray(filled)
+    if filled.shape != crops.shape or filled.dtype != np.uint8:
+        raise ValueError(f"inpaint_fn returned {filled.dtype} {filled.shape}, expected uint8 {crops.shape}")
+    return gap_mod.paste_crops(image, gap, boxes, filled)
+
+
 def inpaint_gap(image: np.ndarray, gap: np.ndarray, inpaint_fn: InpaintFn, crop_size: int = 256
                 ) -> tuple[np.ndarray, list[Box]]:
     """Fill ``gap`` (uint8, 255 = hole) of ``image`` with ``inpaint_fn`` on fixed-size crops.
@@ -68,16 +99,9 @@ def inpaint_gap(image: np.ndarray, gap: np.ndarray, inpaint_fn: InpaintFn, crop_
     Pixels outside the gap are returned unchanged whatever the inpainter returns.
     :returns: the filled image and the crop boxes used.
     """
-    boxes = gap_mod.crop_boxes(gap, crop_size)
-    if not boxes:
-        return image.copy(), boxes
-    blank = image.copy()
-    blank[gap > 0] = 255
-    crops, holes = gap_mod.extract_crops(blank, gap, boxes)
-    filled = np.asarray(inpaint_fn(crops, holes))
-    if filled.shape != crops.shape or filled.dtype != np.uint8:
-        raise ValueError(f"inpaint_fn returned {filled.dtype} {filled.shape}, expected uint8 {crops.shape}")
-    return gap_mod.paste_crops(image, gap, boxes, filled), boxes
+    boxes, crops, holes = gap_crops(image, gap, crop_size)
+    filled = inpaint_fn(crops, holes) if boxes else crops
+    return paste_filled(image, gap, boxes, crops, filled), boxes
 
 
 @dataclass
@@ -106,6 +130,24 @@ class StagedResult:
         return self.placement.box
 
 
+@dataclass
+class PendingCopyPaste:
+    """``stage_copy_paste`` up to the inpainter: the crops to fill (``crops``/``holes``, an
+    ``InpaintFn``'s input, in the order of ``boxes``) and what ``finish_copy_paste`` needs."""
+
+    room: np.ndarray
+    slot_mask: np.ndarray
+    placed: Placed
+    product: np.ndarray          # the product's colours as pasted (harmonised if asked)
+    gap: np.ndarray
+    context: np.ndarray          # the room with the product in: what the crops were cut from
+    boxes: list[Box]
+    crops: np.ndarray
+    holes: np.ndarray
+    shadow: ShadowParams | None
+    harmonize: bool
+
+
 def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.ndarray,
                      product_alpha: np.ndarray, inpaint_fn: InpaintFn, *, dilate_px: int = 4,
                      crop_size: int = 256, shadow: ShadowParams | None = ShadowParams(),
@@ -114,11 +156,28 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
                      placed: Placed | None = None) -> StagedResult:
     """Copy-paste staging of one product into one donor slot.
 
+    Parameters as ``prepare_copy_paste``, plus ``inpaint_fn`` (see the module docstring).
+    """
+    pending = prepare_copy_paste(room, slot_mask, product_img, product_alpha,
+                                 dilate_px=dilate_px, crop_size=crop_size, shadow=shadow,
+                                 harmonize=harmonize, fit=fit, product_box=product_box,
+                                 backdrop_bgr=backdrop_bgr, placed=placed)
+    filled = inpaint_fn(pending.crops, pending.holes) if pending.boxes else pending.crops
+    return finish_copy_paste(pending, filled)
+
+
+def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.ndarray,
+                       product_alpha: np.ndarray, *, dilate_px: int = 4, crop_size: int = 256,
+                       shadow: ShadowParams | None = ShadowParams(),
+                       harmonize: HarmonizeParams | None = None, fit: str = "cover",
+                       product_box: Box | None = None, backdrop_bgr=None,
+                       placed: Placed | None = None) -> PendingCopyPaste:
+    """Copy-paste staging of one product into one donor slot, up to the inpainter.
+
     :param room: BGR uint8 ``H x W x 3``, the donor's staged photo (any size, odd sizes too).
     :param slot_mask: uint8 ``H x W``, 255 = the donor product to replace.
     :param product_img: BGR uint8 cutout photo; ``product_alpha``: its soft alpha (uint8 0..255
         or float [0, 1]); ``product_box``: its tight box (computed when None).
-    :param inpaint_fn: see the module docstring.
     :param dilate_px: slot dilation for the gap (``gap.gap_mask``).
     :param crop_size: side of the inpainter's square crops.
     :param shadow: contact shadow parameters, None = off (default on: without it the product
@@ -142,9 +201,20 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
         product = harmonize_product(product, alpha, room, slot_mask, harmonize)
     gap = gap_mod.gap_mask(slot_mask, alpha, dilate_px)
     # The inpainter's context: the room with the new product already in (its edges continue
-    # into the gap) — gap pixels are blanked in inpaint_gap.
+    # into the gap) — gap pixels are blanked in gap_crops.
     context = compose(product, alpha, room)
-    filled, boxes = inpaint_gap(context, gap, inpaint_fn, crop_size)
+    boxes, crops, holes = gap_crops(context, gap, crop_size)
+    return PendingCopyPaste(room, slot_mask, placed, product, gap, context, boxes, crops, holes,
+                            shadow, harmonize is not None)
+
+
+def finish_copy_paste(p: PendingCopyPaste, filled) -> StagedResult:
+    """The staged image from ``prepare_copy_paste``'s result and the inpainter's output for its
+    crops (``filled``: uint8, shaped as ``p.crops``; ignored when there are no crops)."""
+    room, slot_mask, placed, product, gap = p.room, p.slot_mask, p.placed, p.product, p.gap
+    H, W = room.shape[:2]
+    alpha, shadow, boxes = placed.alpha, p.shadow, p.boxes
+    filled = paste_filled(p.context, gap, boxes, p.crops, filled)
     # Background = donor room outside the gap, inpainted inside it.
     background = np.where((gap > 0)[..., None], filled, room)
     sh = contact_shadow(alpha, shadow) if shadow is not None else np.zeros((H, W), np.float32)
@@ -154,7 +224,7 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
 
     pmax, pmean = quality.preservation(product, alpha, image)
     harm = 0.0
-    if harmonize is not None:
+    if p.harmonize:
         sel = alpha > 0
         if sel.any():
             harm = float(np.abs(product[sel].astype(np.int16) - placed.image[sel].astype(np.int16)).mean())

@@ -9,22 +9,33 @@ accepted donor every configured paste method is rendered: ``copy_paste`` (EdgeCo
 the gap on fixed-size crops, optional contact shadow and harmonisation: the paper's method) and
 ``hard_paste`` (no inpainting, no blending: the floor of the seam measure). The generators run
 in onnxruntime, one session per Python worker, on the provider ``onnx_device`` selects (logged
-and stored per row).
+and stored per row), with the session settings ``onnx_*`` give (``onnx_runtime.OrtOptions``).
+
+Gap crops are pooled across products: a worker prepares product after product (donor checks,
+placement, gap, crops, hard paste), sends their crops to the inpainter ``crop_batch`` at a time
+(a call may hold crops of several products; ``staging_inpaint_batch``), and finishes a product
+(paste back, shadow, composite, store) once all its crops are filled.  The rows are the same as
+staging each product alone.  A row's ``seconds`` is the wall time spent on that image: its own
+donor loading and checks (first method only), preparation, compositing and storing, plus its
+crops' share, by crop count, of the pooled inpainter calls they were in.
 """
 from __future__ import annotations
 
 import logging
 import time
 import traceback
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+import numpy as np
 
 from adstage import delta, tables
 from adstage.config import Settings
 from adstage.reasons import Reason
 from adstage.staging import codes
 from adstage.staging.codes import StagingReason
-from adstage.staging.composite import hard_paste, rgb_inpainter, stage_copy_paste
+from adstage.staging.composite import (PendingCopyPaste, finish_copy_paste, hard_paste,
+                                       prepare_copy_paste, rgb_inpainter)
 from adstage.staging.gap import gap_mask, gap_share
 from adstage.staging.harmonize import HarmonizeParams
 from adstage.staging.outputs import record_columns, store_outputs
@@ -35,6 +46,13 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
+
+# Gap crops (256²) per inpainter call when staging_inpaint_batch = 0, measured with
+# bench/gap_crops.py (docs/benchmarks.md): on the CPU larger batches only cost cache misses;
+# on CUDA the batch is what fills the GPU (not measured here: the vision stages' batch).
+CROP_BATCH_CPU = 4
+# Output rows per Arrow batch handed back to Spark (rows hold URIs and scores, no pixels).
+ROWS_PER_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -58,22 +76,119 @@ def _error(exc: BaseException) -> str:
     return traceback.format_exception_only(type(exc), exc)[-1].strip()[:300]
 
 
+@dataclass(eq=False)  # identity: a job is one product's staging, never equal to another
+class _Job:
+    """A product whose copy-paste crops wait for the inpainter (``CopyPasteWorker``)."""
+
+    product_id: str
+    pending: PendingCopyPaste
+    head: dict                    # the copy-paste row's columns, outputs and seconds to come
+    rows: dict[str, dict]         # the other methods' rows, done
+    seconds: float                # wall time charged to the copy-paste row so far
+    attempt: int
+    filled: list = field(default_factory=list)
+    left: int = 0
+    error: str = ""
+
+
 class CopyPasteWorker:
-    """Stages one product record (numpy and the image store; no Spark).
+    """Stages product records (numpy and the image store; no Spark).
 
     :param store: ``ImageStore``. :param inpaint_fn: BGR ``InpaintFn`` (``composite``).
     :param model_versions: ``name@version`` of the generators, stored per row.
+    :param crop_batch: gap crops per ``inpaint_fn`` call, pooled across products.
     """
 
     def __init__(self, store, inpaint_fn: Callable, params: CopyPasteParams,
-                 model_versions: list[str], providers: str):
+                 model_versions: list[str], providers: str, crop_batch: int = CROP_BATCH_CPU):
         self.store, self.inpaint_fn, self.params = store, inpaint_fn, params
         self.model_versions, self.providers = model_versions, providers
+        self.crop_batch = max(1, int(crop_batch))
 
     def stage(self, rec: dict) -> list[dict]:
-        """``rec``: product_id, category, image_id, product_image_uri, product_mask_uri,
+        """One product alone (see ``stage_many`` for ``rec``)."""
+        return [row for rows in self.stage_many([rec]) for row in rows]
+
+    def stage_many(self, recs: Iterable[dict]) -> Iterator[list[dict]]:
+        """Each record's rows (one per method, staged or rejected), as soon as they are done.
+
+        ``rec``: product_id, category, image_id, product_image_uri, product_mask_uri,
         product_box, background_bgr, donors (rank-ordered dicts with rank, slot_id,
-        donor_image_id, donor_product_id, donor_image_uri, slot_mask_uri)."""
+        donor_image_id, donor_product_id, donor_image_uri, slot_mask_uri).
+        """
+        jobs: list[_Job] = []
+        queue: list[tuple[_Job, int]] = []
+        for rec in recs:
+            job = self._prepare(rec)
+            if isinstance(job, list):
+                yield job
+                continue
+            jobs.append(job)
+            queue.extend((job, i) for i in range(len(job.pending.boxes)))
+            while len(queue) >= self.crop_batch:
+                self._fill(queue[:self.crop_batch])
+                queue = [(j, i) for j, i in queue[self.crop_batch:] if not j.error]
+            yield from self._finished(jobs)
+        while queue:
+            self._fill(queue[:self.crop_batch])
+            queue = [(j, i) for j, i in queue[self.crop_batch:] if not j.error]
+        yield from self._finished(jobs)
+
+    def _fill(self, chunk: list[tuple[_Job, int]]) -> None:
+        """One inpainter call for ``chunk``'s crops; on failure, product by product, so that
+        one bad product fails alone."""
+        t0 = time.perf_counter()
+        try:
+            crops = np.stack([j.pending.crops[i] for j, i in chunk])
+            filled = np.asarray(self.inpaint_fn(crops, np.stack([j.pending.holes[i]
+                                                                 for j, i in chunk])))
+            if filled.shape != crops.shape or filled.dtype != np.uint8:
+                raise ValueError(f"inpaint_fn returned {filled.dtype} {filled.shape}, "
+                                 f"expected uint8 {crops.shape}")
+        except Exception as exc:
+            owners = list(dict.fromkeys(j for j, _ in chunk))
+            if len(owners) == 1:
+                log.exception("inpainting %s failed", owners[0].product_id)
+                owners[0].error = f"donor {owners[0].head['slot_id']}: {_error(exc)}"
+                return
+            log.warning("inpainting %d crops of %d products together failed (%s); "
+                        "retrying product by product", len(chunk), len(owners), _error(exc))
+            for job in owners:
+                self._fill([(j, i) for j, i in chunk if j is job])
+            return
+        share = (time.perf_counter() - t0) / len(chunk)
+        for (job, i), out in zip(chunk, filled):
+            job.filled[i] = out
+            job.left -= 1
+            job.seconds += share
+
+    def _finished(self, jobs: list[_Job]) -> Iterator[list[dict]]:
+        for job in [j for j in jobs if j.error or j.left == 0]:
+            jobs.remove(job)
+            yield self._finish(job)
+
+    def _finish(self, job: _Job) -> list[dict]:
+        base = {"product_id": job.head["product_id"], "image_id": job.head["image_id"]}
+        if job.error:
+            return self._rejects(base, Reason.INTERNAL_ERROR.value, job.error, job.attempt)
+        t0 = time.perf_counter()
+        try:
+            filled = np.stack(job.filled) if job.filled else job.pending.crops
+            res = finish_copy_paste(job.pending, filled)
+            row = {**job.head, **self._scores(res)}
+            row.update(store_outputs(self.store, res.image, res.product_alpha, res.gap_mask,
+                                     res.box))
+        except Exception as exc:
+            log.exception("staging %s into %s failed", job.product_id, job.head["slot_id"])
+            return self._rejects(base, Reason.INTERNAL_ERROR.value,
+                                 f"donor {job.head['slot_id']}: {_error(exc)}", job.attempt)
+        row["seconds"] = round(job.seconds + time.perf_counter() - t0, 4)
+        job.rows[codes.COPY_PASTE] = row
+        return [job.rows[m] for m in self.params.methods]
+
+    def _prepare(self, rec: dict) -> "_Job | list[dict]":
+        """Donors in rank order up to the first acceptable one; its rows, or a ``_Job`` when
+        copy-paste still needs its crops filled."""
         base = {"product_id": rec["product_id"], "image_id": rec["image_id"]}
         try:
             product, alpha = self.store.get_image_and_mask(rec["product_image_uri"],
@@ -91,13 +206,13 @@ class CopyPasteWorker:
                 refusals.append(f"#{donor['rank']} {donor['slot_id']}: unreadable ({_error(exc)})")
                 continue
             try:
-                rows = self._render(rec, donor, room, slot, product, alpha, n, refusals, started)
+                out = self._render(rec, donor, room, slot, product, alpha, n, refusals, started)
             except Exception as exc:
                 log.exception("staging %s into %s failed", rec["product_id"], donor["slot_id"])
                 return self._rejects(base, Reason.INTERNAL_ERROR.value,
                                      f"donor {donor['slot_id']}: {_error(exc)}", n)
-            if rows:
-                return rows
+            if out:
+                return out
         detail = "; ".join(refusals) or "no donor"
         return self._rejects(base, StagingReason.NO_ACCEPTABLE_DONOR.value, detail,
                              len(rec["donors"]))
@@ -121,39 +236,47 @@ class CopyPasteWorker:
             refusals.append(f"#{donor['rank']} {donor['slot_id']}: gap too large, "
                             f"{share:.2f} of the slot > {p.max_gap_share}")
             return []
-        rows = []
+        rows: dict[str, dict] = {}
+        job = None
         for method in p.methods:
-            t0 = time.perf_counter()
-            if method == codes.COPY_PASTE:
-                res = stage_copy_paste(
-                    room, slot, product, alpha, self.inpaint_fn, dilate_px=p.dilate_px,
-                    crop_size=p.crop_size, shadow=ShadowParams() if p.shadow else None,
-                    harmonize=HarmonizeParams() if p.harmonize else None, product_box=box,
-                    backdrop_bgr=backdrop, placed=placed)
-                flags = {"shadow": p.shadow, "harmonize": p.harmonize}
-                versions = self.model_versions
-            else:
-                res = hard_paste(room, slot, product, alpha, product_box=box)
-                flags = {"shadow": False, "harmonize": False}
-                versions = []
+            # The donor search is charged to the first method only.
+            t0 = started if method == p.methods[0] else time.perf_counter()
             row = {"product_id": rec["product_id"], "method": method,
                    "category": rec["category"], "image_id": rec["image_id"],
                    "product_image_uri": rec["product_image_uri"], "donor_rank": donor["rank"],
                    "slot_id": donor["slot_id"], "donor_image_id": donor["donor_image_id"],
                    "donor_product_id": donor["donor_product_id"],
-                   "donor_image_uri": donor["donor_image_uri"], **flags,
-                   "fit_iou": res.scores["fit_iou"], "gap_share": res.scores["gap_share"],
-                   "preservation_max": res.scores["preservation_max"],
-                   "preservation_mean": res.scores["preservation_mean"],
-                   "object_expansion": res.scores["object_expansion"],
-                   "attempts": attempt, "model_versions": versions,
-                   "onnx_providers": self.providers if versions else "none"}
+                   "donor_image_uri": donor["donor_image_uri"], "attempts": attempt}
+            if method == codes.COPY_PASTE:
+                pending = prepare_copy_paste(
+                    room, slot, product, alpha, dilate_px=p.dilate_px, crop_size=p.crop_size,
+                    shadow=ShadowParams() if p.shadow else None,
+                    harmonize=HarmonizeParams() if p.harmonize else None, product_box=box,
+                    backdrop_bgr=backdrop, placed=placed)
+                row.update({"shadow": p.shadow, "harmonize": p.harmonize,
+                            "model_versions": self.model_versions,
+                            "onnx_providers": self.providers})
+                n = len(pending.boxes)
+                job = _Job(rec["product_id"], pending, row, rows, 0.0, attempt, [None] * n, n)
+                job.seconds = time.perf_counter() - t0
+                continue
+            res = hard_paste(room, slot, product, alpha, product_box=box)
+            row.update({"shadow": False, "harmonize": False, "model_versions": [],
+                        "onnx_providers": "none", **self._scores(res)})
             row.update(store_outputs(self.store, res.image, res.product_alpha, res.gap_mask,
                                      res.box))
-            # The donor search is charged to the first method only.
-            row["seconds"] = round(time.perf_counter() - (started if not rows else t0), 4)
-            rows.append(row)
-        return rows
+            row["seconds"] = round(time.perf_counter() - t0, 4)
+            rows[method] = row
+        if job is None:
+            return [rows[m] for m in p.methods]
+        if job.left == 0:  # nothing to inpaint: finish now, not after the next product
+            return self._finish(job)
+        return job
+
+    @staticmethod
+    def _scores(res) -> dict:
+        return {k: res.scores[k] for k in ("fit_iou", "gap_share", "preservation_max",
+                                           "preservation_mean", "object_expansion")}
 
     def _rejects(self, base: dict, reason: str, detail: str, attempts: int) -> list[dict]:
         return [{**base, "method": m, "reason": reason, "detail": detail[:2000],
@@ -192,6 +315,7 @@ def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) 
     import pyarrow as pa
 
     from adstage.imagestore import ImageStore
+    from adstage.onnx_runtime import OrtOptions
     from adstage.resources import map_in_arrow
 
     cols = record_columns(tables.spec("staged_images"), (("reason", "string"),
@@ -201,21 +325,41 @@ def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) 
     blobs, sigma = (edge.data, inpaint.data), canny_sigma(inpaint)
     versions = [f"{edge.name}@{edge.version}", f"{inpaint.name}@{inpaint.version}"]
     store_root, device = settings.image_store_uri, settings.onnx_device
+    options, fp16 = OrtOptions.from_settings(settings), settings.onnx_cuda_fp16
+    crop_batches = {cuda: crop_batch_for(settings, cuda) for cuda in (False, True)}
+
+    def to_batch(rows: list[dict]) -> pa.RecordBatch:
+        return pa.RecordBatch.from_pylist([{c: r.get(c) for c, _ in cols} for r in rows],
+                                          schema=schema)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from adstage.generative.inference import EdgeConnectInpainter
-        from adstage.onnx_runtime import session_from_bytes
+        from adstage.onnx_runtime import is_cuda, session_from_bytes
 
-        e, i = (session_from_bytes(b, device) for b in blobs)
-        worker = CopyPasteWorker(ImageStore(store_root),
-                                 rgb_inpainter(EdgeConnectInpainter(e, i, sigma=sigma)), params,
-                                 versions, ",".join(i.get_providers()))
-        for batch in batches:
-            rows = [r for rec in batch.to_pylist() for r in worker.stage(rec)]
-            yield pa.RecordBatch.from_pylist([{c: r.get(c) for c, _ in cols} for r in rows],
-                                             schema=schema)
+        e, i = (session_from_bytes(b, device, options=options, fp16=fp16) for b in blobs)
+        crop_batch = crop_batches[is_cuda(i)]
+        worker = CopyPasteWorker(
+            ImageStore(store_root),
+            rgb_inpainter(EdgeConnectInpainter(e, i, sigma=sigma, batch=crop_batch)), params,
+            versions, ",".join(i.get_providers()), crop_batch=crop_batch)
+        out: list[dict] = []
+        for rows in worker.stage_many(rec for b in batches for rec in b.to_pylist()):
+            out.extend(rows)
+            if len(out) >= ROWS_PER_BATCH:
+                yield to_batch(out)
+                out = []
+        if out:
+            yield to_batch(out)
 
     return map_in_arrow(todo, run, tables.ddl(cols), settings)  # GPU profile if configured
+
+
+def crop_batch_for(settings: Settings, cuda: bool) -> int:
+    """Gap crops per inpainter call: ``staging_inpaint_batch``, else the measured CPU best or,
+    on CUDA, the vision stages' ``inference_batch``."""
+    if settings.staging_inpaint_batch > 0:
+        return settings.staging_inpaint_batch
+    return settings.inference_batch if cuda else CROP_BATCH_CPU
 
 
 def canny_sigma(model) -> float:
