@@ -204,16 +204,19 @@ class Settings:
         return cls(**{k: _parse(hints[k], v, k) for k, v in raw.items()})
 
     def as_params(self) -> dict[str, str]:
-        """Flat string view for MLflow params and logs (no secrets live in Settings)."""
+        """Flat string view for MLflow params and logs, secrets masked (adstage.redact): a URI's
+        password, a secret-named ``spark_conf`` key's value, a signed URL's token."""
+        from adstage import redact
+
         out = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, Mapping):
-                value = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+                value = ",".join(f"{k}={v}" for k, v in sorted(redact.mapping(value).items()))
             elif isinstance(value, tuple):
                 value = ",".join(value)
-            out[f.name] = str(value)
-        out["warehouse_uri"] = self.warehouse_uri
+            out[f.name] = redact.text(str(value))
+        out["warehouse_uri"] = redact.text(self.warehouse_uri)
         return out
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from adstage import redact
 from adstage.config import Settings
 from adstage.jars import jar_paths, missing_jars
 
@@ -61,5 +62,6 @@ def get_session(settings: Settings, app_name: str) -> "SparkSession":
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    log.info("Spark %s session %s on %s", spark.version, app_name, spark.sparkContext.master)
+    log.info("Spark %s session %s on %s", spark.version, app_name,
+             redact.text(spark.sparkContext.master))  # k8s://https://user:pw@... happens
     return spark

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from adstage import redact
 from adstage.config import Settings
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,9 @@ def job_run(settings: Settings, job: str, ds: str | None = None,
     with mlflow.start_run(run_name=f"{job} {ds or ''}".strip(), tags=tags) as run:
         mlflow.log_params({f"conf.{k}": v for k, v in settings.as_params().items()})
         if params:
-            mlflow.log_params({k: str(v) for k, v in params.items()})
+            mlflow.log_params(redact.mapping(params))
         log.info("MLflow run %s (experiment %s, store %s)", run.info.run_id,
-                 settings.mlflow_experiment, settings.tracking_uri)
+                 settings.mlflow_experiment, redact.text(settings.tracking_uri))
         try:
             yield run
         finally:
