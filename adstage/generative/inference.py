@@ -46,14 +46,17 @@ class EdgeConnectInpainter:
     :param sigma: Canny sigma the model was trained with (see its model card).
     :param multiple: spatial multiple the networks need (4).
     :param batch: images per network call in ``__call__``.
+    :param io_binding: on CUDA sessions, bind inputs and outputs on the GPU (off: plain
+        ``run`` with numpy in and out, for comparison in ``bench/gpu_inference.py``).
     """
 
     def __init__(self, edge_session, inpaint_session, sigma: float = edges_mod.DEFAULT_SIGMA,
-                 multiple: int = 4, batch: int = 8):
+                 multiple: int = 4, batch: int = 8, io_binding: bool = True):
         self.edge, self.inpaint = edge_session, inpaint_session
         self.sigma, self.multiple, self.batch = sigma, multiple, batch
         # Both sessions on one GPU, or none: I/O binding hands the edge output over on device.
-        self.cuda_id = _cuda_device(inpaint_session) if is_cuda(edge_session) else None
+        self.cuda_id = (_cuda_device(inpaint_session)
+                        if io_binding and is_cuda(edge_session) else None)
 
     def __call__(self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray],
                  batch: int | None = None) -> list[np.ndarray]:
