@@ -1,0 +1,107 @@
+"""The pipeline-throughput and FAISS-pairing benchmarks: their sampling, aggregation and table
+reading on small real inputs, and the FAISS bench end to end at 1k vectors. Their numbers are
+read in docs/benchmarks.md and docs/sizing.md, not here; no timing is asserted."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
+
+from test_bench import BENCH
+
+
+def load(name: str):
+    # Registered in sys.modules before it runs: its dataclasses resolve their module there.
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pt = load("pipeline_throughput")
+
+
+def test_process_kinds_of_a_spark_job():
+    assert pt.process_kind("java", ["/usr/bin/java", "-cp", "x"]) == "jvm"
+    assert pt.process_kind("python3", ["/v/bin/python", "-m", "pyspark.daemon"]) == "python_worker"
+    assert pt.process_kind("python3", ["/v/bin/python", "jobs/classify.py", "--ds", "x"]) == "driver"
+
+
+def test_tree_sampler_sees_a_childs_memory_and_cpu():
+    # A grandchild that holds ~64 MB and spins for a moment: the sampler must see both.
+    code = ("import time; b = bytearray(64 << 20); b[::4096] = b'x' * len(b[::4096]); "
+            "t = time.process_time()\nwhile time.process_time() - t < 0.3: pass\ntime.sleep(0.2)")
+    parent = subprocess.Popen([sys.executable, "-c",
+                               f"import subprocess, sys; subprocess.run([sys.executable, '-c', "
+                               f"{code!r}])"])
+    sampler = pt.TreeSampler(parent.pid, interval=0.05)
+    sampler.start()
+    parent.wait()
+    sampler.stop()
+    rss, _ = pt.peaks(sampler.samples)
+    assert rss["total"] > 64 << 20
+    assert sampler.cpu["driver"] > 0.15
+
+
+def test_peaks_overheads_and_summary():
+    samples = [pt.Sample(0.0, {"jvm": 100, "python_worker": 50}, 30),
+               pt.Sample(0.1, {"jvm": 80, "python_worker": 90}, 60)]
+    rss, worker = pt.peaks(samples)
+    assert rss == {"jvm": 100, "python_worker": 90, "total": 170} and worker == 60
+    # 2 slots x 10 s wall = 20 core-seconds, 16 of them model time.
+    assert pt.overhead_share(10.0, 2, 16.0) == pytest.approx(0.25)
+    assert pt.overhead_share(10.0, 2, 0.0) is None
+    assert pt.cpu_overhead_share({"jvm": 2.0, "python_worker": 8.0}, 8.0) == pytest.approx(0.25)
+    stages = [pt.StageResult("classify", 100, 30.0, model_s=10.0),
+              pt.StageResult("stage_copy_paste", 100, 60.0, model_s=100.0, images=40),
+              pt.StageResult("stage_vanilla", 100, 30.0, model_s=50.0, images=40)]
+    s = pt.summary(stages, slots=2)
+    # 80 images in 2 minutes of stages.
+    assert s["staged_images"] == 80 and s["staged_images_per_min"] == pytest.approx(40.0)
+    assert s["copy_paste_images_per_min"] == pytest.approx(20.0)
+    assert s["staging_overhead_share"] == pytest.approx((90 * 2 - 150) / 150)
+    md = pt.markdown(stages, 2, {"products": 100, "when": "now", "load_start": "1",
+                                 "load_end": "2"})
+    assert all(f"| {r.stage} |" in md for r in stages)
+
+
+def test_date_rows_reads_one_date_and_method_from_delta(tmp_path):
+    d1, d2 = dt.date(2026, 11, 24), dt.date(2026, 11, 25)
+    table = pa.table({"product_id": ["a", "b", "c", "d"], "method": ["copy_paste", "vanilla",
+                                                                     "copy_paste", "copy_paste"],
+                      "seconds": [1.5, 2.0, 0.25, 9.0], "ds": pa.array([d1, d1, d1, d2])})
+    write_deltalake(str(tmp_path / "staged_images"), table, partition_by=["ds"])
+    assert pt.date_rows(tmp_path, "staged_images", "2026-11-24", ("copy_paste",)) == (2, 1.75)
+    assert pt.date_rows(tmp_path, "staged_images", "2026-11-24") == (3, 3.75)
+    assert pt.date_rows(tmp_path, "missing_table", "2026-11-24") == (0, 0.0)
+
+
+def test_faiss_bench_at_1k_vectors(tmp_path):
+    out = tmp_path / "faiss"
+    # nprobe = nlist (25 lists at 1k vectors) scans every list: IVF must then be exact too.
+    assert load("pairing_faiss").main(
+        ["--synthetic", "--sizes", "1000", "--queries", "20", "--base-masks", "12",
+         "--methods", "flat", "ivf_flat", "--nprobe", "2", "25", "--repeats", "1",
+         "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    by = {(r["method"], r["param"]): r for r in rows}
+    assert by[("flat", "")]["recall10"] == 1.0 and by[("flat", "")]["recall100"] == 1.0
+    assert by[("ivf_flat", "nprobe=25")]["recall100"] >= 0.99
+    assert by[("ivf_flat", "nprobe=2")]["recall100"] < by[("ivf_flat", "nprobe=25")]["recall100"]
+    assert by[("numpy", "")]["index_bytes"] == 1000 * 1024 * 4
+    assert "| 1,000 | ivf_flat | nprobe=25 |" in out.with_suffix(".md").read_text()
+
+
+def test_faiss_bench_numpy_search_is_exact():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    q = rng.normal(size=(5, 16)).astype(np.float32)
+    ids = load("pairing_faiss").numpy_search(x, q, 10, block=2)
+    assert (ids == np.argsort(-(q @ x.T), axis=1)[:, :10]).all()
