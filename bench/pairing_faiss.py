@@ -95,14 +95,19 @@ def describe_variants(masks: list[np.ndarray], n: int, seed: int) -> np.ndarray:
 
 
 def draw(masks: list[np.ndarray], n: int, seed: int, per_mask: int = 16,
-         chunk: int = 100_000) -> np.ndarray:
+         chunk: int = 100_000, scratch: Path | None = None) -> np.ndarray:
     """n descriptors for the index: `per_mask` described variants of every base mask, then each
     vector a random blend of two variants of one mask (renormalised), so a million vectors cost
-    a few ten thousand descriptions and stay on the shapes' manifold rather than off it."""
+    a few ten thousand descriptions and stay on the shapes' manifold rather than off it.
+    With `scratch`, the vectors live in a memory-mapped file there: at a million vectors (4 GB)
+    the page cache can give the memory back under pressure on a shared machine, and only the
+    index under test is anonymous memory."""
     rng = np.random.default_rng(seed)
     variants = describe_variants(masks, len(masks) * per_mask, seed).reshape(
         len(masks), per_mask, -1)
-    out = np.empty((n, variants.shape[2]), np.float32)
+    shape = (n, variants.shape[2])
+    out = (np.empty(shape, np.float32) if scratch is None else
+           np.lib.format.open_memmap(scratch / "vectors.npy", "w+", np.float32, shape))
     for s in range(0, n, chunk):
         m = min(chunk, n - s)
         b = rng.integers(0, len(masks), m)
@@ -254,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="IKEA data set root (default: adstage.vision.ikea's)")
     parser.add_argument("--synthetic", action="store_true",
                         help="synthetic silhouettes instead of IKEA cutouts")
+    parser.add_argument("--scratch", type=Path, default=None,
+                        help="folder for the memory-mapped vectors (default: in memory)")
     parser.add_argument("--out", type=Path, required=True,
                         help="results path without suffix: writes <out>.json and <out>.md")
     args = parser.parse_args(argv)
@@ -274,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["vectors"] = (f"{len(masks)} synthetic silhouettes" if root is None else
                        f"{len(masks)} IKEA product silhouettes") + ", randomly stretched/rotated"
     q = describe_variants(masks, args.queries, seed=10_001)
-    x_all = draw(masks, max(args.sizes), seed=1)
+    x_all = draw(masks, max(args.sizes), seed=1, scratch=args.scratch)
     meta["draw_s"] = round(time.perf_counter() - t, 1)
     print(f"{len(masks)} base masks, {len(x_all):,} vectors in {meta['draw_s']} s", flush=True)
     rows: list[dict] = []

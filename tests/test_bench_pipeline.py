@@ -105,3 +105,28 @@ def test_faiss_bench_numpy_search_is_exact():
     q = rng.normal(size=(5, 16)).astype(np.float32)
     ids = load("pairing_faiss").numpy_search(x, q, 10, block=2)
     assert (ids == np.argsort(-(q @ x.T), axis=1)[:, :10]).all()
+
+
+def _run(n: int, slots: int, wall: float, cpu: float, model: float) -> dict:
+    return {"meta": {"slots": slots}, "stages": [
+        {"stage": "stage_copy_paste", "products": n, "wall_s": wall,
+         "cpu_s": {"jvm": cpu / 4, "python_worker": 3 * cpu / 4}, "model_s": model}]}
+
+
+def test_sizing_fits_fixed_and_per_product_costs():
+    sz = load("sizing")
+    # wall = 30 s + 0.5 core-s/product on 2 slots; CPU = 10 s + 0.4 s/product; model 0.3 s.
+    runs = [_run(n, 2, 30 + 0.5 * n / 2, 10 + 0.4 * n, 0.3 * n) for n in (100, 1000)]
+    (c,) = sz.fit(runs)
+    assert (c.fixed_s, c.core_s, c.cpu_s, c.model_s) == pytest.approx((30, 0.5, 0.4, 0.3))
+    assert sz.predict_wall(c, 10_000, 2) == pytest.approx(30 + 2500)
+    assert sz.cores_needed([c], 10**6, 14_400) == pytest.approx(0.5e6 / (14_400 - 30))
+    assert sz.cores_needed([c], 10**6, 14_400, "cpu_s", 0.1) == pytest.approx(0.4e5 / 14_370)
+    gpus, cores = sz.gpu_split([c], 10**6, 14_400, speedup=10)
+    assert (gpus, cores) == pytest.approx((0.3e6 / 10 / 14_370, 0.2e6 / 14_370))
+    assert sz.cores_needed([c], 10, 20) == float("inf")
+    # One run: no intercept to fit, everything counts as per-product cost.
+    (one,) = sz.fit(runs[:1])
+    assert one.fixed_s == 0 and one.core_s == pytest.approx((30 + 25) * 2 / 100)
+    with pytest.raises(ValueError, match="slot counts"):
+        sz.fit([runs[0], _run(1000, 4, 1, 1, 1)])
