@@ -287,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         for side in args.room_sides:
             sets.append((f"ikea@{side}", ikea_pairs(args.ikea_products, args.seed, side,
                                                     args.cache)))
+            print(f"ikea@{side}: {len(sets[-1][1])} of {args.ikea_products} sampled products "
+                  f"have an acceptable donor", flush=True)
     if args.demo_products:
         with tempfile.TemporaryDirectory() as tmp:
             sets.append(("demo", demo_pairs(args.demo_products, args.seed + 7, Path(tmp),
@@ -298,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         rows.append(measure(name, pairs, fpp, args.crop_size, args.batches, args.threads,
                             args.repeats))
+        print(f"{name}: {json.dumps(rows[-1])} (load average {load_avg()})", flush=True)
     cols = [c for c in rows[0] if c != "ms_per_image_by_batch"] if rows else []
     print(" | ".join(cols))
     for r in rows:

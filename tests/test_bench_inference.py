@@ -90,14 +90,18 @@ def test_without_cuda_the_same_interface_runs_fp32_on_the_cpu():
     e, i = (session_from_bytes(b, "auto", options=OrtOptions(1), fp16=True) for b in blobs())
     assert e.get_providers() == i.get_providers() == ["CPUExecutionProvider"]
     runner = EdgeConnectInpainter(e, i)
-    assert runner.cuda_id is None  # no I/O binding on the CPU
+    assert runner.bind_device is None  # no I/O binding on the CPU by default
     # fp16 is ignored on the CPU: the very session fp32 gets.
     assert session_from_bytes(blobs()[1], "auto", options=OrtOptions(1)) is i
-    img = np.full((16, 16, 3), 128, np.uint8)
-    hole = np.zeros((16, 16), np.uint8)
-    hole[4:12, 4:12] = 255
+    img = np.random.default_rng(0).integers(0, 256, (24, 28, 3), dtype=np.uint8)
+    hole = np.zeros((24, 28), np.uint8)
+    hole[4:16, 6:20] = 255
     out = runner([img], [hole])[0]
     assert out.shape == img.shape and np.array_equal(out[hole == 0], img[hole == 0])
+    # The I/O-binding path (CUDA's), run here on the CPU device: the same result.
+    bound = EdgeConnectInpainter(e, i, io_binding=True)
+    assert bound.bind_device == ("cpu", 0)
+    assert np.array_equal(bound([img], [hole])[0], out)
     with pytest.raises(RuntimeError, match="onnx_device=cuda"):
         session_from_bytes(blobs()[0], "cuda")
 

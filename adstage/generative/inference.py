@@ -4,7 +4,7 @@
 ``Pix2PixStager`` renders a vanilla-staging scene from a product on white.  Both take
 onnxruntime sessions (from :mod:`adstage.generative.registry` or :func:`session`).
 
-On a CUDA session ``EdgeConnectInpainter`` uses I/O binding: the inputs are copied to the GPU
+On CUDA sessions ``EdgeConnectInpainter`` uses I/O binding: the inputs are copied to the GPU
 once, the edge model's output stays there as the inpainting model's input (the hole too is
 uploaded once for both), and only the result comes back.  Same interface and results (up to
 float rounding) as on the CPU; an fp16 session (``onnx_runtime.session_from_bytes(fp16=True)``)
@@ -46,17 +46,20 @@ class EdgeConnectInpainter:
     :param sigma: Canny sigma the model was trained with (see its model card).
     :param multiple: spatial multiple the networks need (4).
     :param batch: images per network call in ``__call__``.
-    :param io_binding: on CUDA sessions, bind inputs and outputs on the GPU (off: plain
-        ``run`` with numpy in and out, for comparison in ``bench/gpu_inference.py``).
+    :param io_binding: bind inputs and outputs on the sessions' device and hand the edge
+        output to the inpainting model there; default (None) on CUDA only, where it saves the
+        copies (on the CPU it saves nothing; True there runs the same code, as the tests do).
+        False: plain ``run`` with numpy in and out (compared in ``bench/gpu_inference.py``).
     """
 
     def __init__(self, edge_session, inpaint_session, sigma: float = edges_mod.DEFAULT_SIGMA,
-                 multiple: int = 4, batch: int = 8, io_binding: bool = True):
+                 multiple: int = 4, batch: int = 8, io_binding: bool | None = None):
         self.edge, self.inpaint = edge_session, inpaint_session
         self.sigma, self.multiple, self.batch = sigma, multiple, batch
-        # Both sessions on one GPU, or none: I/O binding hands the edge output over on device.
-        self.cuda_id = (_cuda_device(inpaint_session)
-                        if io_binding and is_cuda(edge_session) else None)
+        # Both sessions on one GPU, or none: the edge output is handed over on that device.
+        cuda = _cuda_device(inpaint_session) if is_cuda(edge_session) else None
+        bind = cuda is not None if io_binding is None else io_binding
+        self.bind_device = (("cuda", cuda) if cuda is not None else ("cpu", 0)) if bind else None
 
     def __call__(self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray],
                  batch: int | None = None) -> list[np.ndarray]:
@@ -94,7 +97,7 @@ class EdgeConnectInpainter:
         edge = np.stack([edges_mod.canny(p, self.sigma, hole=m) for p, m in zip(padded, masks)])[:, None]
         m = np.stack(masks).astype(np.float32)[:, None]
         rgb = np.stack(padded).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-        if self.cuda_id is None:
+        if self.bind_device is None:
             merged = self.edge.run(None, {"grey": grey, "edges": edge.astype(np.float32),
                                           "hole": m})[0]
             res = self.inpaint.run(None, {"image": rgb, "edges": merged.astype(np.float32),
@@ -114,10 +117,11 @@ class EdgeConnectInpainter:
 
     def _run_bound(self, grey: np.ndarray, edges: np.ndarray, hole: np.ndarray,
                    rgb: np.ndarray) -> np.ndarray:
-        """Both networks on the GPU with I/O binding; returns the inpainted NCHW float32."""
+        """Both networks with I/O binding on ``bind_device``; returns the inpainted NCHW
+        float32 on the CPU."""
         from onnxruntime import OrtValue
 
-        dev = ("cuda", self.cuda_id)
+        dev = self.bind_device
         on_gpu = {k: OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v), *dev)
                   for k, v in (("grey", grey), ("edges", edges), ("hole", hole), ("image", rgb))}
         g1 = self.edge.io_binding()
