@@ -21,7 +21,13 @@ from adstage.config import Settings
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
+# The tag adstage.promotion puts on a candidate version its gate did not promote.
+REFUSED_TAG, REFUSED = "adstage.promotion.decision", "kept_champion"
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+class ModelLoadError(RuntimeError):
+    """A model that resolves but cannot be opened: the job stops before it writes anything."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,18 @@ def resolve(settings: Settings, registered_name: str, shipped_folder: str | None
             shipped_file: str | None, alias: str = CHAMPION) -> ResolvedModel:
     """``models:/<registered_name>@<alias>`` when the registry has it, else the shipped file.
 
-    A missing alias is the normal first-run case (logged at INFO); any other registry error is
-    logged as a warning and the shipped model is used, so a tracking-server hiccup does not stop
-    the night. A model that ships no file (`shipped_file=None`) must be in the registry: its
-    absence is a `LookupError` that names the model, raised before any table is touched.
+    A name the registry does not know is the normal first-run case (logged at INFO) and a
+    registry that cannot be reached is logged as a warning: both use the shipped model, so a
+    tracking-server hiccup does not stop the night. Errors that name the model, raised before
+    any table is touched (jobs resolve first):
+
+    * `LookupError`: the name is registered but has no `alias` (someone registered versions
+      and never promoted one, or the setting names the wrong model; running the shipped demo
+      weights instead would hide it), or a model that ships no file (`shipped_file=None`) is not
+      in the registry. Versions that are all candidates their promotion gate refused are not
+      an error: the shipped model is what ran before them, and still runs (a warning);
+    * `ModelLoadError`: the champion's artifact cannot be downloaded or is not an ONNX file
+      onnxruntime opens (a broken promotion), or the shipped file is not.
     """
     def fallback(why: str) -> ResolvedModel:
         if shipped_folder is None or shipped_file is None:
@@ -99,28 +113,62 @@ def resolve(settings: Settings, registered_name: str, shipped_folder: str | None
 
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient()
+    uri = f"models:/{registered_name}@{alias}"
     try:
-        mv = MlflowClient().get_model_version_by_alias(registered_name, alias)
-    except Exception as exc:  # RESOURCE_DOES_NOT_EXIST and friends
+        client.get_registered_model(registered_name)
+    except Exception as exc:  # not registered, or the tracking server did not answer
         why = str(exc).splitlines()[0][:200]
-        log.info("no models:/%s@%s (%s); using the shipped model", registered_name, alias, why)
-        model = fallback(why)
-    else:
-        try:
-            local = Path(mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{registered_name}@{alias}"))
-            files = sorted(local.rglob("*.onnx"))
-            cards = sorted(local.rglob("card.json"))
-            model = ResolvedModel(registered_name, files[0].read_bytes(), str(mv.version),
-                                  "registry",
-                                  json.loads(cards[0].read_text()) if cards else {})
-        except Exception as exc:
-            log.warning("models:/%s@%s version %s could not be loaded (%s); using the shipped "
-                        "model", registered_name, alias, mv.version, exc)
-            model = fallback(str(exc)[:200])
-    log.info("model %s: %s version %s", registered_name, model.source, model.version)
+        if getattr(exc, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":
+            log.warning("model registry unreachable for %s (%s); using the shipped model", uri,
+                        why)
+        else:
+            log.info("no registered model %s (%s); using the shipped model", registered_name, why)
+        return _checked(fallback(why), uri)
+    try:
+        mv = client.get_model_version_by_alias(registered_name, alias)
+    except MlflowException as exc:
+        found = client.search_model_versions(f"name='{registered_name}'")
+        versions = sorted(int(v.version) for v in found)
+        if found and all((v.tags or {}).get(REFUSED_TAG) == REFUSED for v in found):
+            # Every version is a candidate its gate refused (adstage.promotion): the model
+            # that ran before them, the shipped one, is still the right one.
+            log.warning("%s: versions %s were all refused by their gate; using the shipped "
+                        "model", uri, versions)
+            return _checked(fallback("no promoted version"), uri)
+        raise LookupError(
+            f"{uri}: model {registered_name!r} is registered (versions {versions or 'none'}) but "
+            f"has no alias {alias!r}; promote one with `adstage promote {registered_name} "
+            f"<version>` or point the setting at another model") from exc
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        files = sorted(local.rglob("*.onnx"))
+        if not files:
+            raise FileNotFoundError(f"no .onnx file among the artifacts at {local}")
+        cards = sorted(local.rglob("card.json"))
+        model = ResolvedModel(registered_name, files[0].read_bytes(), str(mv.version),
+                              "registry", json.loads(cards[0].read_text()) if cards else {})
+    except Exception as exc:
+        raise ModelLoadError(f"{uri} (version {mv.version}) could not be loaded: "
+                             f"{str(exc).splitlines()[0][:300]}") from exc
+    return _checked(model, uri)
+
+
+def _checked(model: ResolvedModel, uri: str) -> ResolvedModel:
+    """Open the bytes once on the driver: a corrupt file fails here, naming the model, instead
+    of as an executor stack trace in the middle of a Spark job."""
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(model.data, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelLoadError(f"{uri}: {model.source} version {model.version} "
+                             f"({len(model.data)} bytes) is not a loadable ONNX model: "
+                             f"{str(exc).splitlines()[0][:300]}") from exc
+    log.info("model %s: %s version %s", model.name, model.source, model.version)
     return model
 
 
