@@ -48,7 +48,6 @@ import argparse
 import hashlib
 import json
 import logging
-import pickle
 import platform
 import sys
 import time
@@ -59,6 +58,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from adstage import safecache
 from adstage.config import Settings
 from adstage.evalsplit import is_holdout
 from adstage.evaluation.evaluate import CONTROL, FeatureSet, compare, control_sets
@@ -650,7 +650,7 @@ def donor_slots(rooms: Sequence[dict], root: Path, room_side: int, segmenter,
     from adstage.vision.slots import SlotParams, find_slots
 
     if cache.is_file():
-        slots = pickle.loads(cache.read_bytes())
+        slots = safecache.load(cache)
         log.info("donor slots: %d usable (cached %s)", len(slots), cache)
         return slots
     params, slots, t0 = SlotParams(), [], time.monotonic()
@@ -684,7 +684,7 @@ def donor_slots(rooms: Sequence[dict], root: Path, room_side: int, segmenter,
              len(rooms), found, len(slots), len({s["image_id"] for s in slots}), flags,
              time.monotonic() - t0)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_bytes(pickle.dumps(slots))
+    safecache.dump(slots, cache)
     return slots
 
 
@@ -806,7 +806,7 @@ class Comparison:
         inpainters, stagers, seg = self.sessions()
         s = self.settings
         slots = donor_slots(self.donor_rooms, self.root, self.cfg.room_side, seg,
-                            self.cache / "slots.pkl")
+                            self.cache / "slots.npz")
         if not slots:
             raise SystemExit("no usable donor slot in the donor rooms: nothing to stage")
         by_id = {sl["slot_id"]: sl for sl in slots}
@@ -900,9 +900,9 @@ class Comparison:
         return {"reason": "no_acceptable_donor: " + "; ".join(refusals)}
 
     def real_features(self) -> FeatureSet:
-        path = self.cache / "real.pkl"
+        path = self.cache / "real.npz"
         if path.is_file():
-            return pickle.loads(path.read_bytes())
+            return safecache.load(path, (FeatureSet,))
         items, t0 = [], time.monotonic()
         for rec in self.real_rooms:
             img = cv2.imread(str(self.root / rec["image"]))
@@ -914,7 +914,7 @@ class Comparison:
         fs = feature_set(items)
         log.info("real set: %d held-apart rooms, %d edge patches (%.0fs)", len(fs.ids),
                  len(fs.patch_groups), time.monotonic() - t0)
-        path.write_bytes(pickle.dumps(fs))
+        safecache.dump(fs, path)
         return fs
 
     # -- the outline-referenced seam measure's real side
@@ -925,9 +925,9 @@ class Comparison:
         from adstage.onnx_runtime import session_from_bytes
         from adstage.vision.slots import Segmenter, SlotParams, find_slots
 
-        path = self.cache / "real_slots.pkl"
+        path = self.cache / "real_slots.npz"
         if path.is_file():
-            return pickle.loads(path.read_bytes())
+            return safecache.load(path)
         seg = Segmenter(session_from_bytes(self.seg_model.data, "cpu"))
         out, t0 = {}, time.monotonic()
         for rec in self.real_rooms:
@@ -944,7 +944,7 @@ class Comparison:
                  sum(map(len, out.values())), len(out),
                  sum(s["usable"] for v in out.values() for s in v),
                  sum(any(s["usable"] for s in v) for v in out.values()), time.monotonic() - t0)
-        path.write_bytes(pickle.dumps(out))
+        safecache.dump(out, path)
         return out
 
     def real_outline_features(self, kind: str) -> tuple[FeatureSet, dict]:
@@ -952,9 +952,9 @@ class Comparison:
         ``OUTLINE_PICK`` across a room's slots), embedded exactly as the outputs' outline patches
         (``features_of``: same scale, patch size, points per image; group = room id); cached.
         Returns the feature set and a description of what it holds."""
-        path = self.cache / f"real_outline_{kind}.pkl"
+        path = self.cache / f"real_outline_{kind}.npz"
         if path.is_file():
-            return pickle.loads(path.read_bytes())
+            return safecache.load(path, (FeatureSet,))
         by_room = {r["room_id"]: r for r in self.real_rooms}
         items, slots_used, areas, t0 = [], {}, [], time.monotonic()
         for room_id, slots in self.real_room_slots().items():
@@ -981,7 +981,7 @@ class Comparison:
                 "slot_area_frac_range": [float(min(areas)), float(max(areas))] if areas else None,
                 "patches": len(fs.patch_groups)}
         log.info("real outlines (%s): %s (%.0fs)", kind, meta, time.monotonic() - t0)
-        path.write_bytes(pickle.dumps((fs, meta)))
+        safecache.dump((fs, meta), path)
         return fs, meta
 
     def outline_referenced(self, kind: str, gen: dict[str, FeatureSet],
