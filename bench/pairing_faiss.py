@@ -106,8 +106,14 @@ def draw(masks: list[np.ndarray], n: int, seed: int, per_mask: int = 16,
     variants = describe_variants(masks, len(masks) * per_mask, seed).reshape(
         len(masks), per_mask, -1)
     shape = (n, variants.shape[2])
-    out = (np.empty(shape, np.float32) if scratch is None else
-           np.lib.format.open_memmap(scratch / "vectors.npy", "w+", np.float32, shape))
+    if scratch is not None:
+        # Same masks, size and seed: the same vectors, so a rerun reuses the file.
+        path = scratch / f"vectors-{len(masks)}x{per_mask}-{n}-seed{seed}.npy"
+        if path.exists():
+            return np.load(path, mmap_mode="r")
+        out = np.lib.format.open_memmap(path.with_suffix(".part"), "w+", np.float32, shape)
+    else:
+        out = np.empty(shape, np.float32)
     for s in range(0, n, chunk):
         m = min(chunk, n - s)
         b = rng.integers(0, len(masks), m)
@@ -115,6 +121,10 @@ def draw(masks: list[np.ndarray], n: int, seed: int, per_mask: int = 16,
         w = rng.uniform(0, 1, (m, 1)).astype(np.float32)
         v = w * variants[b, i] + (1 - w) * variants[b, j]
         out[s:s + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    if scratch is not None:
+        out.flush()
+        path.with_suffix(".part").rename(path)
+        return np.load(path, mmap_mode="r")
     return out
 
 
@@ -157,6 +167,14 @@ def build_index(kind: str, x: np.ndarray, nlist: int):
     return index
 
 
+def index_bytes_estimate(kind: str, n: int, d: int) -> int:
+    """What the index will hold in memory: fp32 vectors, one byte per dimension for SQ8, plus
+    HNSW's links (2 x M neighbours on level 0, 4-byte ids)."""
+    if kind == "ivf_sq8":
+        return n * d
+    return n * d * 4 + (n * 2 * 32 * 4 if kind == "hnsw" else 0)
+
+
 def recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
     """Share of the exact top-k that the method's top-k holds, averaged over queries."""
     hits = [len(set(f[:k].tolist()) & set(t[:k].tolist())) for f, t in zip(found, truth)]
@@ -192,8 +210,20 @@ def bench_size(x: np.ndarray, q: np.ndarray, methods: list[str], nprobes: list[i
                  "recall10": 1.0, "recall100": 1.0, "index_bytes": x.nbytes, "rss": rss_bytes()})
     # ~sqrt(n) lists of ~sqrt(n) vectors; at least 39 training points per centroid.
     nlist = max(1, min(int(np.sqrt(n)), n // 39))
+    import psutil
+
     for kind in methods:
         if kind == "hnsw" and n > hnsw_max:
+            continue
+        # A shared machine: never take more than half of what is left (the others' jobs would
+        # meet the OOM killer).
+        need, free = index_bytes_estimate(kind, n, x.shape[1]), psutil.virtual_memory().available
+        if need > free / 2:
+            print(f"skipping {kind} at {n:,}: needs ~{need >> 20} MB, {free >> 20} MB available",
+                  flush=True)
+            rows.append({"n": n, "method": kind, "param": "skipped (memory)", "build_s": 0.0,
+                         "query_s": 0.0, "recall10": None, "recall100": None,
+                         "index_bytes": need, "rss": rss_bytes()})
             continue
         index, t_build = timed(build_index, kind, x, nlist)
         nbytes = len(faiss.serialize_index(index))
@@ -232,6 +262,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
              "speed-up vs numpy | recall@10 | recall@100 | index MB | process RSS MB |",
              "| " + " | ".join(["---"] * 11) + " |"]
     for r in rows:
+        if r["recall10"] is None:
+            lines.append(f"| {r['n']:,} | {r['method']} | {r['param']} |" + " – |" * 8)
+            continue
         lines.append(
             f"| {r['n']:,} | {r['method']} | {r['param'] or '–'} | {r['build_s']:.1f} | "
             f"{r['query_s']:.2f} | {1000 * r['query_s'] / meta['queries']:.2f} | "
@@ -285,14 +318,15 @@ def main(argv: list[str] | None = None) -> int:
     meta["draw_s"] = round(time.perf_counter() - t, 1)
     print(f"{len(masks)} base masks, {len(x_all):,} vectors in {meta['draw_s']} s", flush=True)
     rows: list[dict] = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for n in sorted(args.sizes):
         rows += bench_size(x_all[:n], q, args.methods, args.nprobe, args.hnsw_max, args.hnsw_ef,
                            args.repeats)
-        print(markdown([r for r in rows if r["n"] == n], {**meta, "load_end": load()}), flush=True)
-    meta["load_end"] = load()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    Path(f"{args.out}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    Path(f"{args.out}.md").write_text(markdown(rows, meta))
+        # Written after every size: the largest one may not finish on a busy machine.
+        meta["load_end"] = load()
+        Path(f"{args.out}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        Path(f"{args.out}.md").write_text(markdown(rows, meta))
+        print(markdown([r for r in rows if r["n"] == n], meta), flush=True)
     return 0
 
 
