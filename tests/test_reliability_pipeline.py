@@ -18,14 +18,13 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from adstage import ingest, registry
-from adstage.registry import ModelLoadError
 from adstage.demo.catalog import generate_catalog
+from adstage.registry import ModelLoadError
 from adstage.report import read_table
 from adstage.staging import copy_paste, vanilla
 from adstage.vision import classify, pairing, regions, shape_index
