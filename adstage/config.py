@@ -119,6 +119,10 @@ class Settings:
     edge_model: str = "adstage-edgeconnect-edge"
     inpaint_model: str = "adstage-edgeconnect-inpaint"
     pix2pix_model: str = "adstage-pix2pix"
+    # fp32 | int8: int8 loads models:/<name>@int8 (quantized and passed the quality gate,
+    # adstage.generative.quantize_job), else models/generative/<stem>.int8.onnx; when that is
+    # missing or was quantized from another fp32 model the job runs fp32 and logs why.
+    generator_precision: str = "fp32"
     # Parallax clips: length, frame rate.
     parallax_seconds: float = 2.0
     parallax_fps: int = 12

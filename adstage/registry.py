@@ -40,8 +40,10 @@ class ResolvedModel:
 
 
 def register_onnx(settings: Settings, onnx_path: Path, name: str, card: Mapping[str, Any],
-                  alias: str = CHAMPION) -> str:
-    """Log + register `onnx_path` as `name`, point `alias` at the new version; return it."""
+                  alias: str | None = CHAMPION) -> str:
+    """Log + register `onnx_path` as `name`, point `alias` at the new version; return it.
+
+    ``alias=None`` registers without moving any alias (a candidate a gate still has to pass)."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -67,8 +69,9 @@ def register_onnx(settings: Settings, onnx_path: Path, name: str, card: Mapping[
     except Exception:  # not yet registered
         client.create_registered_model(name)
     mv = client.create_model_version(name, source, run_id=run.info.run_id)
-    client.set_registered_model_alias(name, alias, mv.version)
-    log.info("registered %s version %s as @%s", name, mv.version, alias)
+    if alias:
+        client.set_registered_model_alias(name, alias, mv.version)
+    log.info("registered %s version %s%s", name, mv.version, f" as @{alias}" if alias else "")
     return str(mv.version)
 
 

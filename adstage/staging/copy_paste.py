@@ -305,10 +305,11 @@ def work(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
 
 
 def load_generators(settings: Settings):
-    """The two EdgeConnect models (bytes + versions) the workers will open."""
+    """The two EdgeConnect models (bytes + versions) the workers will open, both in
+    ``generator_precision`` (fp32 when no gate-passed int8 pair exists)."""
     from adstage.generative import registry as gen
 
-    return [gen.resolve(settings, settings.edge_model), gen.resolve(settings, settings.inpaint_model)]
+    return gen.resolve_generators(settings, [settings.edge_model, settings.inpaint_model])
 
 
 def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) -> "DataFrame":

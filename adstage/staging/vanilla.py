@@ -133,7 +133,7 @@ def stage_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
 
     cols = record_columns(tables.spec("staged_images"))
     schema = tables.record_schema(cols)
-    p2p = gen.resolve(settings, settings.pix2pix_model)
+    p2p = gen.resolve_generators(settings, [settings.pix2pix_model])[0]
     seg = registry.resolve(settings, settings.segmenter_model, *SEGMENTER_SHIPPED)
     size = int((p2p.card or {}).get("preprocessing", {}).get("train_resolution", 128))
     versions = [f"{p2p.name}@{p2p.version}", f"{seg.name}@{seg.version}"]
