@@ -62,6 +62,9 @@ class Settings:
     # Where the nightly run finds the catalog feed; `{ds}` is replaced by the logical date.
     feed_uri: str = ""
     log_level: str = "INFO"
+    # Carry forward, re-dated, the rows whose input fingerprint matches the latest earlier
+    # date's (adstage.incremental, docs/incremental.md); false = every stage recomputes all.
+    incremental: bool = True
     # ---- vision core (adstage.vision): models, thresholds, retrieval --------------------
     # onnxruntime provider: cpu | cuda | auto (CUDA when this onnxruntime build offers it).
     onnx_device: str = "auto"

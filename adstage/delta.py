@@ -44,7 +44,25 @@ def ensure_table(spark: "SparkSession", settings: Settings, name: str) -> str:
         # Two jobs creating one table at once: the loser sees a half-made folder or a log
         # without its first commit yet; once the winner's commit lands, a retry is a no-op.
         _with_retries(builder.execute, name, extra=("DELTA_TABLE_NOT_FOUND",))
+    else:
+        _add_new_columns(spark, uri, name)
     return uri
+
+
+def _add_new_columns(spark: "SparkSession", uri: str, name: str) -> None:
+    """A contract column added after the table was created (nullable, appended): added to the
+    table, so that a warehouse written by an older adstage keeps working."""
+    have = set(spark.read.format("delta").load(uri).columns)
+    missing = [c for c in spec(name).columns if c.name not in have]
+    for c in missing:
+        if not c.nullable:
+            raise ValueError(f"{name}: contract column {c.name} is missing from {uri} and not "
+                             "nullable; migrate the table by hand")
+    if missing:
+        cols = ", ".join(f"{c.name} {c.type.replace('long', 'bigint')} COMMENT '"
+                         + c.description.replace("'", "\\'") + "'" for c in missing)
+        log.info("%s: adding contract columns %s", name, [c.name for c in missing])
+        _with_retries(lambda: spark.sql(f"ALTER TABLE delta.`{uri}` ADD COLUMNS ({cols})"), name)
 
 
 def conform(df: "DataFrame", name: str) -> "DataFrame":

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from adstage import delta
+from adstage import delta, incremental
 from adstage.config import Settings
 from adstage.evaluation.seam import MissingMasks, SeamPatches, split_halves, two_sample
 from adstage.evaluation.kid import kid
@@ -184,6 +184,12 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     extractor = embedder(settings.fid_inception_path).name
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     todo = items(spark, settings, ds)
+    fingerprint = input_digest(todo, settings, extractor)
+    carried = incremental.carry_date(spark, settings, "staging_metrics", ds, fingerprint)
+    if carried is not None:
+        if mlflow.active_run():
+            mlflow.set_tag("adstage.extractor", extractor)
+        return _carry(spark, settings, ds, *carried)
     todo = todo.repartition(max(spark.sparkContext.defaultParallelism, 1), "key")
     rows = embed_frame(todo, settings).collect()
     failed = [r for r in rows if r["error"]]
@@ -222,9 +228,45 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
         log.info("evaluation ds=%s %s [%s]: %s", ds, row["method"], extractor,
                  {k: row.get(k) for k in ("n_images", "n_real", "fd", "kid", "seam_accuracy",
                                           "seam_kid", "object_expansion", "detail")})
-    _write(spark, settings, ds, out_rows, scores, extractor)
+    _write(spark, settings, ds, [{**r, incremental.FINGERPRINT: fingerprint} for r in out_rows],
+           scores, extractor)
     if mlflow.active_run():
         mlflow.set_tag("adstage.extractor", extractor)
+    return {**metrics, "incremental.computed": len(out_rows), "incremental.carried": 0}
+
+
+def input_digest(todo: "DataFrame", settings: Settings, extractor: str) -> str:
+    """One fingerprint of the date's whole evaluation input: every image (content-addressed
+    URIs), the extractor and the settings the figures depend on. The figures are statistics over
+    the whole set, so they are carried only when all of it is unchanged."""
+    stage_salt = incremental.salt(
+        "evaluate", extractor=extractor, fid_inception_path=settings.fid_inception_path,
+        image_size=settings.eval_image_size, seam_scale=settings.seam_scale,
+        seam_patch=settings.seam_patch, seam_points=settings.seam_points_per_image)
+    return incremental.digest(stage_salt, [tuple(r) for r in todo.select(
+        "kind", "method", "key", "uri", "mask_uri").collect()])
+
+
+def _carry(spark: "SparkSession", settings: Settings, ds: str, source: str,
+           rows: "DataFrame") -> dict[str, float]:
+    """`source`'s figures and per-image seam scores, re-dated: same images, same numbers, no
+    image read, no feature computed."""
+    from pyspark.sql import functions as F
+
+    data = rows.collect()
+    delta.replace_date(spark, rows, settings, "staging_metrics", ds)
+    scores = (delta.read_date(spark, settings, "staged_images", source)
+              .filter(F.col("seam_score").isNotNull())
+              .select("product_id", "method", "seam_score", "seam_extractor")
+              .withColumn("ds", F.lit(ds).cast("date")))
+    delta.update_columns(spark, scores, settings, "staged_images", ("seam_score", "seam_extractor"))
+    metrics: dict[str, float] = {"incremental.computed": 0, "incremental.carried": len(data)}
+    for r in data:
+        for k in ("fd", "kid", "seam_accuracy", "seam_kid"):
+            if r[k] is not None:
+                metrics[f"{r['method']}.{k}"] = round(float(r[k]), 6)
+    log.info("evaluation ds=%s: %d staging_metrics rows and the seam scores carried from %s",
+             ds, len(data), source)
     return metrics
 
 

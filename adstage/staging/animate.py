@@ -15,10 +15,11 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from adstage import delta, tables
+from adstage import delta, incremental, tables
 from adstage.config import Settings
 from adstage.reasons import Reason
 from adstage.staging import codes
+from adstage.staging.copy_paste import load_generators
 from adstage.staging.outputs import record_columns
 from adstage.staging.parallax import CameraMove, make_layers, render_frames, write_gif, write_mp4, write_webm
 
@@ -68,7 +69,7 @@ def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
     from adstage.imagestore import ImageStore
     from adstage.resources import map_in_arrow
     from adstage.staging.composite import rgb_inpainter
-    from adstage.staging.copy_paste import canny_sigma, load_generators
+    from adstage.staging.copy_paste import canny_sigma
 
     cols = record_columns(tables.spec("animations"))
     schema = tables.record_schema(cols)
@@ -101,16 +102,25 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
 
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     staged = delta.read_date(spark, settings, "staged_images", ds)
-    todo = (staged.filter(F.col("method") == codes.COPY_PASTE)
-            .select("product_id", "method", "image_id", "output_uri", "product_mask_uri"))
-    todo = todo.repartition(max(spark.sparkContext.defaultParallelism, 1), "product_id")
-    out = (animate_frame(todo, settings).withColumn("ds", F.lit(ds).cast("date"))
+    cols = ["product_id", "method", "image_id", "output_uri", "product_mask_uri"]
+    stage_salt = incremental.salt(
+        "animate", models=[f"{m.name}@{m.version}" for m in load_generators(settings)],
+        seconds=settings.parallax_seconds, fps=settings.parallax_fps,
+        crop_size=settings.staging_crop_size)
+    inputs = staged.filter(F.col("method") == codes.COPY_PASTE).select(*cols).withColumn(
+        incremental.FINGERPRINT, incremental.fingerprint(stage_salt, *cols))
+    # Only clips are carried: a failed clip has a transient reason (always retried), a
+    # not_staged row is derived from the date's copy-paste rejects.
+    plan = incremental.plan(spark, settings, "animate", ds, inputs, "product_id", ("animations",))
+    out = (plan.compute(lambda todo: animate_frame(todo, settings),
+                        tables.ddl(record_columns(tables.spec("animations"))))
+           .withColumn("ds", F.lit(ds).cast("date"))
            .withColumn("mlflow_run_id", F.lit(run_id)).persist())
     try:
-        done = out.filter(F.col("reason").isNull())
-        failed = (out.filter(F.col("reason").isNotNull()).join(
-            todo.select("product_id", "image_id"), "product_id", "left")
-            .withColumn("method", F.lit(codes.PARALLAX)).withColumn("attempts", F.lit(1)))
+        done = plan.complete("animations", out.filter(F.col("reason").isNull()))
+        failed = (plan.complete("staging_rejects", out.filter(F.col("reason").isNotNull()).join(
+            plan.todo.select("product_id", "image_id"), "product_id", "left")
+            .withColumn("method", F.lit(codes.PARALLAX)).withColumn("attempts", F.lit(1))))
         not_staged = (delta.read_date(spark, settings, "staging_rejects", ds)
                       .filter(F.col("method") == codes.COPY_PASTE)
                       .select("product_id", "image_id", F.lit(codes.PARALLAX).alias("method"),
@@ -123,7 +133,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
         n_done, n_failed = done.count(), failed.count()
     finally:
         out.unpersist()
-    metrics = {"animated": n_done, "failed": n_failed}
+    metrics = {"animated": n_done, "failed": n_failed, **plan.metrics()}
     log.info("parallax ds=%s: %s", ds, metrics)
     return metrics
 

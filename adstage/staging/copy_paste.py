@@ -24,12 +24,12 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
-from adstage import delta, tables
+from adstage import delta, incremental, tables
 from adstage.config import Settings
 from adstage.reasons import Reason
 from adstage.staging import codes
@@ -304,6 +304,19 @@ def work(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
             .agg(F.sort_array(F.collect_list(donor)).alias("donors")))
 
 
+def fingerprinted_work(spark: "SparkSession", settings: Settings, ds: str,
+                       params: CopyPasteParams) -> "DataFrame":
+    """``work`` with each product's input fingerprint: its photo, mask, box and backdrop, its
+    donors (photos and slot masks are content-addressed URIs), the params and the generators'
+    versions (``adstage.incremental``)."""
+    edge, inpaint = load_generators(settings)
+    stage_salt = incremental.salt("stage_copy_paste", params=asdict(params),
+                                  models=[f"{m.name}@{m.version}" for m in (edge, inpaint)])
+    todo = work(spark, settings, ds)
+    return todo.withColumn(incremental.FINGERPRINT,
+                           incremental.fingerprint(stage_salt, *todo.columns))
+
+
 def load_generators(settings: Settings):
     """The two EdgeConnect models (bytes + versions) the workers will open, both in
     ``generator_precision`` (fp32 when no gate-passed int8 pair exists)."""
@@ -395,14 +408,17 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
                  ds, settings.staging_methods)
         return {"products": 0}
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
-    todo = work(spark, settings, ds)
-    todo = todo.repartition(max(spark.sparkContext.defaultParallelism, 1), "product_id")
-    out = (stage_frame(todo, settings, params).withColumn("ds", F.lit(ds).cast("date"))
-           .withColumn("mlflow_run_id", F.lit(run_id)).persist())
     only = {"method": list(params.methods)}
+    plan = incremental.plan(spark, settings, "stage_copy_paste", ds,
+                            fingerprinted_work(spark, settings, ds, params), "product_id",
+                            ("staged_images", "staging_rejects"), only)
+    out = (plan.compute(lambda todo: stage_frame(todo, settings, params),
+                        tables.ddl(record_columns(tables.spec("staged_images"))))
+           .withColumn("ds", F.lit(ds).cast("date"))
+           .withColumn("mlflow_run_id", F.lit(run_id)).persist())
     try:
-        staged = out.filter(F.col("reason").isNull())
-        rejects = out.filter(F.col("reason").isNotNull()).unionByName(
+        staged = plan.complete("staged_images", out.filter(F.col("reason").isNull()))
+        rejects = plan.complete("staging_rejects", out.filter(F.col("reason").isNotNull())).unionByName(
             unpaired(spark, settings, ds, params.methods).withColumn("ds", F.lit(ds).cast("date")),
             allowMissingColumns=True)
         delta.replace_date(spark, staged, settings, "staged_images", ds, only)
@@ -418,7 +434,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
         out.unpersist()
     first = per_method.get(params.methods[0])
     metrics: dict[str, float] = {"staged": first["n"] if first else 0,
-                                 "rejected": sum(reasons.values())}
+                                 "rejected": sum(reasons.values()), **plan.metrics()}
     for m, r in per_method.items():
         metrics.update({f"{m}.staged": r["n"], f"{m}.preservation_max": r["pmax"] or 0.0,
                         f"{m}.seconds_per_image": round(r["sec"] or 0.0, 4),

@@ -41,6 +41,6 @@ def store_outputs(store, image: np.ndarray, product_alpha: np.ndarray, generated
 def record_columns(table_spec, extra: tuple[tuple[str, str], ...] = (("reason", "string"),
                                                                         ("detail", "string"))):
     """(name, type) of a worker's output record: the table's columns the worker fills (all but
-    ds and mlflow_run_id, which the driver adds) plus the reject fields."""
+    ds, mlflow_run_id and input_fingerprint, which the driver adds) plus the reject fields."""
     return [(c.name, c.type) for c in table_spec.columns
-            if c.name not in ("ds", "mlflow_run_id")] + list(extra)
+            if c.name not in ("ds", "mlflow_run_id", "input_fingerprint")] + list(extra)

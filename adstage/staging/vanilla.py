@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 import cv2
 import numpy as np
 
-from adstage import delta, tables
+from adstage import delta, incremental, tables
 from adstage.config import Settings
 from adstage.reasons import Reason
 from adstage.staging import codes, quality
@@ -122,19 +122,25 @@ class VanillaWorker:
 
 
 # ---- Spark wiring --------------------------------------------------------------------------
+def load_models(settings: Settings):
+    """pix2pix and the slot segmenter (bytes + versions) the workers will open."""
+    from adstage import registry
+    from adstage.generative import registry as gen
+    from adstage.vision.regions import SHIPPED as SEGMENTER_SHIPPED
+
+    return (gen.resolve_generators(settings, [settings.pix2pix_model])[0],
+            registry.resolve(settings, settings.segmenter_model, *SEGMENTER_SHIPPED))
+
+
 def stage_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
     import pyarrow as pa
 
-    from adstage import registry
-    from adstage.generative import registry as gen
     from adstage.imagestore import ImageStore
     from adstage.resources import map_in_arrow
-    from adstage.vision.regions import SHIPPED as SEGMENTER_SHIPPED
 
     cols = record_columns(tables.spec("staged_images"))
     schema = tables.record_schema(cols)
-    p2p = gen.resolve_generators(settings, [settings.pix2pix_model])[0]
-    seg = registry.resolve(settings, settings.segmenter_model, *SEGMENTER_SHIPPED)
+    p2p, seg = load_models(settings)
     size = int((p2p.card or {}).get("preprocessing", {}).get("train_resolution", 128))
     versions = [f"{p2p.name}@{p2p.version}", f"{seg.name}@{seg.version}"]
     blobs, store_root, device = (p2p.data, seg.data), settings.image_store_uri, settings.onnx_device
@@ -170,24 +176,29 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
         log.info("vanilla staging ds=%s: not in staging_methods; nothing to do", ds)
         return {"products": 0}
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
-    todo = queries(spark, settings, ds).select("product_id", "category", "image_id", "image_uri",
-                                                "mask_uri", "ok", "flags")
-    todo = todo.repartition(max(spark.sparkContext.defaultParallelism, 1), "product_id")
-    out = (stage_frame(todo, settings).withColumn("ds", F.lit(ds).cast("date"))
-           .withColumn("mlflow_run_id", F.lit(run_id)).persist())
+    cols = ["product_id", "category", "image_id", "image_uri", "mask_uri", "ok", "flags"]
+    stage_salt = incremental.salt("stage_vanilla",
+                                  models=[f"{m.name}@{m.version}" for m in load_models(settings)])
+    inputs = queries(spark, settings, ds).select(*cols).withColumn(
+        incremental.FINGERPRINT, incremental.fingerprint(stage_salt, *cols))
     only = {"method": [codes.VANILLA]}
+    plan = incremental.plan(spark, settings, "stage_vanilla", ds, inputs, "product_id",
+                            ("staged_images", "staging_rejects"), only)
+    out = (plan.compute(lambda todo: stage_frame(todo, settings),
+                        tables.ddl(record_columns(tables.spec("staged_images"))))
+           .withColumn("ds", F.lit(ds).cast("date"))
+           .withColumn("mlflow_run_id", F.lit(run_id)).persist())
     try:
-        staged = out.filter(F.col("reason").isNull())
+        staged = plan.complete("staged_images", out.filter(F.col("reason").isNull()))
+        rejects = plan.complete("staging_rejects", out.filter(F.col("reason").isNotNull()))
         delta.replace_date(spark, staged, settings, "staged_images", ds, only)
-        delta.replace_date(spark, out.filter(F.col("reason").isNotNull()), settings,
-                           "staging_rejects", ds, only)
+        delta.replace_date(spark, rejects, settings, "staging_rejects", ds, only)
         agg = staged.agg(F.count("*").alias("n"), F.avg("object_expansion").alias("oe"),
                          F.avg("preservation_mean").alias("pm"), F.avg("seconds").alias("s")).first()
-        reasons = {r["reason"]: r["count"] for r in
-                   out.filter(F.col("reason").isNotNull()).groupBy("reason").count().collect()}
+        reasons = {r["reason"]: r["count"] for r in rejects.groupBy("reason").count().collect()}
     finally:
         out.unpersist()
-    metrics = {"staged": agg["n"] or 0, "rejected": sum(reasons.values()),
+    metrics = {"staged": agg["n"] or 0, "rejected": sum(reasons.values()), **plan.metrics(),
                "mean_object_expansion": round(agg["oe"] or 0.0, 4),
                "mean_preservation": round(agg["pm"] or 0.0, 3),
                "seconds_per_image": round(agg["s"] or 0.0, 4)}

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from adstage import delta
+from adstage import delta, incremental
 from adstage.config import Settings
 from adstage.vision.codes import VisionReason
 
@@ -202,16 +202,21 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
             yield pd.DataFrame([{c: r.get(c) for c in _PAIR_COLS} for r in rows],
                                columns=_PAIR_COLS)
 
-    q = queries(spark, settings, ds).select("product_id", "category", "image_id", "ok", "flags",
-                                            "reason", "shape", "aspect", "box")
-    q = q.repartition(max(spark.sparkContext.defaultParallelism, 1), "product_id")
-    out = q.mapInPandas(run_part, _PAIR_SCHEMA).withColumn("ds", F.lit(ds).cast("date")).persist()
+    cols = ["product_id", "category", "image_id", "ok", "flags", "reason", "shape", "aspect", "box"]
+    # Every index is in the salt: a product finding no donor in its category searches them all.
+    stage_salt = incremental.salt("pair_donors", params=asdict(params), indexes=specs)
+    q = queries(spark, settings, ds).select(*cols).withColumn(
+        incremental.FINGERPRINT, incremental.fingerprint(stage_salt, *cols))
+    plan = incremental.plan(spark, settings, "pair_donors", ds, q, "product_id",
+                            ("donor_pairs", "pairing_rejects"))
+    out = (plan.compute(lambda todo: todo.mapInPandas(run_part, _PAIR_SCHEMA), _PAIR_SCHEMA)
+           .withColumn("ds", F.lit(ds).cast("date")).persist())
     try:
-        pairs = out.filter(F.col("reason").isNull())
-        rejects = out.filter(F.col("reason").isNotNull())
+        pairs = plan.complete("donor_pairs", out.filter(F.col("reason").isNull()))
+        rejects = plan.complete("pairing_rejects", out.filter(F.col("reason").isNotNull()))
         delta.replace_date(spark, pairs, settings, "donor_pairs", ds)
         delta.replace_date(spark, rejects, settings, "pairing_rejects", ds)
-        n_products = out.select("product_id").distinct().count()
+        n_products = pairs.select("product_id").union(rejects.select("product_id")).distinct().count()
         n_paired = pairs.select("product_id").distinct().count()
         reasons = {r["reason"]: r["count"] for r in rejects.groupBy("reason").count().collect()}
         matches = {r["match"]: r["count"] for r in pairs.filter("rank = 1")
@@ -219,7 +224,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
     finally:
         out.unpersist()
     metrics = {"products": n_products, "paired": n_paired, "rejected": n_products - n_paired,
-               "indexes": len(specs)}
+               "indexes": len(specs), **plan.metrics()}
     metrics.update({f"rejects.{k}": v for k, v in reasons.items()})
     metrics.update({f"top1.{k}": v for k, v in matches.items()})
     log.info("pairing ds=%s: %s", ds, metrics)

@@ -1,0 +1,117 @@
+"""Incremental nightly runs with real Spark, Delta, MLflow and onnxruntime on a small demo
+catalog: a date, the next date on the unchanged catalog (every row carried, none computed, the
+partitions equal apart from ds), one product photo changed (only that product recomputed), a
+relevant setting and a model version changed (everything of that stage recomputed)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pandas as pd
+import pytest
+
+from adstage import ingest, registry
+from adstage.demo.catalog import generate_catalog
+from adstage.evaluation import evaluate
+from adstage.generative.registry import PIX2PIX_MODEL
+from adstage.incremental import FINGERPRINT
+from adstage.report import read_table
+from adstage.staging import animate, copy_paste, vanilla
+from adstage.vision import classify, pairing, regions, shape_index
+from conftest import make_settings
+
+D0, D1, D2, D3 = "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"
+STAGES = {"pairing": pairing, "copy_paste": copy_paste, "vanilla": vanilla,
+          "evaluate": evaluate, "animate": animate}
+TABLES = ("donor_pairs", "pairing_rejects", "staged_images", "staging_rejects", "animations",
+          "staging_metrics")
+
+
+def _night(spark, settings, ds: str, feed: str) -> dict[str, dict]:
+    ingest.run(spark, settings, ds, feed)
+    for stage in (classify, regions, shape_index):
+        stage.run(spark, settings, ds)
+    return {name: stage.run(spark, settings, ds) for name, stage in STAGES.items()}
+
+
+@pytest.fixture(scope="module")
+def nights(spark, tmp_path_factory):
+    home = tmp_path_factory.mktemp("incremental")
+    summary = generate_catalog(home / "catalog", 10, seed=7, ds=D0)
+    settings = make_settings(home, allowed_roots=str(home / "catalog"), onnx_device="cpu",
+                             eval_holdout_share="0.5", parallax_seconds="0.5")
+    first = _night(spark, settings, D0, summary["feed"])
+    same = _night(spark, settings, D1, summary["feed"])
+    # One product without a staged photo (not a donor) that copy-paste staged: its photo mirrored.
+    truth = [json.loads(line) for line in
+             (home / "catalog" / "ground_truth.jsonl").read_text().splitlines()]
+    staged = read_table(settings, "staged_images", ds=D1)
+    changed = next(t["product_id"] for t in truth if t["staged"] is None
+                   and t["product_id"] in set(staged[staged.method == "copy_paste"].product_id))
+    photo = home / "catalog" / "images" / "products" / f"{changed}.png"
+    cv2.imwrite(str(photo), cv2.flip(cv2.imread(str(photo)), 1))
+    edited = _night(spark, settings, D2, summary["feed"])
+    return settings, changed, {D0: first, D1: same, D2: edited}
+
+
+def _rows(settings, table: str, ds: str) -> pd.DataFrame:
+    df = read_table(settings, table, ds=ds).drop(columns=["ds"])
+    key = [c for c in ("product_id", "method", "rank") if c in df.columns]
+    return df.sort_values(key).reset_index(drop=True)
+
+
+def test_unchanged_catalog_carries_every_row(nights):
+    settings, _, metrics = nights
+    for name, m in metrics[D1].items():
+        assert m["incremental.computed"] == 0, name
+        assert m["incremental.carried"] > 0, name
+        assert m["incremental.carried"] == metrics[D0][name]["incremental.computed"], name
+    for table in TABLES:
+        before, after = _rows(settings, table, D0), _rows(settings, table, D1)
+        assert len(before) > 0, table
+        pd.testing.assert_frame_equal(before, after, obj=table)
+    carried = read_table(settings, "staged_images", ds=D1)
+    assert carried[FINGERPRINT].notna().all() and carried["seam_score"].notna().any()
+
+
+def test_a_changed_photo_recomputes_only_its_product(nights):
+    settings, changed, metrics = nights
+    for name in ("pairing", "copy_paste", "vanilla", "animate"):
+        assert metrics[D2][name]["incremental.computed"] == 1, name
+        assert metrics[D2][name]["incremental.carried"] == \
+            metrics[D1][name]["incremental.carried"] - 1, name
+    # Statistics over the whole set: recomputed when any image of the set changed.
+    assert metrics[D2]["evaluate"]["incremental.carried"] == 0
+    assert metrics[D2]["evaluate"]["incremental.computed"] > 0
+    for table in ("donor_pairs", "staged_images", "animations"):
+        before, after = _rows(settings, table, D1), _rows(settings, table, D2)
+        keep = [c for c in before.columns if c not in ("seam_score",)]
+        others = lambda df: df[df.product_id != changed][keep].reset_index(drop=True)
+        pd.testing.assert_frame_equal(others(before), others(after), obj=table)
+        mine = after[after.product_id == changed]
+        assert len(mine) and set(mine[FINGERPRINT]).isdisjoint(
+            before[before.product_id == changed][FINGERPRINT]), table
+    new = read_table(settings, "staged_images", ds=D2).set_index(["product_id", "method"])
+    old = read_table(settings, "staged_images", ds=D1).set_index(["product_id", "method"])
+    assert new.loc[(changed, "copy_paste"), "output_uri"] != old.loc[(changed, "copy_paste"),
+                                                                      "output_uri"]
+
+
+def test_a_relevant_setting_or_model_version_invalidates_carried_rows(nights, spark):
+    settings, _, metrics = nights
+    n = metrics[D2]["pairing"]["incremental.carried"] + 1
+    stricter = make_settings(Path(settings.home), allowed_roots=",".join(settings.allowed_roots),
+                             onnx_device="cpu", eval_holdout_share="0.5",
+                             pairing_min_similarity="0.55")
+    m = pairing.run(spark, stricter, D3)
+    assert (m["incremental.computed"], m["incremental.carried"]) == (n, 0)
+    # A new pix2pix version in the registry (same weights, new version): vanilla recomputes all.
+    folder = registry.MODELS_DIR / "generative"
+    card = json.loads((folder / "pix2pix.card.json").read_text())
+    version = registry.register_onnx(settings, folder / "pix2pix.onnx", PIX2PIX_MODEL, card)
+    m = vanilla.run(spark, settings, D3)
+    assert (m["incremental.computed"], m["incremental.carried"]) == (n, 0)
+    rows = read_table(settings, "staged_images", ds=D3)
+    assert rows[rows.method == "vanilla"]["model_versions"].map(
+        lambda v: f"{PIX2PIX_MODEL}@{version}" in list(v)).all()
