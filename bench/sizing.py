@@ -8,16 +8,18 @@ Per stage s, from the runs given to --fit (same number of task slots k in each):
 
     wall_s(N) = F_s + v_s * N / k          F_s: fixed seconds (JVM, session, Delta commit, MLflow)
                                             v_s: core-seconds per product
-    cpu_s(N)  = Fc_s + c_s * N             c_s: CPU seconds per product (all processes)
+    cpu_s(N)  = Fc_s + c_s * N             Fc_s, c_s: the same in CPU seconds (all processes)
 
 fitted by least squares (two runs: exact; one run: F_s = 0, all cost variable). A night of N
 products on K cores in a window of T seconds, stages one after the other (the DAG's order; the
 two staging jobs and evaluate/animate run side by side in the DAG, but share the same cores):
 
-    K = ceil( sum_s v_s * N / (T - sum_s F_s) )
+    K = ceil( sum_s v_s * N / (T - sum_s F_s) )      (wall-based)
+    K = ceil( sum_s c_s * N / (T - sum_s Fc_s) )     (CPU-based)
 
-"wall" uses v_s (what the runs took, including waiting for cores on a shared machine: an upper
-bound); "CPU" uses c_s (cores kept busy all the time: a lower bound). Incremental: a share
+"wall" uses what the runs took, including waiting for cores on a shared machine (an upper
+bound, and a loose one where the machine was crowded); "CPU" assumes the cores are kept busy
+(a lower bound; a real cluster lands between, closer to it the fuller its tasks keep them). Incremental: a share
 `--change-share` of the products is new or changed and computed; the rest is carried forward at
 `--carry-cost` of its full cost (both are inputs, not measured here). GPU: the stages' model time
 m_s (per-row seconds of the staging stages; the Python workers' CPU of the others) runs
@@ -40,6 +42,7 @@ class StageCost:
     stage: str
     fixed_s: float            # F_s, wall seconds whatever the size
     core_s: float             # v_s, wall core-seconds per product
+    fixed_cpu_s: float        # Fc_s, CPU seconds whatever the size
     cpu_s: float              # c_s, CPU seconds per product
     model_s: float            # m_s, model core-seconds per product
     points: tuple[int, ...]   # catalog sizes the fit used
@@ -74,11 +77,11 @@ def fit(runs: list[dict]) -> list[StageCost]:
             raise ValueError(f"{stage}: runs with different slot counts cannot be fitted together")
         k, ns = pts[0]["slots"], [p["n"] for p in pts]
         f, b = fit_line(ns, [p["wall"] for p in pts])
-        _, c = fit_line(ns, [p["cpu"] for p in pts])
+        fc, c = fit_line(ns, [p["cpu"] for p in pts])
         _, m = fit_line(ns, [p["model"] for p in pts])
         # A negative intercept or slope is noise (two runs on a shared machine): clamp.
-        costs.append(StageCost(stage, max(f, 0.0), max(b, 0.0) * k, max(c, 0.0), max(m, 0.0),
-                               tuple(sorted(ns))))
+        costs.append(StageCost(stage, max(f, 0.0), max(b, 0.0) * k, max(fc, 0.0), max(c, 0.0),
+                               max(m, 0.0), tuple(sorted(ns))))
     return costs
 
 
@@ -86,10 +89,18 @@ def predict_wall(c: StageCost, n: int, slots: int) -> float:
     return c.fixed_s + c.core_s * n / slots
 
 
+def predict_cpu(c: StageCost, n: int) -> float:
+    return c.fixed_cpu_s + c.cpu_s * n
+
+
 def cores_needed(costs: list[StageCost], n: int, window_s: float, per_product: str = "core_s",
                  work_share: float = 1.0) -> float:
-    """Cores for N products within the window; inf when the fixed costs alone exceed it."""
-    left = window_s - sum(c.fixed_s for c in costs)
+    """Cores for N products within the window; inf when the fixed costs alone exceed it.
+    Wall-based (``core_s``): the fixed cost is the fitted wall intercept; CPU-based
+    (``cpu_s``): the fixed CPU seconds, spent one after the other (JVM start-up, planning and
+    Delta commits barely use a second core)."""
+    fixed = "fixed_s" if per_product == "core_s" else "fixed_cpu_s"
+    left = window_s - sum(getattr(c, fixed) for c in costs)
     work = sum(getattr(c, per_product) for c in costs) * n * work_share
     return math.inf if left <= 0 else work / left
 
@@ -97,11 +108,11 @@ def cores_needed(costs: list[StageCost], n: int, window_s: float, per_product: s
 def gpu_split(costs: list[StageCost], n: int, window_s: float, speedup: float,
               work_share: float = 1.0) -> tuple[float, float]:
     """(GPUs, CPU cores): model time on GPUs at `speedup` x one core, the rest on cores."""
-    left = window_s - sum(c.fixed_s for c in costs)
+    left = window_s - sum(c.fixed_cpu_s for c in costs)
     if left <= 0:
         return math.inf, math.inf
     model = sum(c.model_s for c in costs) * n * work_share
-    rest = sum(max(c.core_s - c.model_s, 0.0) for c in costs) * n * work_share
+    rest = sum(max(c.cpu_s - c.model_s, 0.0) for c in costs) * n * work_share
     return model / speedup / left, rest / left
 
 
@@ -109,21 +120,25 @@ def markdown(costs: list[StageCost], checks: list[dict], sizes: list[int], args)
     window = args.window_h * 3600
     inc = args.change_share + (1 - args.change_share) * args.carry_cost
     lines = ["### Measured inputs (fitted per stage)", "",
-             "| stage | runs (products) | F fixed s | v core-s / product | c CPU s / product | "
-             "m model core-s / product |", "| --- | --- | --- | --- | --- | --- |"]
+             "| stage | runs (products) | F fixed wall s | v wall core-s / product | "
+             "Fc fixed CPU s | c CPU s / product | m model core-s / product |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for c in costs:
         lines.append(f"| {c.stage} | {', '.join(map(str, c.points))} | {c.fixed_s:.1f} | "
-                     f"{c.core_s:.4f} | {c.cpu_s:.4f} | {c.model_s:.4f} |")
+                     f"{c.core_s:.4f} | {c.fixed_cpu_s:.1f} | {c.cpu_s:.4f} | {c.model_s:.4f} |")
     lines.append(f"| **all** | | {sum(c.fixed_s for c in costs):.0f} | "
-                 f"{sum(c.core_s for c in costs):.3f} | {sum(c.cpu_s for c in costs):.3f} | "
-                 f"{sum(c.model_s for c in costs):.3f} |")
+                 f"{sum(c.core_s for c in costs):.3f} | {sum(c.fixed_cpu_s for c in costs):.0f} | "
+                 f"{sum(c.cpu_s for c in costs):.3f} | {sum(c.model_s for c in costs):.3f} |")
     if checks:
         lines += ["", "### Predicted vs measured", "",
-                  "| products | stage | predicted wall s | measured wall s | measured / predicted |",
-                  "| --- | --- | --- | --- | --- |"]
+                  "| products | stage | predicted wall s | measured wall s | ratio | "
+                  "predicted CPU s | measured CPU s | ratio |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for ch in checks:
             lines.append(f"| {ch['n']:,} | {ch['stage']} | {ch['predicted']:.0f} | "
-                         f"{ch['measured']:.0f} | {ch['measured'] / ch['predicted']:.2f} |")
+                         f"{ch['measured']:.0f} | {ch['measured'] / ch['predicted']:.2f} | "
+                         f"{ch['predicted_cpu']:.0f} | {ch['measured_cpu']:.0f} | "
+                         f"{ch['measured_cpu'] / ch['predicted_cpu']:.2f} |")
     lines += ["", f"### Cores for a {args.window_h:g} h window",
               "", f"Incremental: {args.change_share:.0%} of the products changed, the rest carried "
               f"at {args.carry_cost:.0%} of their cost (work share {inc:.3f} of a full run). GPU "
@@ -172,9 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         run = json.loads(p.read_text())
         for s in run["stages"]:
             if s["stage"] in by_stage:
+                c = by_stage[s["stage"]]
                 checks.append({"n": s["products"], "stage": s["stage"], "measured": s["wall_s"],
-                               "predicted": predict_wall(by_stage[s["stage"]], s["products"],
-                                                         run["meta"]["slots"])})
+                               "predicted": predict_wall(c, s["products"], run["meta"]["slots"]),
+                               "measured_cpu": sum(s["cpu_s"].values()),
+                               "predicted_cpu": predict_cpu(c, s["products"])})
     md = markdown(costs, checks, args.sizes, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.out}.md").write_text(md)

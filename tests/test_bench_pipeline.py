@@ -118,12 +118,14 @@ def test_sizing_fits_fixed_and_per_product_costs():
     # wall = 30 s + 0.5 core-s/product on 2 slots; CPU = 10 s + 0.4 s/product; model 0.3 s.
     runs = [_run(n, 2, 30 + 0.5 * n / 2, 10 + 0.4 * n, 0.3 * n) for n in (100, 1000)]
     (c,) = sz.fit(runs)
-    assert (c.fixed_s, c.core_s, c.cpu_s, c.model_s) == pytest.approx((30, 0.5, 0.4, 0.3))
+    assert (c.fixed_s, c.core_s, c.fixed_cpu_s, c.cpu_s, c.model_s) == pytest.approx(
+        (30, 0.5, 10, 0.4, 0.3))
     assert sz.predict_wall(c, 10_000, 2) == pytest.approx(30 + 2500)
+    assert sz.predict_cpu(c, 10_000) == pytest.approx(10 + 4000)
     assert sz.cores_needed([c], 10**6, 14_400) == pytest.approx(0.5e6 / (14_400 - 30))
-    assert sz.cores_needed([c], 10**6, 14_400, "cpu_s", 0.1) == pytest.approx(0.4e5 / 14_370)
+    assert sz.cores_needed([c], 10**6, 14_400, "cpu_s", 0.1) == pytest.approx(0.4e5 / 14_390)
     gpus, cores = sz.gpu_split([c], 10**6, 14_400, speedup=10)
-    assert (gpus, cores) == pytest.approx((0.3e6 / 10 / 14_370, 0.2e6 / 14_370))
+    assert (gpus, cores) == pytest.approx((0.3e6 / 10 / 14_390, 0.1e6 / 14_390))
     assert sz.cores_needed([c], 10, 20) == float("inf")
     # One run: no intercept to fit, everything counts as per-product cost.
     (one,) = sz.fit(runs[:1])
