@@ -1,19 +1,33 @@
-"""Run the project's DAGs with a real, local Airflow: `python -m adstage.airflow_local run DAG DS`.
+"""Run the project's DAGs with a real, local Airflow.
+
+    python -m adstage.airflow_local run DAG DS [--conf JSON]   # one date: `airflow dags test`
+    python -m adstage.airflow_local backfill DAG FROM TO       # a range: scheduler + backfill
 
 Sets up an Airflow home (SQLite metadata, this checkout's `dags/`, no examples), the
 `spark_default` connection pointing at the configured Spark master, and the Delta jars for
-spark-submit, then runs `airflow dags test DAG DS` — a full DAG run in one process, tasks
-executed for real. Used by `make demo` and by the tests.
+spark-submit. `run` is `airflow dags test DAG DS`: a full DAG run in one process, tasks executed
+for real (`make demo`). `backfill` starts what `airflow backfill create` needs to run anything —
+a scheduler with the LocalExecutor and the API server whose execution API the task runners
+report to — creates the backfill, waits for it and prints every run's task states. Used by the
+tests too.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import secrets
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Iterator, Mapping
 
 from adstage.config import Settings
 from adstage.jars import jar_paths
@@ -22,7 +36,11 @@ DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
 def airflow_env(airflow_home: Path, settings: Settings | None = None,
-                base: dict[str, str] | None = None) -> dict[str, str]:
+                base: dict[str, str] | None = None,
+                spark_defaults: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for Airflow commands. ``spark_defaults``: Spark properties every
+    spark-submit of these runs reads (a ``spark-defaults.conf`` in ``SPARK_CONF_DIR``): the way
+    to give the driver JVM flags, which no session setting can reach."""
     settings = settings or Settings.load()
     env = dict(os.environ if base is None else base)
     env.update({
@@ -39,7 +57,26 @@ def airflow_env(airflow_home: Path, settings: Settings | None = None,
     env.setdefault("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({
         "conn_type": "spark", "host": settings.spark_master, "extra": {"deploy-mode": "client"}}))
     env.setdefault("PYSPARK_PYTHON", sys.executable)
+    # The operator runs `spark-submit` from PATH: this interpreter's, which pyspark installed.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH")]))
+    if spark_defaults:
+        conf_dir = Path(airflow_home) / "spark-conf"
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        (conf_dir / "spark-defaults.conf").write_text(
+            "".join(f"{k} {v}\n" for k, v in spark_defaults.items()))
+        env["SPARK_CONF_DIR"] = str(conf_dir)
     return env
+
+
+# For many short spark-submits on a small machine (tests, the demo): no UI server, and a driver
+# JVM that skips the optimising JIT tier and the parallel GC threads it would fight the executors
+# for (bench/spark_submit_startup.py measures it). Not for long jobs on a real cluster.
+FAST_START_SPARK_DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+}
 
 
 def ensure_db(env: dict[str, str]) -> None:
@@ -59,22 +96,27 @@ PROGRESS = re.compile(r"new_state=|adstage\.|DagRun Finished|ERROR|Traceback|Err
 
 
 def dags_test(dag_id: str, ds: str, env: dict[str, str], *, capture: bool = False,
-              timeout: float | None = None) -> subprocess.CompletedProcess:
-    """One real DAG run for logical date `ds`; raises when the run does not succeed."""
+              timeout: float | None = None,
+              conf: Mapping[str, object] | None = None) -> subprocess.CompletedProcess:
+    """One real DAG run for logical date `ds` (``conf``: the run's params); raises when the
+    run does not succeed."""
     ensure_db(env)
-    proc = subprocess.run([_airflow(), "dags", "test", dag_id, ds], env=env, text=True,
+    extra = ["--conf", json.dumps(dict(conf))] if conf else []
+    proc = subprocess.run([_airflow(), "dags", "test", dag_id, ds, *extra], env=env, text=True,
                           capture_output=capture, timeout=timeout)
     _check(dag_id, ds, proc.returncode, (proc.stdout or "") + (proc.stderr or ""))
     return proc
 
 
-def dags_test_with_progress(dag_id: str, ds: str, env: dict[str, str], log_file: Path) -> None:
+def dags_test_with_progress(dag_id: str, ds: str, env: dict[str, str], log_file: Path,
+                            conf: Mapping[str, object] | None = None) -> None:
     """Like `dags_test`, printing progress lines as they come and keeping the whole log."""
     ensure_db(env)
     env = dict(env, AIRFLOW__LOGGING__LOGGING_LEVEL="INFO")
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    extra = ["--conf", json.dumps(dict(conf))] if conf else []
     with log_file.open("w") as full, subprocess.Popen(
-            [_airflow(), "dags", "test", dag_id, ds], env=env, text=True,
+            [_airflow(), "dags", "test", dag_id, ds, *extra], env=env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         for line in proc.stdout:
             full.write(line)
@@ -104,6 +146,155 @@ def _check(dag_id: str, ds: str, returncode: int, out: str) -> None:
         raise RuntimeError(f"DAG {dag_id} {ds} failed (exit {returncode})\n{out[-4000:]}")
 
 
+@contextlib.contextmanager
+def scheduler(env: dict[str, str], timeout: float = 300) -> Iterator[dict[str, str]]:
+    """A scheduler (LocalExecutor) and the API server its task runners report to, on loopback;
+    yields the environment that talks to them. Stopped on exit; logs in $AIRFLOW_HOME/daemons/.
+
+    Cron scheduling is off (`use_job_schedule`): an `@daily` DAG with catch-up would otherwise
+    start a run for every day since its start date the moment it is unpaused; only backfills and
+    triggered runs execute. The metadata store stays SQLite: Airflow 3.1 runs the LocalExecutor
+    on it (no check refuses it; task runners write through the API server, so only the
+    scheduler, the API server and CLI calls share the file).
+    """
+    from adstage.cluster_local import free_port
+
+    ensure_db(env)
+    port = free_port()
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    if not env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        # Scheduler, API server and CLI write one SQLite file at once: write-ahead logging lets
+        # readers through while one writes (the mode sticks to the file), and a long busy
+        # timeout waits out a busy writer instead of failing with "database is locked".
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+        env = dict(env, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{db}?timeout=120")
+    env = dict(env,
+               AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+               AIRFLOW__CORE__PARALLELISM=env.get("AIRFLOW__CORE__PARALLELISM", "4"),
+               AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+               AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
+               AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False")
+    # Scheduler and API server must share the key that signs the task runners' tokens.
+    env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(32))
+    subprocess.run([_airflow(), "dags", "reserialize"], env=env, check=True,
+                   capture_output=True, timeout=timeout)
+    logs = Path(env["AIRFLOW_HOME"]) / "daemons"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = []
+    try:
+        for name, args in (("api-server", ["api-server", "--host", "127.0.0.1", "--port",
+                                           str(port), "--workers", "1", "--apps", "execution"]),
+                           ("scheduler", ["scheduler"])):
+            procs.append(subprocess.Popen([_airflow(), *args], env=env, start_new_session=True,
+                                          stdout=(logs / f"{name}.log").open("w"),
+                                          stderr=subprocess.STDOUT))
+        _wait_http(f"http://127.0.0.1:{port}/execution/", procs[0], timeout)
+        yield env
+    finally:
+        for proc in reversed(procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[1]} exited early ({proc.returncode})")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:  # up, and answering
+            return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def backfill(dag_id: str, from_date: str, to_date: str, env: dict[str, str], *,
+             reprocess: str = "completed", max_active_runs: int = 2,
+             timeout: float = 3600) -> list[dict]:
+    """`airflow backfill create` for the range, run by the scheduler of ``env``
+    (:func:`scheduler`); waits until the backfill completes and returns one dict per run
+    (``ds``, ``state``, ``tasks`` with each task's state and seconds). Raises, naming the failed
+    tasks and their logs, unless every run succeeded."""
+    subprocess.run([_airflow(), "dags", "unpause", dag_id], env=env, check=True,
+                   capture_output=True, timeout=300)
+    out = subprocess.run([_airflow(), "backfill", "create", "--dag-id", dag_id,
+                          "--from-date", from_date, "--to-date", to_date,
+                          "--max-active-runs", str(max_active_runs),
+                          "--reprocess-behavior", reprocess],
+                         env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"airflow backfill create failed\n{out.stderr[-3000:]}")
+    db = _metadata_db(env)
+    backfill_id = db.execute("SELECT max(id) FROM backfill WHERE dag_id = ?", (dag_id,)
+                             ).fetchone()[0]
+    deadline = time.monotonic() + timeout
+    while db.execute("SELECT completed_at FROM backfill WHERE id = ?", (backfill_id,)
+                     ).fetchone()[0] is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"backfill {backfill_id} of {dag_id} not done in {timeout:.0f}s: "
+                               f"{json.dumps(backfill_runs(db, backfill_id))[-3000:]}")
+        time.sleep(5)
+    runs = backfill_runs(db, backfill_id)
+    failed = [(r["ds"], t) for r in runs for t in r["tasks"] if t["state"] != "success"]
+    if failed or any(r["state"] != "success" for r in runs):
+        logs = Path(env["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
+        raise RuntimeError(f"backfill of {dag_id} {from_date}..{to_date} failed: {failed}; "
+                           f"task logs under {logs}")
+    return runs
+
+
+def _metadata_db(env: Mapping[str, str]) -> sqlite3.Connection:
+    """The SQLite metadata store, read-only: polling it costs nothing, where every `airflow`
+    CLI call would import Airflow again (seconds of CPU on a small machine)."""
+    uri = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or \
+        f"sqlite:///{Path(env['AIRFLOW_HOME']) / 'airflow.db'}"
+    if not uri.startswith("sqlite:///"):
+        raise ValueError(f"the local backfill reads a SQLite metadata store, not {uri}")
+    path = uri.removeprefix("sqlite:///").split("?")[0]
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=120)
+
+
+def backfill_runs(db: sqlite3.Connection, backfill_id: int) -> list[dict]:
+    return _runs(db, "backfill_id = ?", (backfill_id,))
+
+
+def date_runs(env: Mapping[str, str], dag_id: str, ds: str) -> list[dict]:
+    """The runs of one DAG and logical date (e.g. what `airflow dags test` left), with tasks."""
+    with contextlib.closing(_metadata_db(env)) as db:
+        return _runs(db, "dag_id = ? AND substr(logical_date, 1, 10) = ?", (dag_id, ds))
+
+
+def _runs(db: sqlite3.Connection, where: str, args: tuple) -> list[dict]:
+    runs = []
+    for run_id, logical, state in db.execute(
+            f"SELECT run_id, logical_date, state FROM dag_run WHERE {where} "
+            "ORDER BY logical_date", args).fetchall():
+        tasks = [{"task_id": t, "state": s, "seconds": round(d or 0.0, 1), "try": n}
+                 for t, s, d, n in db.execute(
+                     "SELECT task_id, state, duration, try_number FROM task_instance "
+                     "WHERE run_id = ? ORDER BY start_date", (run_id,)).fetchall()]
+        runs.append({"ds": str(logical)[:10], "run_id": run_id, "state": state, "tasks": tasks})
+    return runs
+
+
+def format_runs(runs: list[dict]) -> str:
+    lines = []
+    for r in runs:
+        lines.append(f"{r['ds']}  {r['state']}  ({r['run_id']})")
+        lines += [f"    {t['task_id']:<18} {t['state']:<8} {t['seconds']:7.1f}s  try {t['try']}"
+                  for t in r["tasks"]]
+    return "\n".join(lines)
+
+
 def _airflow() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
@@ -115,10 +306,27 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run one DAG for one logical date")
     run.add_argument("dag_id")
     run.add_argument("ds")
+    run.add_argument("--conf", type=json.loads, help="the run's params as JSON, e.g. "
+                     "'{\"size\": \"tiny\"}' for adstage_training")
+    fill = sub.add_parser("backfill", help="backfill a date range with a local scheduler")
+    fill.add_argument("dag_id")
+    fill.add_argument("from_date")
+    fill.add_argument("to_date")
+    fill.add_argument("--max-active-runs", type=int, default=2)
+    fill.add_argument("--reprocess", default="completed", choices=["none", "failed", "completed"],
+                      help="what to do with dates that already have a run (default: re-run)")
     args = parser.parse_args(argv)
     home = Path(os.environ.get("AIRFLOW_HOME") or Path.cwd() / "var" / "airflow").resolve()
-    dags_test_with_progress(args.dag_id, args.ds, airflow_env(home),
-                            home / "runs" / f"{args.dag_id}-{args.ds}.log")
+    if args.cmd == "run":
+        dags_test_with_progress(args.dag_id, args.ds, airflow_env(home),
+                                home / "runs" / f"{args.dag_id}-{args.ds}.log", args.conf)
+        return 0
+    with scheduler(airflow_env(home)) as env:
+        print(f"scheduler + API server up (logs {home / 'daemons'}); backfilling "
+              f"{args.dag_id} {args.from_date}..{args.to_date}", flush=True)
+        runs = backfill(args.dag_id, args.from_date, args.to_date, env,
+                        reprocess=args.reprocess, max_active_runs=args.max_active_runs)
+    print(format_runs(runs))
     return 0
 
 

@@ -35,7 +35,7 @@ JOBS = Path(__file__).resolve().parents[1] / "jobs"
 DS = "{{ (data_interval_start or dag_run.run_after) | ds }}"
 
 
-def spark_job(task_id: str, script: str, *args: str) -> SparkSubmitOperator:
+def spark_job(task_id: str, script: str, *args: str, **kwargs) -> SparkSubmitOperator:
     return SparkSubmitOperator(
         task_id=task_id,
         conn_id="spark_default",
@@ -44,12 +44,13 @@ def spark_job(task_id: str, script: str, *args: str) -> SparkSubmitOperator:
         name=f"adstage-{task_id}",
         # Delta's jars: the environment of the worker names them (make jars / the images).
         jars=os.environ.get("ADSTAGE_SPARK_JARS") or None,
+        **kwargs,
     )
 
 
-def python_job(task_id: str, script: str) -> BashOperator:
+def python_job(task_id: str, script: str, **kwargs) -> BashOperator:
     return BashOperator(task_id=task_id, bash_command=(
-        f"{shlex.quote(sys.executable)} {shlex.quote(str(JOBS / script))} --ds {DS}"))
+        f"{shlex.quote(sys.executable)} {shlex.quote(str(JOBS / script))} --ds {DS}"), **kwargs)
 
 
 @dag(
@@ -75,7 +76,10 @@ def adstage_nightly():
     # that changed, then pair every unstaged product with its donors.
     classify = spark_job("classify", "classify.py")
     cutouts = spark_job("cutouts", "cutouts.py")
-    index = spark_job("shape_index", "shape_index.py")
+    # Tasks that read earlier dates wait for the previous date's instance (depends_on_past):
+    # in a backfill two dates run at once, and the index of D must hold D-1's slots, the gate
+    # of D must see D-1's metrics, whatever order the scheduler picked. The rest overlap.
+    index = spark_job("shape_index", "shape_index.py", depends_on_past=True)
     pair = spark_job("pair_donors", "pair_donors.py")
     ingest >> classify >> cutouts >> index >> pair
     # Staging (adstage/staging, adstage/evaluation): the paper's method and its baseline side
@@ -87,7 +91,7 @@ def adstage_nightly():
     # Not Spark jobs (delta-rs reads): their own processes, the worker's interpreter.
     gallery = python_job("gallery", "gallery.py")
     # Last, so the creatives still get the page of a bad night: the gate fails the run loudly.
-    gate = python_job("quality_gate", "quality_gate.py")
+    gate = python_job("quality_gate", "quality_gate.py", depends_on_past=True)
     pair >> [copy_paste, vanilla]
     [copy_paste, vanilla] >> evaluate
     copy_paste >> animate

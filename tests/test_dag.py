@@ -18,11 +18,14 @@ from adstage.airflow_local import DAGS, airflow_env, dags_test
 from conftest import make_settings
 
 DAG_FILE = DAGS / "adstage_nightly.py"
-DS = "2026-11-24"
+TRAINING_DAG_FILE = DAGS / "adstage_training.py"
+D1, D2 = "2026-11-23", "2026-11-24"
+HOLDOUT = 0.3
 
 
-def load_dagbag_in_subprocess(tmp_path: Path) -> str:
-    """Parse the DAG folder in a fresh interpreter whose metadata DB cannot be reached, so a
+def load_dagbag_in_subprocess(tmp_path: Path, dag_file: Path = DAG_FILE,
+                              dag_id: str = "adstage_nightly") -> str:
+    """Parse a DAG file in a fresh interpreter whose metadata DB cannot be reached, so a
     DAG that touches the database or a connection at parse time fails here."""
     code = f"""
 import json
@@ -30,8 +33,8 @@ try:
     from airflow.dag_processing.dagbag import DagBag   # Airflow >= 3.2
 except ImportError:
     from airflow.models.dagbag import DagBag
-bag = DagBag(dag_folder={str(DAG_FILE)!r}, include_examples=False)
-dag = bag.dags.get("adstage_nightly")
+bag = DagBag(dag_folder={str(dag_file)!r}, include_examples=False)
+dag = bag.dags.get({dag_id!r})
 print(json.dumps({{
     "errors": {{k: str(v) for k, v in bag.import_errors.items()}},
     "dags": sorted(bag.dags),
@@ -46,6 +49,8 @@ print(json.dumps({{
     "args": [getattr(t, "application_args", None) or [t.bash_command] for t in dag.tasks]
             if dag else [],
     "upstream": {{t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}} if dag else {{}},
+    "depends_on_past": sorted(t.task_id for t in dag.tasks if t.depends_on_past) if dag else [],
+    "params": {{k: dag.params.get_param(k).schema for k in dag.params}} if dag else {{}},
 }}))
 """
     env = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "airflow"),
@@ -75,63 +80,223 @@ def test_dag_integrity(tmp_path):
     assert all(r >= 1 for r in info["retries"])
     assert all(("--ds" in args[:1] and "ds" in args[1]) or "ds" in args[0]
                for args in info["args"])
+    # The history readers wait for the previous date (two dates of a backfill run at once).
+    assert info["depends_on_past"] == ["quality_gate", "shape_index"]
 
 
-def test_dag_file_imports_nothing_heavy():
-    source = DAG_FILE.read_text()
+@pytest.mark.parametrize("dag_file", [DAG_FILE, TRAINING_DAG_FILE], ids=lambda p: p.stem)
+def test_dag_file_imports_nothing_heavy(dag_file):
+    source = dag_file.read_text()
     for heavy in ("pyspark", "pandas", "mlflow", "torch", "Variable.get", "adstage"):
         assert f"import {heavy}" not in source and f"from {heavy}" not in source
 
 
-@pytest.mark.slow
-def test_real_dag_run_stages_the_demo_catalog(tmp_path):
-    """The whole night, every task for real, on a small demo catalog."""
+def test_training_dag_integrity(tmp_path):
+    info = json.loads(load_dagbag_in_subprocess(tmp_path, TRAINING_DAG_FILE, "adstage_training"))
+    assert info["errors"] == {} and info["dags"] == ["adstage_training"]
+    trainers = ["train_classifier", "train_edgeconnect", "train_pix2pix", "train_segmenter"]
+    up = info["upstream"]
+    assert sorted(info["tasks"]) == sorted(["training_sets", *trainers, "promote"])
+    assert all(up[t] == ["training_sets"] for t in trainers)
+    assert up["promote"] == trainers and up["training_sets"] == []
+    assert info["catchup"] is False and info["tz"] == "UTC" and info["max_active_runs"] == 1
+    assert info["params"]["size"]["enum"] == ["tiny", "full"]
+    for (command,) in info["args"]:
+        assert "jobs/training.py" in command and "--ds " in command and "ds }}" in command
+        assert "--size {{ params.size }}" in command
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory):
+    """The nightly DAG for real, as operations run it: a scheduler (LocalExecutor) and the
+    execution API, `airflow backfill create` of D1..D2 (two runs at once, max_active_runs=2),
+    then a second backfill of D2 alone (`--reprocess-behavior completed`), the ops guide's
+    re-run of one date. Every task is a spark-submit of an unchanged job. Each date's feed holds
+    its own half of a 24-product demo catalog, so both dates have rows in every table."""
     import mlflow
 
+    from adstage.airflow_local import (FAST_START_SPARK_DEFAULTS, backfill, format_runs,
+                                       scheduler)
     from adstage.demo.catalog import generate_catalog
+
+    tmp = tmp_path_factory.mktemp("nights")
+    summary = generate_catalog(tmp / "catalog", 24, seed=7, ds=D1)
+    feeds = split_feed(Path(summary["feed"]), [D1, D2])
+    settings = make_settings(tmp / "home")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ADSTAGE_")}
+    base.update(ADSTAGE_HOME=settings.home,
+                ADSTAGE_FEED_URI=str(tmp / "catalog" / "feed-{ds}.jsonl"),
+                ADSTAGE_ALLOWED_ROOTS=str(tmp / "catalog"), ADSTAGE_SHUFFLE_PARTITIONS="2",
+                ADSTAGE_STAGING_METHODS="copy_paste,hard_paste,vanilla",
+                ADSTAGE_EVAL_HOLDOUT_SHARE=str(HOLDOUT), ADSTAGE_PARALLAX_SECONDS="1")
+    if os.environ.get("ADSTAGE_JARS_DIR"):
+        base["ADSTAGE_JARS_DIR"] = os.environ["ADSTAGE_JARS_DIR"]
+    env = airflow_env(tmp / "airflow", settings, base=base,
+                      spark_defaults=FAST_START_SPARK_DEFAULTS)
+    with scheduler(env) as running:
+        first = backfill("adstage_nightly", D1, D2, running, timeout=5400)
+        print(format_runs(first))
+        before = {ds: snapshot(settings, ds) for ds in (D1, D2)}
+        mlflow.set_tracking_uri(settings.tracking_uri)
+        runs_before = mlflow.search_runs(experiment_names=[settings.mlflow_experiment])
+        rerun = backfill("adstage_nightly", D2, D2, running, timeout=3600)
+        print(format_runs(rerun))
+    after = {ds: snapshot(settings, ds) for ds in (D1, D2)}
+    return {"settings": settings, "env": env, "summary": summary, "feeds": feeds, "first": first,
+            "rerun": rerun, "before": before, "after": after, "runs_before": runs_before,
+            "tmp": tmp}
+
+
+def split_feed(feed: Path, dates: list[str]) -> dict[str, dict]:
+    """``feed-<ds>.jsonl`` per date: consecutive shares of the catalog's products, re-dated."""
+    rows = [json.loads(line) for line in feed.read_text().splitlines() if line.strip()]
+    out, per = {}, -(-len(rows) // len(dates))
+    for i, ds in enumerate(dates):
+        part = [{**r, "feed_date": ds} for r in rows[i * per:(i + 1) * per]]
+        path = feed.with_name(f"feed-{ds}.jsonl")
+        path.write_text("".join(json.dumps(r) + "\n" for r in part))
+        out[ds] = {"path": path, "products": {r["product_id"] for r in part},
+                   "images": len(part) + sum(len(r.get("extra_images") or []) for r in part)}
+    return out
+
+
+# What legitimately differs between two runs of one date: which run wrote a row, and how long
+# it took. Everything else must come back identical.
+VOLATILE = {"mlflow_run_id", "seconds"}
+
+
+def snapshot(settings, ds: str) -> dict[str, list[str]]:
+    """Every date-partitioned table's rows of `ds`, as sorted strings (order-free compare)."""
+    from adstage.report import read_table
+    from adstage.tables import spec, table_names
+
+    out = {}
+    for name in table_names():
+        if spec(name).partition_by != ("ds",):
+            continue
+        df = read_table(settings, name, ds=ds)
+        df = df[[c for c in df.columns if c not in VOLATILE]]
+        out[name] = sorted(json.dumps([repr(v.tolist() if hasattr(v, "tolist") else v)
+                                       for v in row]) for row in df.itertuples(index=False))
+    return out
+
+
+@pytest.mark.slow
+def test_real_dag_run_stages_the_demo_catalog(nights):
+    """The whole night of D1, every task for real, on its half of the demo catalog."""
     from adstage.report import read_table
     from adstage.tracking import recent_runs
 
-    summary = generate_catalog(tmp_path / "catalog", 24, seed=7, ds=DS)
-    settings = make_settings(tmp_path / "home")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ADSTAGE_")}
-    base.update(ADSTAGE_HOME=settings.home, ADSTAGE_FEED_URI=str(summary["feed"]),
-                ADSTAGE_ALLOWED_ROOTS=str(tmp_path / "catalog"), ADSTAGE_SHUFFLE_PARTITIONS="2",
-                ADSTAGE_STAGING_METHODS="copy_paste,hard_paste,vanilla",
-                ADSTAGE_EVAL_HOLDOUT_SHARE="0.3", ADSTAGE_PARALLAX_SECONDS="1")
-    if os.environ.get("ADSTAGE_JARS_DIR"):
-        base["ADSTAGE_JARS_DIR"] = os.environ["ADSTAGE_JARS_DIR"]
-    env = airflow_env(tmp_path / "airflow", settings, base=base)
-    dags_test("adstage_nightly", DS, env, capture=True, timeout=1500)
-
-    products = read_table(settings, "product_cutouts")["product_id"].nunique()
-    n_images = summary["n_products"] + summary["n_staged"]
-    assert len(read_table(settings, "catalog_images")) == n_images
-    staged = read_table(settings, "staged_images", ds=DS)
+    settings, feed = nights["settings"], nights["feeds"][D1]
+    products = read_table(settings, "product_cutouts", ds=D1)["product_id"].nunique()
+    images = read_table(settings, "catalog_images")
+    assert len(images) == sum(f["images"] for f in nights["feeds"].values())
+    assert set(images[images["ds"].astype(str) == D1]["product_id"]) == feed["products"]
+    staged = read_table(settings, "staged_images", ds=D1)
     assert set(staged["method"]) == {"copy_paste", "hard_paste", "vanilla"}
     assert (staged["method"] == "vanilla").sum() == products
-    assert set(read_table(settings, "staging_metrics", ds=DS)["method"]) >= {
+    assert set(read_table(settings, "staging_metrics", ds=D1)["method"]) >= {
         "copy_paste", "hard_paste", "vanilla"}
-    clips = read_table(settings, "animations", ds=DS)
+    clips = read_table(settings, "animations", ds=D1)
     assert len(clips) == (staged["method"] == "copy_paste").sum() > 0
-    page = settings.gallery_path / DS / "index.html"
+    page = settings.gallery_path / D1 / "index.html"
     assert page.read_text().count('class="card"') == staged["product_id"].nunique()
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    runs = mlflow.search_runs(experiment_names=[settings.mlflow_experiment])
-    tasks = [t for t in json.loads(load_dagbag_in_subprocess(tmp_path))["tasks"]]
+    runs = nights["runs_before"]
+    runs = runs[runs["tags.adstage.ds"] == D1]
+    tasks = json.loads(load_dagbag_in_subprocess(nights["tmp"]))["tasks"]
     assert sorted(runs["tags.adstage.job"]) == sorted(tasks)  # one MLflow run per task
     assert set(runs["status"]) == {"FINISHED"}
-    assert set(runs["tags.adstage.ds"]) == {DS}
     gate = runs[runs["tags.adstage.job"] == "quality_gate"].iloc[0]
     assert gate["tags.adstage.gate"] == "pass"
     staging = runs[runs["tags.adstage.job"] == "stage_copy_paste"].iloc[0]
     assert staging["tags.adstage.gallery"] == str(page)  # the page is linked from the run
     ingest = runs[runs["tags.adstage.job"] == "ingest"].iloc[0]
-    assert ingest["metrics.images_accepted"] == n_images
+    assert ingest["metrics.images_accepted"] == feed["images"]
     assert ingest["metrics.duration_s"] > 0
-    assert ingest["params.conf.feed_uri"] == str(summary["feed"])
-    assert [r for r in recent_runs(settings, 20) if r["job"] == "ingest"][0]["status"] == "FINISHED"
+    assert ingest["params.conf.feed_uri"].endswith("feed-{ds}.jsonl")
+    assert [r for r in recent_runs(settings, 40) if r["job"] == "ingest"][0]["status"] == "FINISHED"
+
+
+@pytest.mark.slow
+def test_backfill_runs_each_date_into_its_own_partitions(nights):
+    """Two dates in one backfill, run at once: every task of both runs succeeded, and every
+    date-partitioned table holds rows of each date, for that date's products only."""
+    from adstage.report import read_table
+
+    assert [r["ds"] for r in nights["first"]] == [D1, D2]
+    assert {t["task_id"] for r in nights["first"] for t in r["tasks"]} == set(
+        json.loads(load_dagbag_in_subprocess(nights["tmp"]))["tasks"])
+    settings = nights["settings"]
+    for ds in (D1, D2):
+        rows = nights["before"][ds]
+        assert all(rows[t] for t in ("image_labels", "product_cutouts", "donor_slots",
+                                     "donor_pairs", "staged_images", "staging_metrics",
+                                     "animations", "shape_index_versions")), \
+            {t: len(v) for t, v in rows.items()}
+        labelled = set(read_table(settings, "image_labels", ds=ds)["product_id"])
+        assert labelled == nights["feeds"][ds]["products"]
+    # D2's shape indexes were built after D1's (depends_on_past): each holds D1's donors too.
+    import pandas as pd
+
+    from adstage.evalsplit import is_holdout
+
+    slots = pd.concat([read_table(settings, "donor_slots", ds=ds) for ds in (D1, D2)])
+    slots = slots[slots["usable"] & ~slots["image_id"].map(lambda i: is_holdout(i, HOLDOUT))]
+    expected = slots.groupby("category").size()
+    built = read_table(settings, "shape_index_versions", ds=D2).set_index("index_key")
+    assert {k: int(n) for k, n in built["n_vectors"].items()} == {
+        k: int(expected.get(k, 0)) for k in built.index}
+
+
+@pytest.mark.slow
+def test_rerun_of_one_date_replaces_exactly_that_date(nights):
+    """The second backfill re-ran D2 only; D2's rows came back identical (bar run ids and
+    timings), D1's were not touched."""
+    assert [r["ds"] for r in nights["rerun"]] == [D2]
+    assert all(t["state"] == "success" for t in nights["rerun"][0]["tasks"])
+    before, after = nights["before"], nights["after"]
+    assert after[D1] == before[D1]
+    changed = [t for t in before[D2] if after[D2][t] != before[D2][t]]
+    assert changed == [], {t: (len(before[D2][t]), len(after[D2][t])) for t in changed}
+
+
+@pytest.mark.slow
+def test_training_dag_trains_on_the_tables_and_promotes_only_as_good(nights):
+    """The training DAG for real on the nights' warehouse, tiny trainers: sets from the tables
+    (held-apart photos kept out), four candidates, and a champion that moves only for a
+    candidate at least as good, the reason on every version."""
+    from mlflow import MlflowClient
+
+    from adstage.evalsplit import is_holdout
+    from adstage.generative.data import read_catalog
+    from adstage.training import paths
+
+    settings = nights["settings"]
+    dags_test("adstage_training", D2, nights["env"], capture=True, timeout=1200,
+              conf={"size": "tiny"})
+    sets = paths(settings, D2)
+    train, held = read_catalog(sets.train), read_catalog(sets.heldout)
+    assert [r for r in train if r.staged_image] and [r for r in held if r.staged_image]
+    train_photos = {r.staged_image for r in train if r.staged_image}
+    assert not train_photos & {r.staged_image for r in held if r.staged_image}
+
+    records = json.loads((sets.root / "promotion.json").read_text())
+    client = MlflowClient(settings.tracking_uri)
+    names = {r["name"] for r in records}
+    assert names == {"adstage-staged-classifier", "adstage-slot-segmenter",
+                     "adstage-edgeconnect-edge", "adstage-edgeconnect-inpaint", "adstage-pix2pix"}
+    for r in records:
+        tags = client.get_model_version(r["name"], r["version"]).tags
+        assert tags["adstage.promotion.decision"] == ("promoted" if r["promoted"]
+                                                      else "kept_champion")
+        assert tags["adstage.promotion.reason"] == r["reason"] and r["reason"]
+        champion = str(client.get_model_version_by_alias(r["name"], "champion").version)
+        assert (champion == r["version"]) is r["promoted"]
+        # Both scored on the same set with the same figure; the verdict follows from them.
+        lower = tags["adstage.promotion.higher_is_better"] == "false"
+        as_good = (r["candidate"] <= r["champion"]) if lower else (r["candidate"] >= r["champion"])
+        assert r["promoted"] is as_good
 
 
 def test_demo_progress_keeps_task_states_and_job_lines():
