@@ -35,9 +35,9 @@ PYTHON = shlex.quote(sys.executable)
 MODELS = ("classifier", "segmenter", "edgeconnect", "pix2pix")
 
 
-def step(task_id: str, args: str, **kwargs) -> BashOperator:
+def step(task_id: str, args: str) -> BashOperator:
     return BashOperator(task_id=task_id, bash_command=(
-        f"{PYTHON} {TRAINING} {args} --ds {DS} --size {{{{ params.size }}}}"), **kwargs)
+        f"{PYTHON} {TRAINING} {args} --ds {DS} --size {{{{ params.size }}}}"))
 
 
 @dag(
