@@ -33,6 +33,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 WINDOW_H = 4.0
 
@@ -93,32 +94,37 @@ def predict_cpu(c: StageCost, n: int) -> float:
     return c.fixed_cpu_s + c.cpu_s * n
 
 
+def _share(work_share: float | Mapping[str, float], stage: str) -> float:
+    return work_share if isinstance(work_share, (int, float)) else work_share.get(stage, 1.0)
+
+
 def cores_needed(costs: list[StageCost], n: int, window_s: float, per_product: str = "core_s",
-                 work_share: float = 1.0) -> float:
+                 work_share: float | Mapping[str, float] = 1.0) -> float:
     """Cores for N products within the window; inf when the fixed costs alone exceed it.
     Wall-based (``core_s``): the fixed cost is the fitted wall intercept; CPU-based
     (``cpu_s``): the fixed CPU seconds, spent one after the other (JVM start-up, planning and
     Delta commits barely use a second core)."""
     fixed = "fixed_s" if per_product == "core_s" else "fixed_cpu_s"
     left = window_s - sum(getattr(c, fixed) for c in costs)
-    work = sum(getattr(c, per_product) for c in costs) * n * work_share
+    work = sum(getattr(c, per_product) * _share(work_share, c.stage) for c in costs) * n
     return math.inf if left <= 0 else work / left
 
 
 def gpu_split(costs: list[StageCost], n: int, window_s: float, speedup: float,
-              work_share: float = 1.0) -> tuple[float, float]:
+              work_share: float | Mapping[str, float] = 1.0) -> tuple[float, float]:
     """(GPUs, CPU cores): model time on GPUs at `speedup` x one core, the rest on cores."""
     left = window_s - sum(c.fixed_cpu_s for c in costs)
     if left <= 0:
         return math.inf, math.inf
-    model = sum(c.model_s for c in costs) * n * work_share
-    rest = sum(max(c.cpu_s - c.model_s, 0.0) for c in costs) * n * work_share
+    model = sum(c.model_s * _share(work_share, c.stage) for c in costs) * n
+    rest = sum(max(c.cpu_s - c.model_s, 0.0) * _share(work_share, c.stage) for c in costs) * n
     return model / speedup / left, rest / left
 
 
 def markdown(costs: list[StageCost], checks: list[dict], sizes: list[int], args) -> str:
     window = args.window_h * 3600
     inc = args.change_share + (1 - args.change_share) * args.carry_cost
+    inc_shares = {c.stage: 1.0 if c.stage in args.always_full else inc for c in costs}
     lines = ["### Measured inputs (fitted per stage)", "",
              "| stage | runs (products) | F fixed wall s | v wall core-s / product | "
              "Fc fixed CPU s | c CPU s / product | m model core-s / product |",
@@ -141,13 +147,14 @@ def markdown(costs: list[StageCost], checks: list[dict], sizes: list[int], args)
                          f"{ch['measured_cpu'] / ch['predicted_cpu']:.2f} |")
     lines += ["", f"### Cores for a {args.window_h:g} h window",
               "", f"Incremental: {args.change_share:.0%} of the products changed, the rest carried "
-              f"at {args.carry_cost:.0%} of their cost (work share {inc:.3f} of a full run). GPU "
+              f"at {args.carry_cost:.0%} of their cost (work share {inc:.3f} of a full run; "
+              f"{', '.join(args.always_full) or 'no stage'} doing full work every night). GPU "
               f"columns assume one GPU does the model work {args.gpu_speedup:g}× faster than one "
               "core (not measured).", "",
               "| products | run | cores (wall-based) | cores (CPU-based) | GPUs + cores |",
               "| --- | --- | --- | --- | --- |"]
     for n in sizes:
-        for label, share in (("full", 1.0), ("incremental", inc)):
+        for label, share in (("full", 1.0), ("incremental", inc_shares)):
             w = cores_needed(costs, n, window, "core_s", share)
             c = cores_needed(costs, n, window, "cpu_s", share)
             g, r = gpu_split(costs, n, window, args.gpu_speedup, share)
@@ -173,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of products new or changed on an incremental night")
     parser.add_argument("--carry-cost", type=float, default=0.0,
                         help="cost of carrying an unchanged product, share of computing it")
+    parser.add_argument("--always-full", nargs="*", default=["ingest"],
+                        help="stages that do full work on an incremental night too (ingest reads "
+                             "and hashes every image)")
     parser.add_argument("--gpu-speedup", type=float, default=20.0,
                         help="assumed model-time speed-up of one GPU over one CPU core")
     parser.add_argument("--out", type=Path, required=True,

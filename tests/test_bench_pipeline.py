@@ -127,6 +127,10 @@ def test_sizing_fits_fixed_and_per_product_costs():
     gpus, cores = sz.gpu_split([c], 10**6, 14_400, speedup=10)
     assert (gpus, cores) == pytest.approx((0.3e6 / 10 / 14_390, 0.1e6 / 14_390))
     assert sz.cores_needed([c], 10, 20) == float("inf")
+    assert sz.cores_needed([c], 10**6, 14_400, "cpu_s", {"stage_copy_paste": 0.1}) == \
+        sz.cores_needed([c], 10**6, 14_400, "cpu_s", 0.1)
+    assert sz.cores_needed([c], 10**6, 14_400, "cpu_s", {"ingest": 0.1}) == \
+        sz.cores_needed([c], 10**6, 14_400, "cpu_s", 1.0)
     # One run: no intercept to fit, everything counts as per-product cost.
     (one,) = sz.fit(runs[:1])
     assert one.fixed_s == 0 and one.core_s == pytest.approx((30 + 25) * 2 / 100)
