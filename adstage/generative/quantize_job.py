@@ -152,26 +152,31 @@ def int8_card(fp32: "gen.registry.ResolvedModel", int8: bytes, verdict: q.Verdic
 
 def register_int8(settings: Settings, fp32: "gen.registry.ResolvedModel", int8: bytes,
                   card: dict, verdict: q.Verdict) -> str:
-    """A new version of ``fp32.name`` holding the int8 model; ``@int8`` moves only if it passed."""
+    """A new version of ``fp32.name`` holding the int8 model; ``@int8`` moves only if it passed.
+
+    Each model gets its own (nested) run: two models logged under one run's ``model/`` folder
+    would overwrite each other's artifacts. The run holds the figures as metrics and the
+    verdict as tags; so does the model version."""
     import mlflow
     from mlflow import MlflowClient
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        path.write_bytes(int8)
-        version = gen.register_onnx(settings, path, fp32.name, card, alias=None)
-    client = MlflowClient()
+    from adstage import tracking
+
+    tracking.configure(settings)
     tags = {"adstage.precision": "int8", "adstage.quant.verdict": "passed" if verdict.passed else "refused",
             "adstage.quant.reason": verdict.reason, "adstage.quant.format": card["quantization"]["format"],
             "adstage.quant.fp32_version": fp32.version,
             **{f"adstage.quant.{k}": f"{v:.6g}" for k, v in verdict.figures.items()}}
+    with mlflow.start_run(run_name=f"int8 {fp32.name}", nested=mlflow.active_run() is not None), \
+            tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        path.write_bytes(int8)
+        version = gen.register_onnx(settings, path, fp32.name, card, alias=None)
+        mlflow.log_metrics(verdict.figures | {"gate_passed": float(verdict.passed)})
+        mlflow.set_tags(tags)
+    client = MlflowClient()
     for k, v in tags.items():
         client.set_model_version_tag(fp32.name, version, k, v)
-    if mlflow.active_run():
-        short = fp32.name.removeprefix("adstage-")
-        mlflow.log_metrics({f"{short}.{k}": v for k, v in verdict.figures.items()}
-                           | {f"{short}.gate_passed": float(verdict.passed)})
-        mlflow.set_tag(f"adstage.quant.{short}", verdict.reason)
     if verdict.passed:
         client.set_registered_model_alias(fp32.name, gen.INT8, version)
         log.info("%s version %s is now @%s (%s)", fp32.name, version, gen.INT8, verdict.reason)
@@ -242,8 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not catalog:
             from adstage.demo.catalog import generate_catalog
 
-            catalog = generate_catalog(tmp, args.catalog_products, args.catalog_seed)["out_dir"]
-        rooms, product_masks = demo_rooms(catalog)
+            rooms, product_masks = demo_rooms(
+                generate_catalog(tmp, args.catalog_products, args.catalog_seed)["out_dir"])
+            catalog = f"generated, {args.catalog_products} products, seed {args.catalog_seed}"
+        else:
+            rooms, product_masks = demo_rooms(catalog)
     embed, extractor = rgb_embedder(settings)
     results = {}
     if "edgeconnect" in args.models:
