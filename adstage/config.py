@@ -114,6 +114,9 @@ class Settings:
     staging_harmonize: bool = False
     staging_dilate_px: int = 4
     staging_crop_size: int = 256
+    # A photo whose gap crops would hold more pixels than the photo itself is inpainted whole, in
+    # one call, when it has at most this many pixels (docs/benchmarks.md); 0 = always crops.
+    staging_full_frame_max_px: int = 2 * 1024 * 1024
     # A donor is refused (and the next one tried) when the generated gap would exceed this
     # share of its slot, or the product fills the slot this poorly (IoU).
     staging_max_gap_share: float = 0.6

@@ -1,6 +1,10 @@
 """Copy-paste inpainting: gap crops (what the nightly job does) vs full-frame inpainting at the same
 output resolution, side by side in one run: FLOPs and wall time per staged image, crops per image,
 and the crop batch size (crops of many products per onnxruntime call) that is fastest here.
+"Gap crops" is what the job runs (``composite.gap_crops``): fixed-size crops, pooled across
+images, except for an image whose crops would hold more pixels than the image itself (a gap
+spread over the photo, tiled with overlaps): that one is inpainted whole, in a call of its own
+(``staging_full_frame_max_px``).  The fixed-crops-only cost is printed beside it.
 
     PYTHONPATH=. python bench/gap_crops.py --ikea-products 40 --room-sides 384 768 \
         --demo-products 40 --batches 1 2 4 8 16 32 --out /tmp/adstage-bench/gap_crops.json
@@ -130,7 +134,7 @@ def ikea_pairs(n: int, seed: int, room_side: int, cache: Path) -> list[Pair]:
     records = [json.loads(x) for x in (root / "products.jsonl").read_text().splitlines()
                if x.strip()]
     out, photos = [], {}
-    for rec in cmp.sample_products(records, n, seed):
+    for rec in cmp.sample_products(records, max(n, 0), seed):
         product = cv2.imread(str(root / rec["image"]))
         c = cut_out(product) if product is not None else None
         if c is None or not c.ok:
@@ -184,6 +188,8 @@ def demo_pairs(n: int, seed: int, folder: Path, size: tuple[int, int] = (512, 38
 
 # ---- timing --------------------------------------------------------------------------------
 def prepared(pairs: list[Pair], crop_size: int):
+    """Every pair up to the inpainter, with fixed-size crops only (the whole-frame choice is
+    made again in ``gap_crop_pass``, as ``composite.gap_crops`` makes it in the job)."""
     from adstage.staging.composite import prepare_copy_paste
     from adstage.staging.copy_paste import CopyPasteParams
 
@@ -193,18 +199,22 @@ def prepared(pairs: list[Pair], crop_size: int):
                                backdrop_bgr=x.backdrop, placed=x.placed) for x in pairs]
 
 
-def gap_crop_pass(pending, inpaint_fn, crop_size: int) -> float:
-    """Seconds to inpaint every image's gap on crops, the crops of all images pooled."""
+def gap_crop_pass(pending, inpaint_fn, crop_size: int, max_frame_px: int) -> float:
+    """Seconds to inpaint every image's gap as the job does: fixed-size crops of all images
+    pooled, each image whose gap is cheaper whole in a call of its own."""
     from adstage.staging.composite import gap_crops, paste_filled
 
     t0 = time.perf_counter()
-    cut = [gap_crops(p.context, p.gap, crop_size) for p in pending]
-    crops = np.concatenate([c for _, c, _ in cut if len(c)])
-    holes = np.concatenate([h for _, _, h in cut if len(h)])
-    filled, k = inpaint_fn(crops, holes), 0
-    for p, (boxes, c, _) in zip(pending, cut):
-        paste_filled(p.context, p.gap, boxes, c, filled[k:k + len(boxes)])
-        k += len(boxes)
+    cut = [gap_crops(p.context, p.gap, crop_size, max_frame_px) for p in pending]
+    tiles = [c for c in cut if len(c[1]) and c[1].shape[1:3] == (crop_size, crop_size)]
+    filled = iter(inpaint_fn(np.concatenate([c for _, c, _ in tiles]),
+                             np.concatenate([h for _, _, h in tiles])) if tiles else [])
+    for p, (boxes, c, h) in zip(pending, cut):
+        if not boxes:
+            continue
+        out = (np.stack([next(filled) for _ in boxes]) if c.shape[1:3] == (crop_size, crop_size)
+               else inpaint_fn(c, h))
+        paste_filled(p.context, p.gap, boxes, c, out)
     return time.perf_counter() - t0
 
 
@@ -219,15 +229,54 @@ def full_frame_pass(pending, runner) -> float:
     return time.perf_counter() - t0
 
 
+def flop_counts(pending, crop_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: gap crops and padded full-frame pixels."""
+    crops = np.array([len(p.boxes) for p in pending], float)
+    return crops, np.array([padded_pixels(*p.gap.shape) for p in pending], float)
+
+
+def flop_row(name: str, crops: np.ndarray, pixels: np.ndarray, heights, widths, fpp: float,
+             crop_size: int, max_frame_px: int) -> dict:
+    """``gap_crops`` = what the job runs (``composite.gap_crops``: fixed-size crops, or the
+    whole frame when its crops would hold more pixels and it is under ``max_frame_px``);
+    ``fixed_crops`` = fixed-size crops for every image."""
+    crop_px = crops * crop_size ** 2
+    whole = (crop_px > pixels) & (pixels <= max_frame_px) if max_frame_px else crop_px < 0
+    job_px = np.where(whole, pixels, crop_px)
+    gflop = {k: float(v.mean() * fpp / 1e9) for k, v in
+             (("full", pixels), ("fixed", crop_px), ("job", job_px))}
+    return {"pairs": name, "images": len(crops), "mean_height": round(float(np.mean(heights))),
+            "mean_width": round(float(np.mean(widths))),
+            "mean_crops": round(float(crops.mean()), 2), "max_crops": int(crops.max()),
+            "gflop_full_frame": round(gflop["full"], 2),
+            "gflop_fixed_crops": round(gflop["fixed"], 2),
+            "flop_ratio_fixed_crops": round(gflop["full"] / gflop["fixed"], 2),
+            "share_whole": round(float(whole.mean()), 2),
+            "gflop_gap_crops": round(gflop["job"], 2),
+            "flop_ratio": round(gflop["full"] / gflop["job"], 2)}
+
+
 def measure(name: str, pairs: list[Pair], fpp: float, crop_size: int, batches: list[int],
             threads: int, repeats: int) -> dict:
+    """FLOPs of every pair; with ``batches``, wall time too (gap crops per batch size, full
+    frame)."""
     from adstage.generative.inference import EdgeConnectInpainter, session
     from adstage.staging.composite import rgb_inpainter
 
+    from adstage.staging.copy_paste import CopyPasteParams
+
+    max_px = CopyPasteParams().full_frame_max_px
+    if not batches:  # FLOPs only: no need to keep every image's crops at once
+        counts = [flop_counts(prepared([x], crop_size), crop_size) for x in pairs]
+        return flop_row(name, np.concatenate([c for c, _ in counts]),
+                        np.concatenate([p for _, p in counts]),
+                        [x.room.shape[0] for x in pairs], [x.room.shape[1] for x in pairs],
+                        fpp, crop_size, max_px)
     pending = prepared(pairs, crop_size)
     n = len(pending)
-    crops = np.array([len(p.boxes) for p in pending], float)
-    pixels = np.array([padded_pixels(*p.gap.shape) for p in pending], float)
+    crops, pixels = flop_counts(pending, crop_size)
+    row = flop_row(name, crops, pixels, [p.gap.shape[0] for p in pending],
+                   [p.gap.shape[1] for p in pending], fpp, crop_size, max_px)
     sessions = [session(MODELS / f"edgeconnect_{k}.onnx", "cpu", threads) for k in ("edge", "inpaint")]
 
     def median(fn) -> float:
@@ -237,17 +286,11 @@ def measure(name: str, pairs: list[Pair], fpp: float, crop_size: int, batches: l
     per_batch = {}
     for b in batches:
         runner = rgb_inpainter(EdgeConnectInpainter(*sessions, batch=b))
-        per_batch[b] = median(lambda: gap_crop_pass(pending, runner, crop_size)) / n
+        per_batch[b] = median(lambda: gap_crop_pass(pending, runner, crop_size, max_px)) / n
     best = min(per_batch, key=per_batch.get)
     full = median(lambda: full_frame_pass(pending, EdgeConnectInpainter(*sessions))) / n
-    gflop_crop = float((crops * crop_size ** 2).mean() * fpp / 1e9)
-    gflop_full = float(pixels.mean() * fpp / 1e9)
-    return {"pairs": name, "images": n, "mean_height": float(np.mean([p.gap.shape[0] for p in pending])),
-            "mean_width": float(np.mean([p.gap.shape[1] for p in pending])),
-            "mean_crops": round(float(crops.mean()), 2), "max_crops": int(crops.max()),
-            "gflop_full_frame": round(gflop_full, 2), "gflop_gap_crops": round(gflop_crop, 2),
-            "flop_ratio": round(gflop_full / gflop_crop, 2),
-            "ms_full_frame": round(full * 1e3, 1), "ms_gap_crops": round(per_batch[best] * 1e3, 1),
+    return {**row, "ms_full_frame": round(full * 1e3, 1),
+            "ms_gap_crops": round(per_batch[best] * 1e3, 1),
             "time_ratio": round(full / per_batch[best], 2), "best_batch": best,
             "ms_per_image_by_batch": {b: round(v * 1e3, 1) for b, v in per_batch.items()}}
 
@@ -256,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ikea-products", type=int, default=40,
-                        help="IKEA products sampled (0 = skip the IKEA pairs)")
+                        help="IKEA products sampled (0 = skip the IKEA pairs, -1 = all)")
     parser.add_argument("--room-sides", type=int, nargs="+", default=[384, 768],
                         help="IKEA room short side(s), px")
     parser.add_argument("--demo-products", type=int, default=40,
@@ -265,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                         metavar=("W", "H"), help="demo staged photo size (the demo's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--crop-size", type=int, default=256, help="staging_crop_size")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    parser.add_argument("--batches", type=int, nargs="*", default=[1, 2, 4, 8, 16, 32],
+                        help="crop batch sizes to time; none = FLOPs only (no timing)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "adstage-bench",
@@ -287,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         for side in args.room_sides:
             sets.append((f"ikea@{side}", ikea_pairs(args.ikea_products, args.seed, side,
                                                     args.cache)))
-            print(f"ikea@{side}: {len(sets[-1][1])} of {args.ikea_products} sampled products "
-                  f"have an acceptable donor", flush=True)
+            print(f"ikea@{side}: {len(sets[-1][1])} sampled products have an acceptable donor",
+                  flush=True)
     if args.demo_products:
         with tempfile.TemporaryDirectory() as tmp:
             sets.append(("demo", demo_pairs(args.demo_products, args.seed + 7, Path(tmp),
@@ -305,11 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(str(r[c]) for c in cols))
-    print("gap-crop ms per image by crop batch size:")
-    print("pairs | " + " | ".join(f"batch {b}" for b in args.batches))
-    for r in rows:
-        print(r["pairs"] + " | " + " | ".join(str(r["ms_per_image_by_batch"][b])
-                                              for b in args.batches))
+    if args.batches:
+        print("gap-crop ms per image by crop batch size:")
+        print("pairs | " + " | ".join(f"batch {b}" for b in args.batches))
+        for r in rows:
+            print(r["pairs"] + " | " + " | ".join(str(r["ms_per_image_by_batch"][b])
+                                                  for b in args.batches))
     end_load = load_avg()
     print(f"load average at end {end_load}")
     if args.out:

@@ -11,6 +11,8 @@
 2. **Session options.** One process, 1 thread, per setting: graph optimisation level
    (disable/basic/extended/all), CPU memory arena and memory pattern on/off: median ms per
    call of ``--batch`` crops and the process's peak resident memory.
+3. **Crop batch** (``--crop-batches``): one process, 1 thread, default options, ms per crop
+   when ``b`` crops go through one call (``staging_inpaint_batch`` on the CPU).
 
 The workload is the shipped EdgeConnect pair through ``EdgeConnectInpainter`` (Canny, edge
 model, inpainting model) on 256x256 crops of a seeded texture with a rectangular hole; each
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--options", nargs="*", default=OPTIONS,
                         help="LEVEL/ARENA/PATTERN session settings (on|off); the first is the "
                              "reference; none = skip part 2")
+    parser.add_argument("--crop-batches", type=int, nargs="*", default=[],
+                        help="crops per call to compare (part 3; none = skip)")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -166,13 +170,27 @@ def main(argv: list[str] | None = None) -> int:
         for o in options:
             print(f"{o['graph_optimization']} | {o['cpu_arena']} | {o['mem_pattern']} | "
                   f"{o['ms_per_call']} | {o['vs_first']} | {o['peak_rss_mb']}")
+    per_batch = []
+    if args.crop_batches:
+        times: dict[int, list[float]] = {b: [] for b in args.crop_batches}
+        for r in range(args.repeats):
+            for b in args.crop_batches:
+                res = launch([{**base, "threads": 1, "batch": b, "seed": r,
+                               "crops": max(args.crops, 2 * b)}])[0]
+                times[b].append(res["call_s"] / b)
+        per_batch = [{"batch": b, "ms_per_crop": round(statistics.median(v) * 1e3, 1)}
+                     for b, v in times.items()]
+        print("crops per call | ms per crop")
+        for row in per_batch:
+            print(f"{row['batch']} | {row['ms_per_crop']}")
     end_load = load_avg()
     print(f"load average at end {end_load}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"load_start": start_load, "load_end": end_load,
                                         "crops": args.crops, "batch": args.batch,
-                                        "shapes": shapes, "options": options}, indent=1))
+                                        "shapes": shapes, "options": options,
+                                        "crop_batches": per_batch}, indent=1))
     return 0
 
 

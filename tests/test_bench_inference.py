@@ -116,11 +116,12 @@ def test_gap_crops_bench_runs(tmp_path):
     res = json.loads(out.read_text())
     row = res["rows"][0]
     assert row["pairs"] == "demo" and row["images"] >= 1 and row["mean_crops"] >= 1
-    # Full frame costs its padded pixels, gap crops theirs: the ratio is of the two counts.
+    # Full frame costs its padded pixels, fixed crops theirs; the job takes the cheaper per image.
     assert row["flop_ratio"] == pytest.approx(row["gflop_full_frame"] / row["gflop_gap_crops"],
                                               rel=0.02)
-    assert row["gflop_gap_crops"] == pytest.approx(
+    assert row["gflop_fixed_crops"] == pytest.approx(
         row["mean_crops"] * 64 ** 2 * res["kflop_per_pixel"] * 1e3 / 1e9, rel=0.02)
+    assert row["gflop_gap_crops"] <= min(row["gflop_fixed_crops"], row["gflop_full_frame"]) + 0.01
     assert set(row["ms_per_image_by_batch"]) == {"1", "2"} and row["best_batch"] in (1, 2)
 
 
@@ -129,7 +130,8 @@ def test_onnx_sessions_bench_runs(tmp_path):
     # Two real worker processes started together, and one per session setting.
     assert load("onnx_sessions").main(["--crops", "2", "--batch", "1", "--size", "32",
                                        "--repeats", "1", "--shapes", "2x1",
-                                       "--options", "basic/off/on", "--out", str(out)]) == 0
+                                       "--options", "basic/off/on", "--crop-batches", "2",
+                                       "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert [(s["tasks"], s["threads_per_task"], s["vs_first"]) for s in res["shapes"]] == [
         (2, 1, 1.0)]
@@ -137,6 +139,7 @@ def test_onnx_sessions_bench_runs(tmp_path):
     assert [(o["graph_optimization"], o["cpu_arena"], o["mem_pattern"], o["vs_first"])
             for o in res["options"]] == [("basic", False, True, 1.0)]
     assert res["options"][0]["ms_per_call"] > 0 and res["options"][0]["peak_rss_mb"] > 0
+    assert [b["batch"] for b in res["crop_batches"]] == [2] and res["crop_batches"][0]["ms_per_crop"] > 0
 
 
 def test_gpu_bench_runs_or_says_why_not(tmp_path, capsys):

@@ -47,14 +47,15 @@ def inpainter():
     calls: list[list[int]] = []
 
     def counted(crops, holes):
-        calls.append([len(crops)])
+        calls.append([len(crops), *np.asarray(crops).shape[1:3]])
         return rgb_inpainter(runner)(crops, holes)
 
     return counted, calls
 
 
-def worker(store, fn, batch):
-    params = CopyPasteParams(methods=(codes.COPY_PASTE, codes.HARD_PASTE), crop_size=64)
+def worker(store, fn, batch, full_frame_max_px=0):
+    params = CopyPasteParams(methods=(codes.COPY_PASTE, codes.HARD_PASTE), crop_size=64,
+                             full_frame_max_px=full_frame_max_px)
     return CopyPasteWorker(store, fn, params, ["edge@1", "inpaint@1"], "CPUExecutionProvider",
                            crop_batch=batch)
 
@@ -80,6 +81,31 @@ def test_pooled_crops_give_the_rows_of_one_product_at_a_time(tmp_path, inpainter
     # Calls of 4 crops hold crops of several products; only the last one may be short.
     assert [c[0] for c in calls] == [4] * (total // 4) + ([total % 4] if total % 4 else [])
     assert all(r.get("seconds", 0) >= 0 for rows in pooled for r in rows)
+
+
+def test_a_spread_gap_is_inpainted_whole_in_a_call_of_its_own(tmp_path, inpainter):
+    from adstage.staging.composite import gap_crops
+
+    fn, calls = inpainter
+    store = ImageStore(str(tmp_path / "images"))
+    recs = records(store, 4)
+    room = store.get_image(recs[1]["donors"][0]["donor_image_uri"])
+    gap = np.zeros(room.shape[:2], np.uint8)
+    gap[10:110, 10:190] = 255          # 8 overlapping 64-px tiles > the 120x200 frame's pixels
+    assert len(gap_crops(room, gap, 64)[0]) * 64 ** 2 > gap.size
+    boxes, crops, holes = gap_crops(room, gap, 64, max_frame_px=gap.size)
+    assert boxes == [(0, 0, 200, 120)] and crops.shape == (1, 120, 200, 3)
+    assert (crops[0][gap > 0] == 255).all() and np.array_equal(crops[0][gap == 0], room[gap == 0])
+    assert len(gap_crops(room, gap, 64, max_frame_px=gap.size - 1)[0]) > 1   # over the cap
+
+    calls.clear()
+    alone = [strip(worker(store, fn, 1, 10 ** 6).stage(r)) for r in recs]
+    calls.clear()
+    pooled = [strip(rows) for rows in worker(store, fn, 4, 10 ** 6).stage_many(recs)]
+    assert sorted(pooled, key=lambda rows: rows[0]["product_id"]) == alone
+    assert all(r.get("reason") is None for rows in pooled for r in rows)
+    # On these small rooms every gap costs fewer pixels whole: one frame-sized call each.
+    assert sorted(map(tuple, calls)) == sorted([(1, 120, 110), (1, 120, 200)] * 2)
 
 
 def test_a_product_that_breaks_the_inpainter_fails_alone(tmp_path, inpainter):

@@ -66,11 +66,23 @@ def opencv_inpainter(radius: int = 5, method: int = cv2.INPAINT_TELEA) -> Inpain
     return run
 
 
-def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256
+def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256, max_frame_px: int = 0
               ) -> tuple[list[Box], np.ndarray, np.ndarray]:
     """The inpainter's input for ``gap`` (uint8, 255 = hole) of ``image``: the crop boxes, the
-    crops with the hole pixels white, and their holes (``InpaintFn``'s two arguments)."""
+    crops with the hole pixels white, and their holes (``InpaintFn``'s two arguments).
+
+    :param max_frame_px: when the crops hold more pixels than the whole frame (padded to the
+        networks' multiple of 4) and the frame has at most this many, one "crop" of the whole
+        frame instead (box ``(0, 0, W, H)``): a gap spread over the photo costs the inpainter
+        less in one piece than in overlapping tiles.  0 = always fixed-size crops.
+    """
     boxes = gap_mod.crop_boxes(gap, crop_size)
+    H, W = gap.shape
+    frame = (H + (-H) % 4) * (W + (-W) % 4)
+    if boxes and max_frame_px and len(boxes) * crop_size ** 2 > frame and frame <= max_frame_px:
+        blank = image.copy()
+        blank[gap > 0] = 255
+        return [(0, 0, W, H)], blank[None], np.where(gap > 0, 255, 0).astype(np.uint8)[None]
     if not boxes:
         crops, holes = gap_mod.extract_crops(image, gap, boxes)
         return boxes, crops, holes
@@ -153,7 +165,7 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
                      crop_size: int = 256, shadow: ShadowParams | None = ShadowParams(),
                      harmonize: HarmonizeParams | None = None, fit: str = "cover",
                      product_box: Box | None = None, backdrop_bgr=None,
-                     placed: Placed | None = None) -> StagedResult:
+                     placed: Placed | None = None, max_frame_px: int = 0) -> StagedResult:
     """Copy-paste staging of one product into one donor slot.
 
     Parameters as ``prepare_copy_paste``, plus ``inpaint_fn`` (see the module docstring).
@@ -161,7 +173,8 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
     pending = prepare_copy_paste(room, slot_mask, product_img, product_alpha,
                                  dilate_px=dilate_px, crop_size=crop_size, shadow=shadow,
                                  harmonize=harmonize, fit=fit, product_box=product_box,
-                                 backdrop_bgr=backdrop_bgr, placed=placed)
+                                 backdrop_bgr=backdrop_bgr, placed=placed,
+                                 max_frame_px=max_frame_px)
     filled = inpaint_fn(pending.crops, pending.holes) if pending.boxes else pending.crops
     return finish_copy_paste(pending, filled)
 
@@ -171,7 +184,7 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
                        shadow: ShadowParams | None = ShadowParams(),
                        harmonize: HarmonizeParams | None = None, fit: str = "cover",
                        product_box: Box | None = None, backdrop_bgr=None,
-                       placed: Placed | None = None) -> PendingCopyPaste:
+                       placed: Placed | None = None, max_frame_px: int = 0) -> PendingCopyPaste:
     """Copy-paste staging of one product into one donor slot, up to the inpainter.
 
     :param room: BGR uint8 ``H x W x 3``, the donor's staged photo (any size, odd sizes too).
@@ -188,6 +201,7 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
     :param backdrop_bgr: the cutout's backdrop colour, to decontaminate its soft rim.
     :param placed: a placement already computed with ``place_product`` for these inputs (the
         job checks a donor's fit before paying for inpainting).
+    :param max_frame_px: the whole frame as one crop when that is cheaper (``gap_crops``).
     """
     H, W = room.shape[:2]
     if room.dtype != np.uint8 or room.ndim != 3 or room.shape[2] != 3:
@@ -203,7 +217,7 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
     # The inpainter's context: the room with the new product already in (its edges continue
     # into the gap) — gap pixels are blanked in gap_crops.
     context = compose(product, alpha, room)
-    boxes, crops, holes = gap_crops(context, gap, crop_size)
+    boxes, crops, holes = gap_crops(context, gap, crop_size, max_frame_px)
     return PendingCopyPaste(room, slot_mask, placed, product, gap, context, boxes, crops, holes,
                             shadow, harmonize is not None)
 

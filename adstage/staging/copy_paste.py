@@ -14,8 +14,10 @@ and stored per row), with the session settings ``onnx_*`` give (``onnx_runtime.O
 Gap crops are pooled across products: a worker prepares product after product (donor checks,
 placement, gap, crops, hard paste), sends their crops to the inpainter ``crop_batch`` at a time
 (a call may hold crops of several products; ``staging_inpaint_batch``), and finishes a product
-(paste back, shadow, composite, store) once all its crops are filled.  The rows are the same as
-staging each product alone.  A row's ``seconds`` is the wall time spent on that image: its own
+(paste back, shadow, composite, store) once all its crops are filled.  A photo whose gap would
+need more crop pixels than the photo has (a gap spread over it, tiled with overlaps) is
+inpainted whole in one call of its own (``staging_full_frame_max_px``, ``composite.gap_crops``).
+The rows are the same as staging each product alone.  A row's ``seconds`` is the wall time spent on that image: its own
 donor loading and checks (first method only), preparation, compositing and storing, plus its
 crops' share, by crop count, of the pooled inpainter calls they were in.
 """
@@ -64,12 +66,14 @@ class CopyPasteParams:
     crop_size: int = 256
     max_gap_share: float = 0.6
     min_fit_iou: float = 0.3
+    full_frame_max_px: int = 2 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, s: Settings) -> "CopyPasteParams":
         methods = tuple(m for m in s.staging_methods if m in codes.PASTE_METHODS)
         return cls(methods, s.staging_shadow, s.staging_harmonize, s.staging_dilate_px,
-                   s.staging_crop_size, s.staging_max_gap_share, s.staging_min_fit_iou)
+                   s.staging_crop_size, s.staging_max_gap_share, s.staging_min_fit_iou,
+                   s.staging_full_frame_max_px)
 
 
 def _error(exc: BaseException) -> str:
@@ -124,7 +128,10 @@ class CopyPasteWorker:
                 yield job
                 continue
             jobs.append(job)
-            queue.extend((job, i) for i in range(len(job.pending.boxes)))
+            if job.pending.crops.shape[1:3] != (self.params.crop_size,) * 2:
+                self._fill([(job, 0)])  # its whole frame as one crop: a call of its own
+            else:
+                queue.extend((job, i) for i in range(len(job.pending.boxes)))
             while len(queue) >= self.crop_batch:
                 self._fill(queue[:self.crop_batch])
                 queue = [(j, i) for j, i in queue[self.crop_batch:] if not j.error]
@@ -252,7 +259,7 @@ class CopyPasteWorker:
                     room, slot, product, alpha, dilate_px=p.dilate_px, crop_size=p.crop_size,
                     shadow=ShadowParams() if p.shadow else None,
                     harmonize=HarmonizeParams() if p.harmonize else None, product_box=box,
-                    backdrop_bgr=backdrop, placed=placed)
+                    backdrop_bgr=backdrop, placed=placed, max_frame_px=p.full_frame_max_px)
                 row.update({"shadow": p.shadow, "harmonize": p.harmonize,
                             "model_versions": self.model_versions,
                             "onnx_providers": self.providers})
