@@ -17,9 +17,10 @@ placement, gap, crops, hard paste), sends their crops to the inpainter ``crop_ba
 (paste back, shadow, composite, store) once all its crops are filled.  A photo whose gap would
 need more crop pixels than the photo has (a gap spread over it, tiled with overlaps) is
 inpainted whole in one call of its own (``staging_full_frame_max_px``, ``composite.gap_crops``).
-The rows are the same as staging each product alone.  A row's ``seconds`` is the wall time spent on that image: its own
-donor loading and checks (first method only), preparation, compositing and storing, plus its
-crops' share, by crop count, of the pooled inpainter calls they were in.
+The rows are the same as staging each product alone.  A row's ``seconds`` is the wall time
+spent on that image: its own donor loading and checks (first method only), preparation,
+compositing and storing, plus its crops' share, by crop count, of the pooled inpainter calls
+they were in.
 """
 from __future__ import annotations
 
