@@ -127,14 +127,17 @@ def markdown(costs: list[StageCost], checks: list[dict], sizes: list[int], args)
     inc_shares = {c.stage: 1.0 if c.stage in args.always_full else inc for c in costs}
     lines = ["### Measured inputs (fitted per stage)", "",
              "| stage | runs (products) | F fixed wall s | v wall core-s / product | "
-             "Fc fixed CPU s | c CPU s / product | m model core-s / product |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "Fc fixed CPU s | c CPU s / product | m model core-s / product | "
+             "marginal overhead (c − m) / m |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in costs:
         lines.append(f"| {c.stage} | {', '.join(map(str, c.points))} | {c.fixed_s:.1f} | "
-                     f"{c.core_s:.4f} | {c.fixed_cpu_s:.1f} | {c.cpu_s:.4f} | {c.model_s:.4f} |")
+                     f"{c.core_s:.4f} | {c.fixed_cpu_s:.1f} | {c.cpu_s:.4f} | {c.model_s:.4f} | "
+                     f"{_ratio(c.cpu_s - c.model_s, c.model_s)} |")
+    cpu, model = sum(c.cpu_s for c in costs), sum(c.model_s for c in costs)
     lines.append(f"| **all** | | {sum(c.fixed_s for c in costs):.0f} | "
                  f"{sum(c.core_s for c in costs):.3f} | {sum(c.fixed_cpu_s for c in costs):.0f} | "
-                 f"{sum(c.cpu_s for c in costs):.3f} | {sum(c.model_s for c in costs):.3f} |")
+                 f"{cpu:.3f} | {model:.3f} | {_ratio(cpu - model, model)} |")
     if checks:
         lines += ["", "### Predicted vs measured", "",
                   "| products | stage | predicted wall s | measured wall s | ratio | "
@@ -161,6 +164,10 @@ def markdown(costs: list[StageCost], checks: list[dict], sizes: list[int], args)
             lines.append(f"| {n:,} | {label} | {_ceil(w)} | {_ceil(c)} | "
                          f"{_ceil(g)} GPU + {_ceil(r)} |")
     return "\n".join(lines) + "\n"
+
+
+def _ratio(a: float, b: float) -> str:
+    return "–" if b <= 0 else f"{a / b:.2f}"
 
 
 def _ceil(v: float) -> str:
