@@ -18,6 +18,10 @@ def load(name: str):
 def test_edgeconnect_inference_bench_runs(tmp_path):
     out = tmp_path / "rows.json"
     assert load("edgeconnect_inference").main(
-        ["--size", "32", "--widths", "8", "--threads", "1", "--repeats", "1", "--out", str(out)]) == 0
-    row = json.loads(out.read_text())["rows"][0]
-    assert row["gflop_per_call"] > 0 and row["max_abs_err"] < 1e-4
+        ["--size", "32", "--widths", "8", "--threads", "1", "--repeats", "1", "--calib", "1",
+         "--catalog-products", "12", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = {r["engine"]: r for r in result["rows"]}
+    assert set(rows) == {"torch", "ort_fp32", "ort_int8_qdq", "ort_int8_qoperator"}
+    assert rows["ort_fp32"]["gflop_per_crop"] > 0 and rows["ort_fp32"]["g2_max_abs_diff_vs_torch"] < 1e-4
+    assert rows["ort_int8_qdq"]["int8_ops"] > 0 and result["crops_per_image"] >= 1

@@ -113,28 +113,34 @@ def quantize_bytes(model: bytes, calibration: Sequence[Feeds], fmt: str = DEFAUL
 def quantized_ops(model: bytes) -> dict[str, dict[str, int]]:
     """Compute operators by precision: ``{"int8": {op: n}, "fp32": {op: n}}``.
 
-    QOperator graphs name their integer ops (``QLinearConv``, ...); in a QDQ graph an op counts
-    as int8 when a weight or activation reaches it through ``DequantizeLinear`` *and* onnxruntime
-    has an integer CPU kernel for it (Conv, Add, Mul, Concat, ...); the others (ConvTranspose,
-    InstanceNormalization) still run in fp32 between the pairs.
+    QOperator graphs name their integer ops (``QLinearConv``, ...). In a QDQ graph an op is
+    int8 when it is a whole node unit that onnxruntime fuses into an integer kernel: an input
+    comes from ``DequantizeLinear`` and every output goes only into ``QuantizeLinear``. An op
+    between the pairs that is not such a unit (ConvTranspose, InstanceNormalization, ...) runs
+    in fp32.
     """
     import onnx
 
-    integer_kernels = {"Conv", "MatMul", "Gemm", "Add", "Mul", "Relu", "LeakyRelu",
-                       "Sigmoid", "AveragePool", "MaxPool", "GlobalAveragePool", "Resize"}
     plumbing = {"Constant", "Reshape", "Shape", "Slice", "Concat", "Cast", "Transpose",
                 "ConstantOfShape", "Pad", "Gather", "Unsqueeze", "Squeeze", "QuantizeLinear",
                 "DequantizeLinear", "DynamicQuantizeLinear"}
     graph = onnx.load_from_string(model).graph
     from_dq = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    consumers: dict[str, list[str]] = collections.defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            consumers[i].append(n.op_type)
+    graph_outputs = {o.name for o in graph.output}
     out: dict[str, collections.Counter] = {"int8": collections.Counter(),
                                            "fp32": collections.Counter()}
     for n in graph.node:
+        quantized_out = all(o not in graph_outputs and consumers[o] and
+                            set(consumers[o]) == {"QuantizeLinear"} for o in n.output)
         if n.op_type.startswith(("QLinear", "ConvInteger", "MatMulInteger")):
             out["int8"][n.op_type] += 1
         elif n.op_type in plumbing:
             continue
-        elif n.op_type in integer_kernels and any(i in from_dq for i in n.input):
+        elif quantized_out and any(i in from_dq for i in n.input):
             out["int8"][n.op_type] += 1
         else:
             out["fp32"][n.op_type] += 1
