@@ -50,10 +50,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Gap crops (256²) per inpainter call when staging_inpaint_batch = 0, measured with
-# bench/gap_crops.py (docs/benchmarks.md): on the CPU larger batches only cost cache misses;
-# on CUDA the batch is what fills the GPU (not measured here: the vision stages' batch).
-CROP_BATCH_CPU = 4
+# Gap crops (256²) per inpainter call when staging_inpaint_batch = 0 (docs/benchmarks.md): on
+# the CPU batching gains nothing and from 8 crops up loses to cache misses; on CUDA the batch is
+# what fills the GPU (not measured here: the vision stages' inference_batch).
+CROP_BATCH_CPU = 2
 # Output rows per Arrow batch handed back to Spark (rows hold URIs and scores, no pixels).
 ROWS_PER_BATCH = 256
 
