@@ -49,9 +49,14 @@ def ensure_table(spark: "SparkSession", settings: Settings, name: str) -> str:
     return uri
 
 
+_CURRENT: set[str] = set()  # tables seen with every contract column, in this process
+
+
 def _add_new_columns(spark: "SparkSession", uri: str, name: str) -> None:
     """A contract column added after the table was created (nullable, appended): added to the
     table, so that a warehouse written by an older adstage keeps working."""
+    if uri in _CURRENT:
+        return
     have = set(spark.read.format("delta").load(uri).columns)
     missing = [c for c in spec(name).columns if c.name not in have]
     for c in missing:
@@ -63,6 +68,7 @@ def _add_new_columns(spark: "SparkSession", uri: str, name: str) -> None:
                          + c.description.replace("'", "\\'") + "'" for c in missing)
         log.info("%s: adding contract columns %s", name, [c.name for c in missing])
         _with_retries(lambda: spark.sql(f"ALTER TABLE delta.`{uri}` ADD COLUMNS ({cols})"), name)
+    _CURRENT.add(uri)
 
 
 def conform(df: "DataFrame", name: str) -> "DataFrame":
