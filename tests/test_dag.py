@@ -1,8 +1,10 @@
-"""The nightly DAG: integrity (after Airflow's own example-DAG test) and one real run.
+"""The DAGs: integrity (after Airflow's own example-DAG test) and real runs sharing one setup.
 
-The real run goes all the way on a small demo catalog: `airflow dags test` →
-SparkSubmitOperator → spark-submit → every job in jobs/ → Delta tables, the gallery, the quality
-gate, and an MLflow run per task.
+One module fixture runs the nightly DAG as operations do, on a small demo catalog: a scheduler
+and `airflow backfill create` of two dates (two runs at once) → SparkSubmitOperator →
+spark-submit → every job in jobs/ → Delta tables, the gallery, the quality gate and an MLflow
+run per task; then a re-run of the second date. The whole-night assertions read the first
+date, the backfill and re-run tests both, and the training DAG trains (tiny) on that warehouse.
 """
 from __future__ import annotations
 
@@ -312,22 +314,3 @@ def test_demo_progress_keeps_task_states_and_job_lines():
     assert _short(state) == "03:11:16 airflow: task success"
     assert _short(job) == "03:10:44 INFO    adstage.ingest: validated 40 feed rows, fetched 64 images"
     assert PROGRESS.search(state) and PROGRESS.search(job) and not PROGRESS.search(noise)
-
-
-def test_backfill_plans_one_run_per_logical_date(tmp_path):
-    """`airflow backfill create` (the ops guide's command) against the real DAG: one run per
-    date of the range, each of which writes only its own `ds` partitions."""
-    from adstage.airflow_local import ensure_db
-
-    env = airflow_env(tmp_path / "airflow", make_settings(tmp_path / "home"))
-    ensure_db(env)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "dags", "reserialize"], env=env, check=True, capture_output=True,
-                   timeout=300)
-    out = subprocess.run([airflow, "backfill", "create", "--dag-id", "adstage_nightly",
-                          "--from-date", "2026-11-20", "--to-date", "2026-11-22",
-                          "--max-active-runs", "2", "--reprocess-behavior", "completed",
-                          "--dry-run"], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    planned = out.stdout.split("Logical dates to be attempted:")[1].split()
-    assert [d for d in planned if d.startswith("2026-")] == ["2026-11-20", "2026-11-21", "2026-11-22"]
