@@ -73,3 +73,26 @@ def test_promote_and_roll_back_the_champion(tmp_path, monkeypatch, capsys):
     with pytest.raises(Exception):
         reg.promote(settings, name, "7")  # no such version: refused, alias unchanged
     assert registry.resolve(settings, name).version == "1"
+
+
+def test_models_registered_in_one_job_run_keep_their_own_files(tmp_path, monkeypatch):
+    """export_models registers several models inside its job run: each champion must be its
+    own file, not the last one logged into a shared artifact folder."""
+    import mlflow
+
+    from adstage import tracking
+    from adstage.generative import publish
+
+    monkeypatch.setenv("ADSTAGE_HOME", str(tmp_path / "home"))
+    settings = Settings.load()
+    from adstage.registry import MODELS_DIR
+
+    shipped = MODELS_DIR / "generative"
+    tracking.configure(settings)
+    with mlflow.start_run(run_name="export_models"):
+        versions = publish.register_dir(settings, shipped, ["edgeconnect_edge", "pix2pix"])
+    assert set(versions) == {"edgeconnect_edge", "pix2pix"}
+    for stem in versions:
+        got = registry.resolve(settings, publish.SPECS[stem][0])
+        assert got.source == "registry"
+        assert got.data == (shipped / f"{stem}.onnx").read_bytes(), stem

@@ -105,6 +105,8 @@ def _summary(arch: dict) -> str:
 
 def register_dir(settings, models_dir: str | Path, stems: list[str] | None = None) -> dict[str, str]:
     """Register every exported ``<stem>.onnx`` (with its card) and move ``@champion`` to it."""
+    import mlflow
+
     models_dir = Path(models_dir)
     versions = {}
     for stem in stems or list(SPECS):
@@ -113,5 +115,8 @@ def register_dir(settings, models_dir: str | Path, stems: list[str] | None = Non
             continue
         card_path = models_dir / f"{stem}.card.json"
         card = json.loads(card_path.read_text()) if card_path.exists() else {}
-        versions[stem] = registry.register_onnx(settings, path, SPECS[stem][0], card)
+        # One (nested) run per model: models registered inside one job run would otherwise
+        # share its `model/` artifact folder, and the last one logged would replace the others.
+        with mlflow.start_run(run_name=f"register {stem}", nested=mlflow.active_run() is not None):
+            versions[stem] = registry.register_onnx(settings, path, SPECS[stem][0], card)
     return versions
