@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from adstage.airflow_local import airflow_env, ensure_db
+from adstage.airflow_local import FAST_START_SPARK_DEFAULTS, airflow_env, ensure_db
 from adstage.cluster_local import spark_home, standalone_cluster
 from adstage.jars import jar_paths
 from adstage.report import read_table
@@ -138,7 +138,8 @@ def test_airflow_task_retried_after_a_failed_attempt_lands_the_same_rows(tmp_pat
     late = feed.with_suffix(".uploading")
     feed.rename(late)
     base = dict(job_env(tmp_path), ADSTAGE_FEED_URI=str(feed))
-    env = airflow_env(tmp_path / "airflow", settings, base=base)
+    env = airflow_env(tmp_path / "airflow", settings, base=base,
+                      spark_defaults=FAST_START_SPARK_DEFAULTS)
     ensure_db(env)
     airflow = str(Path(sys.executable).with_name("airflow"))
 
