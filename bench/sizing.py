@@ -22,7 +22,7 @@ bound, and a loose one where the machine was crowded); "CPU" assumes the cores a
 (a lower bound; a real cluster lands between, closer to it the fuller its tasks keep them). Incremental: a share
 `--change-share` of the products is new or changed and computed; the rest is carried forward at
 `--carry-cost` of its full cost (both are inputs, not measured here). GPU: the stages' model time
-m_s (per-row seconds of the staging stages; the Python workers' CPU of the others) runs
+m_s (the Python workers' CPU per product: decoding, numpy, onnxruntime; an upper bound) runs
 `--gpu-speedup` times faster on one GPU than on one core - an assumption, no GPU was measured.
 """
 from __future__ import annotations
@@ -67,7 +67,9 @@ def stage_points(runs: list[dict]) -> dict[str, list[dict]]:
         for s in run["stages"]:
             out.setdefault(s["stage"], []).append(
                 {"n": s["products"], "slots": slots, "wall": s["wall_s"],
-                 "cpu": sum(s["cpu_s"].values()), "model": s["model_s"]})
+                 # The model's CPU, not the staging rows' `seconds`: those are wall time
+                 # inside the task and grow with every other job on the cores.
+                 "cpu": sum(s["cpu_s"].values()), "model": s["cpu_s"].get("python_worker", 0.0)})
     return out
 
 
