@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 # The tag adstage.promotion puts on a candidate version its gate did not promote.
 REFUSED_TAG, REFUSED = "adstage.promotion.decision", "kept_champion"
+# The tag adstage.generative.quantize_job puts on the int8 versions of a registered model.
+PRECISION_TAG = "adstage.precision"
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
@@ -103,8 +105,9 @@ def resolve(settings: Settings, registered_name: str, shipped_folder: str | None
     * `LookupError`: the name is registered but has no `alias` (someone registered versions
       and never promoted one, or the setting names the wrong model; running the shipped demo
       weights instead would hide it), or a model that ships no file (`shipped_file=None`) is not
-      in the registry. Versions that are all candidates their promotion gate refused are not
-      an error: the shipped model is what ran before them, and still runs (a warning);
+      in the registry. Versions that are all candidates their promotion gate refused, or
+      (for @champion) int8 versions, are not an error: the shipped model is what ran before
+      them, and still runs (a warning);
     * `ModelLoadError`: the champion's artifact cannot be downloaded or is not an ONNX file
       onnxruntime opens (a broken promotion), or the shipped file is not.
     """
@@ -136,11 +139,12 @@ def resolve(settings: Settings, registered_name: str, shipped_folder: str | None
     except MlflowException as exc:
         found = client.search_model_versions(f"name='{registered_name}'")
         versions = sorted(int(v.version) for v in found)
-        if found and all((v.tags or {}).get(REFUSED_TAG) == REFUSED for v in found):
-            # Every version is a candidate its gate refused (adstage.promotion): the model
-            # that ran before them, the shipped one, is still the right one.
-            log.warning("%s: versions %s were all refused by their gate; using the shipped "
-                        "model", uri, versions)
+        if found and not [v for v in found if _could_hold(v.tags or {}, alias)]:
+            # Every version is a candidate its gate refused (adstage.promotion) or an int8
+            # sibling (adstage.generative.quantize_job): the model that ran before them, the
+            # shipped one, is still the right one.
+            log.warning("%s: versions %s are refused candidates or int8 siblings, none ever "
+                        "promoted; using the shipped model", uri, versions)
             return _checked(fallback("no promoted version"), uri)
         raise LookupError(
             f"{uri}: model {registered_name!r} is registered (versions {versions or 'none'}) but "
@@ -158,6 +162,14 @@ def resolve(settings: Settings, registered_name: str, shipped_folder: str | None
         raise ModelLoadError(f"{uri} (version {mv.version}) could not be loaded: "
                              f"{str(exc).splitlines()[0][:300]}") from exc
     return _checked(model, uri)
+
+
+def _could_hold(tags: Mapping[str, str], alias: str) -> bool:
+    """Whether a version is one `alias` should point at by now: not refused by its gate, and
+    for @champion not an int8 version (those only ever take @int8)."""
+    if tags.get(REFUSED_TAG) == REFUSED:
+        return False
+    return alias != CHAMPION or tags.get(PRECISION_TAG) != "int8"
 
 
 def _checked(model: ResolvedModel, uri: str) -> ResolvedModel:

@@ -249,17 +249,21 @@ def test_a_broken_model_fails_by_name_before_any_table_moves(night, spark, tmp_p
     assert delta_versions(settings) == before
 
 
-def test_versions_all_refused_by_their_gate_fall_back_to_the_shipped_model(night):
-    """Not an error: a first candidate that its promotion gate refused leaves no champion, and
-    the shipped model that ran before it still runs."""
+def test_refused_candidates_and_int8_versions_fall_back_to_the_shipped_model(tmp_path):
+    """Not errors: a first candidate its promotion gate refused, or an int8 version quantized
+    from the shipped fp32 model, leaves no champion; the shipped model that ran before still
+    runs. An untagged version without a champion is an error."""
     from mlflow import MlflowClient
 
-    settings = night[0]
+    settings = make_settings(tmp_path)
+    client = MlflowClient(settings.tracking_uri)
     name = "adstage-test-refused-classifier"
     version = registry.register_onnx(settings, SHIPPED_CLASSIFIER, name, {}, alias="candidate")
     with pytest.raises(LookupError, match="no alias 'champion'"):  # untagged: someone forgot
         registry.resolve(settings, name, "classifier", "classifier.onnx")
-    MlflowClient(settings.tracking_uri).set_model_version_tag(name, version, registry.REFUSED_TAG,
-                                                              registry.REFUSED)
+    client.set_model_version_tag(name, version, registry.REFUSED_TAG, registry.REFUSED)
+    version = registry.register_onnx(settings, SHIPPED_CLASSIFIER, name, {}, alias="int8")
+    client.set_model_version_tag(name, version, registry.PRECISION_TAG, "int8")
     model = registry.resolve(settings, name, "classifier", "classifier.onnx")
     assert (model.source, model.name) == ("shipped", name)
+    assert registry.resolve(settings, name, "classifier", "classifier.onnx", "int8").version == "2"
