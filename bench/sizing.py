@@ -73,9 +73,12 @@ def stage_points(runs: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def fit(runs: list[dict]) -> list[StageCost]:
+def fit(runs: list[dict], min_runs: int = 1) -> list[StageCost]:
+    """Per-stage costs; stages measured in fewer than `min_runs` runs are left out."""
     costs = []
     for stage, pts in stage_points(runs).items():
+        if len(pts) < min_runs:
+            continue
         if len({p["slots"] for p in pts}) != 1:
             raise ValueError(f"{stage}: runs with different slot counts cannot be fitted together")
         k, ns = pts[0]["slots"], [p["n"] for p in pts]
@@ -183,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="pipeline_throughput JSON results to fit the per-stage costs on")
     parser.add_argument("--check", type=Path, nargs="*", default=[],
                         help="results to compare the fitted prediction with (not fitted)")
+    parser.add_argument("--min-runs", type=int, default=1,
+                        help="fit only stages measured in at least this many runs (2: no "
+                             "one-point fits, whose fixed cost would count as per-product)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--window-h", type=float, default=WINDOW_H)
     parser.add_argument("--change-share", type=float, default=0.05,
@@ -199,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     runs = [json.loads(p.read_text()) for p in args.fit]
-    costs = fit(runs)
+    costs = fit(runs, args.min_runs)
+    left_out = sorted(set(stage_points(runs)) - {c.stage for c in costs})
     by_stage = {c.stage: c for c in costs}
     checks = []
     for p in args.check:
@@ -212,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
                                "measured_cpu": sum(s["cpu_s"].values()),
                                "predicted_cpu": predict_cpu(c, s["products"])})
     md = markdown(costs, checks, args.sizes, args)
+    if left_out:
+        md += (f"\nLeft out (measured in fewer than {args.min_runs} runs): "
+               f"{', '.join(left_out)}.\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.out}.md").write_text(md)
     Path(f"{args.out}.json").write_text(json.dumps(

@@ -135,5 +135,6 @@ def test_sizing_fits_fixed_and_per_product_costs():
     # One run: no intercept to fit, everything counts as per-product cost.
     (one,) = sz.fit(runs[:1])
     assert one.fixed_s == 0 and one.core_s == pytest.approx((30 + 25) * 2 / 100)
+    assert sz.fit(runs[:1], min_runs=2) == []
     with pytest.raises(ValueError, match="slot counts"):
         sz.fit([runs[0], _run(1000, 4, 1, 1, 1)])
