@@ -261,3 +261,20 @@ def test_bad_images_cost_their_own_row_only(demo, tmp_path):
     assert [r["reason"] for r in by_id["missing"]] == ["corrupt_image"]
     assert [r["reason"] for r in by_id["garbage"]] == ["corrupt_image"]
     assert by_id["missing"][0]["kind"] == "slot" and by_id["garbage"][0]["kind"] == "cutout"
+
+
+def test_slot_refinement_does_not_depend_on_what_ran_before():
+    """GrabCut draws on OpenCV's RNG: a slot's mask must not change with the photos a worker
+    refined before it (re-runs partition and order the photos differently)."""
+    from adstage.vision.slots import refine_mask
+
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    bgr[30:70, 40:90] = rng.integers(100, 160, (40, 50, 3), dtype=np.uint8)
+    p = np.zeros((96, 128), np.float32)
+    p[28:72, 38:92], p[35:65, 48:82] = 0.6, 0.95
+    comp = (p > 0.5).astype(np.uint8) * 255
+    first = refine_mask(bgr, p, comp)
+    for _ in range(3):  # other photos through the same process
+        refine_mask(bgr[::-1].copy(), p[::-1].copy(), comp[::-1].copy())
+    np.testing.assert_array_equal(refine_mask(bgr, p, comp), first)

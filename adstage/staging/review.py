@@ -102,7 +102,7 @@ def run(settings: Settings, ds: str) -> dict[str, float]:
     assets = Assets(ImageStore(settings.image_store_uri), page_dir)
     items = build_items(staged, animations, assets)
     page = write_gallery(page_dir, ds, items, sort_by=SORT_BY)
-    _link_runs(settings, page, {r["mlflow_run_id"] for r in staged + animations})
+    _link_runs(settings, page, ds, {r["mlflow_run_id"] for r in staged + animations})
     log.info("gallery ds=%s: %d products, %d files -> %s", ds, len(items), assets.copied, page)
     print(f"gallery: {page}")
     return {"products": len(items), "files": assets.copied}
@@ -146,8 +146,11 @@ def contact_sheet(settings: Settings, ds: str, path: str | Path, n: int = 6,
     return path
 
 
-def _link_runs(settings: Settings, page: Path, run_ids: set[str]) -> None:
-    """The page as an artifact of this run, and its path as a tag here and on the runs shown."""
+def _link_runs(settings: Settings, page: Path, ds: str, run_ids: set[str]) -> None:
+    """The page as an artifact of this run, and its path as a tag here and on the runs shown.
+
+    Only runs of this date are tagged: rows carried forward from an earlier date keep the run
+    that made them, and that run's tag must keep pointing at its own date's page."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -157,6 +160,8 @@ def _link_runs(settings: Settings, page: Path, run_ids: set[str]) -> None:
     client = MlflowClient()
     for run_id in sorted(r for r in run_ids if r and r != "none"):
         try:
+            if client.get_run(run_id).data.tags.get("adstage.ds") != ds:
+                continue
             client.set_tag(run_id, "adstage.gallery", str(page))
         except Exception as exc:  # a run from another tracking store: not worth failing for
             log.warning("gallery: could not tag run %s (%s)", run_id, exc)

@@ -65,6 +65,10 @@ def refine_mask(bgr: np.ndarray, p: np.ndarray, comp: np.ndarray, iters: int = 2
     if not (seed == cv2.GC_FGD).any() or not (seed == cv2.GC_BGD).any():
         return comp
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour models with k-means on OpenCV's per-thread RNG: unseeded, a
+    # slot's mask depends on which photos the worker refined before it, so a re-run of a date
+    # (other partitioning, other order) gave other masks.
+    cv2.setRNGSeed(0)
     cv2.grabCut(np.ascontiguousarray(crop), seed, None, bgd, fgd, iters, cv2.GC_INIT_WITH_MASK)
     out = np.zeros_like(comp)
     fg = np.isin(seed, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
