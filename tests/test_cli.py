@@ -1,6 +1,7 @@
 """Every command has --help; `adstage tables` lists tables with versions and row counts."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,13 @@ def test_job_scripts_have_help():
         assert proc.returncode == 0, (job, proc.stderr[-2000:])
         assert "usage" in proc.stdout.lower(), job
         if f'"{job.name}"' in scheduled:
-            assert "--ds" in proc.stdout, job
+            # A job with steps (jobs/training.py) takes the date in each step.
+            steps = re.search(r"\{([\w,-]+)\}", proc.stdout.split("\n\n")[0])
+            for step in steps.group(1).split(",") if steps else [None]:
+                out = subprocess.run([sys.executable, str(job), *([step] if step else []),
+                                      "--help"], capture_output=True, text=True,
+                                     timeout=120).stdout
+                assert "--ds" in out, (job, step)
 
 
 def test_tables_on_an_empty_warehouse(tmp_path, capsys):
