@@ -73,3 +73,16 @@ def test_webm_writer_takes_vp8_and_refuses_other_codecs(tmp_path):
     cap.release()
     with pytest.raises(ValueError):
         write_webm(frames, tmp_path / "b.webm", 12, fourcc="avc1")
+
+
+@pytest.mark.parametrize("fourcc", ["VP90", "VP80"])
+def test_same_frames_give_the_same_webm_bytes(tmp_path, fourcc):
+    """Clips are stored under their content hash: a re-run must write the same bytes (FFmpeg's
+    muxer draws a random track UID), and the file must still decode."""
+    frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(4)]
+    a = write_webm(frames, tmp_path / "a.webm", 12, fourcc=fourcc).read_bytes()
+    b = write_webm(frames, tmp_path / "b.webm", 12, fourcc=fourcc).read_bytes()
+    assert a == b
+    cap = cv2.VideoCapture(str(tmp_path / "b.webm"))
+    assert sum(1 for _ in iter(lambda: cap.read()[0], False)) == 4
+    cap.release()

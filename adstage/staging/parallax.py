@@ -146,7 +146,28 @@ def write_webm(frames: list[np.ndarray], path: str | Path, fps: int, fourcc: str
     gallery's ``<video>`` plays in Chromium; raises RuntimeError when OpenCV cannot open a writer."""
     if fourcc not in ("VP90", "VP80"):
         raise ValueError(f"WebM holds VP8 or VP9 here, not {fourcc!r}")
-    return _write_video(frames, path, fps, fourcc)
+    path = _write_video(frames, path, fps, fourcc)
+    path.write_bytes(fixed_track_uid(path.read_bytes()))
+    return path
+
+
+# Matroska's TrackUID element (ID 0x73C5, 8-byte payload) as FFmpeg writes it.
+_TRACK_UID = b"\x73\xc5\x88"
+_FIXED_UID = (1).to_bytes(8, "big")
+
+
+def fixed_track_uid(webm: bytes) -> bytes:
+    """The same WebM with its track UID set to 1.
+
+    FFmpeg's muxer draws the UID at random (OpenCV offers no ``bitexact`` flag), so the same
+    frames gave other bytes, hence another content address, on every run: a re-run of a date
+    then did not reproduce its rows. The UID also stands in the tags (TagTrackUID), so every copy
+    of it is replaced; it only has to be unique within the file, which holds one track."""
+    at = webm.find(_TRACK_UID)
+    if at < 0:
+        return webm
+    uid = webm[at + 3:at + 11]
+    return webm.replace(uid, _FIXED_UID) if len(uid) == 8 else webm
 
 
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: int, max_side: int = 480) -> Path:
