@@ -392,7 +392,8 @@ def render_paste_methods(room: np.ndarray, slot_mask: np.ndarray, product: np.nd
                 dilate_px=params.dilate_px, crop_size=params.crop_size,
                 shadow=ShadowParams() if spec.shadow else None,
                 harmonize=HarmonizeParams() if spec.harmonize else None,
-                product_box=product_box, backdrop_bgr=backdrop_bgr, placed=placed)
+                product_box=product_box, backdrop_bgr=backdrop_bgr, placed=placed,
+                max_frame_px=params.full_frame_max_px)  # as the nightly job renders
         out[m] = Rendered(res.image, alpha_png(res.product_alpha), dict(res.scores))
     return out
 
