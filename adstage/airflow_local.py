@@ -242,6 +242,10 @@ def backfill(dag_id: str, from_date: str, to_date: str, env: dict[str, str], *,
         if time.monotonic() > deadline:
             raise TimeoutError(f"backfill {backfill_id} of {dag_id} not done in {timeout:.0f}s: "
                                f"{json.dumps(backfill_runs(db, backfill_id))[-3000:]}")
+        # A failed date never completes the backfill: the later dates' depends_on_past tasks
+        # wait for it to be fixed. Report it now rather than waiting out the timeout.
+        if any(r["state"] == "failed" for r in backfill_runs(db, backfill_id)):
+            break
         time.sleep(5)
     runs = backfill_runs(db, backfill_id)
     failed = [(r["ds"], t) for r in runs for t in r["tasks"] if t["state"] != "success"]
