@@ -128,6 +128,10 @@ def plan(spark: "SparkSession", settings: Settings, stage: str, ds: str, inputs:
     fingerprint and none is a transient failure."""
     from pyspark.sql import functions as F
 
+    # Materialised once: the inputs are joins and aggregations over several tables, and the
+    # plan's frames are read by the model work, both writes and the metrics; without this each
+    # of those actions would rebuild them (and their fingerprints) from the Delta files.
+    inputs = inputs.localCheckpoint()
     source = previous_date(spark, settings, tables, ds, only) if settings.incremental else None
     if source is None:
         p = Plan(stage, ds, key, inputs, n_computed=inputs.count())
@@ -145,16 +149,15 @@ def plan(spark: "SparkSession", settings: Settings, stage: str, ds: str, inputs:
                      F.max(F.col(FINGERPRINT).isNull().cast("int")).alias("_null"),
                      F.max(F.col("_retry").cast("int")).alias("_retry"))
                 .filter("_n = 1 AND _null = 0 AND _retry = 0").select(key, FINGERPRINT))
-    keys = inputs.select(key, FINGERPRINT).join(reusable, [key, FINGERPRINT]).select(key)
+    keys = inputs.select(key, FINGERPRINT).join(reusable, [key, FINGERPRINT]).select(
+        key).localCheckpoint()
     todo = inputs.join(keys, key, "left_anti")
     lit_ds = F.lit(ds).cast("date")
     carried = {t: df.join(keys, key, "left_semi").withColumn("ds", lit_ds)
                for t, df in prev.items()}
-    counts = (inputs.select(key, FINGERPRINT)
-              .join(reusable.withColumn("_carry", F.lit(1)), [key, FINGERPRINT], "left")
-              .agg(F.count("*").alias("n"), F.count("_carry").alias("carried")).first())
-    p = Plan(stage, ds, key, todo, carried, source, n_computed=counts["n"] - counts["carried"],
-             n_carried=counts["carried"])
+    n, n_carried = inputs.count(), keys.count()
+    p = Plan(stage, ds, key, todo, carried, source, n_computed=n - n_carried,
+             n_carried=n_carried)
     _log(p, f"fingerprints compared with {source}")
     return p
 

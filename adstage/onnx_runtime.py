@@ -132,26 +132,23 @@ def session_from_bytes(model: bytes, device: str = "auto", threads: int = 1,
         device_id = task_gpu_id()
     chosen = providers(device, device_id)
     cuda_id = chosen[0][1]["device_id"] if isinstance(chosen[0], tuple) else None
+    # Without options: onnxruntime's defaults (full optimisation, arena, memory pattern) are
+    # OrtOptions' defaults, so only the thread count differs.
+    options = options or OrtOptions(threads=threads)
     opts_key = (options.resolved_threads(), options.graph_optimization, options.cpu_arena,
-                options.mem_pattern) if options is not None else (threads,)
+                options.mem_pattern)
     half = fp16 and (chosen[0] == CUDA or isinstance(chosen[0], tuple))
     key = (hashlib.sha256(model).hexdigest(), device, cuda_id, opts_key, half)
     sess = _SESSIONS.get(key)
     if sess is None:
         if fp16 and not half:
             log.info("fp16 asked for, but %s has no CUDA provider: fp32 on the CPU", chosen)
-        if options is not None:
-            opts = options.session_options()
-        else:
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
+        opts = options.session_options()
         sess = ort.InferenceSession(float16_model(model) if half else model, sess_options=opts,
                                     providers=chosen)
         _SESSIONS[key] = sess
-        log.info("onnxruntime session %s%s on %s, %d intra-op thread(s)%s", key[0][:12],
-                 " (fp16)" if half else "", sess.get_providers(), opts.intra_op_num_threads,
-                 f", {options}" if options is not None else "")
+        log.info("onnxruntime session %s%s on %s, %s", key[0][:12], " (fp16)" if half else "",
+                 sess.get_providers(), options)
     return sess
 
 

@@ -265,8 +265,8 @@ class CopyPasteWorker:
                             "model_versions": self.model_versions,
                             "onnx_providers": self.providers})
                 n = len(pending.boxes)
-                job = _Job(rec["product_id"], pending, row, rows, 0.0, attempt, [None] * n, n)
-                job.seconds = time.perf_counter() - t0
+                job = _Job(rec["product_id"], pending, row, rows, time.perf_counter() - t0,
+                           attempt, [None] * n, n)
                 continue
             res = hard_paste(room, slot, product, alpha, product_box=box)
             row.update({"shadow": False, "harmonize": False, "model_versions": [],
