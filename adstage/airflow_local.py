@@ -170,6 +170,10 @@ def scheduler(env: dict[str, str], timeout: float = 300) -> Iterator[dict[str, s
             con.execute("PRAGMA journal_mode=WAL")
         env = dict(env, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{db}?timeout=120")
     env = dict(env,
+               # The task logs are what a data engineer opens when a task fails: they must hold
+               # the job's own lines (INFO), which the CLI's quiet WARNING default would drop.
+               AIRFLOW__LOGGING__LOGGING_LEVEL=_at_most_info(
+                   env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")),
                AIRFLOW__CORE__EXECUTOR="LocalExecutor",
                AIRFLOW__CORE__PARALLELISM=env.get("AIRFLOW__CORE__PARALLELISM", "4"),
                AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
@@ -251,9 +255,32 @@ def backfill(dag_id: str, from_date: str, to_date: str, env: dict[str, str], *,
     failed = [(r["ds"], t) for r in runs for t in r["tasks"] if t["state"] != "success"]
     if failed or any(r["state"] != "success" for r in runs):
         logs = Path(env["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
+        tails = "".join(f"\n--- {ds} {t['task_id']} (last lines of its log) ---\n"
+                        f"{_log_tail(logs, ds, t['task_id'])}"
+                        for ds, t in failed if t["state"] == "failed")
         raise RuntimeError(f"backfill of {dag_id} {from_date}..{to_date} failed: {failed}; "
-                           f"task logs under {logs}")
+                           f"task logs under {logs}{tails}")
     return runs
+
+
+def _at_most_info(level: str) -> str:
+    return "DEBUG" if level.upper() == "DEBUG" else "INFO"
+
+
+def _log_tail(logs: Path, ds: str, task_id: str, chars: int = 2000) -> str:
+    """The job lines at the end of a failed task's last attempt (Airflow's JSON log lines'
+    events), so that the error says why, not only where to look."""
+    attempts = sorted(logs.glob(f"run_id=*{ds}*/task_id={task_id}/attempt=*.log"),
+                      key=lambda p: int(p.stem.split("=")[1]))
+    if not attempts:
+        return ""
+    events = []
+    for line in attempts[-1].read_text(errors="replace").splitlines():
+        try:
+            events.append(str(json.loads(line).get("event", "")))
+        except ValueError:
+            events.append(line)
+    return "\n".join(e for e in events if e)[-chars:]
 
 
 def _metadata_db(env: Mapping[str, str]) -> sqlite3.Connection:

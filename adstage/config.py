@@ -152,6 +152,11 @@ class Settings:
     gate_max_fd_regression: float = 0.5
     gate_max_seam_regression: float = 0.1
     gate_history_days: int = 7
+    # Fewer generated images than this on the date (or on a past date) and the regression
+    # checks report their figures without judging: on a dozen images the seam accuracy swings
+    # by more than its tolerance from sampling alone (seen: 0.45 → 0.62 between two dates of
+    # 12 demo products, same models).
+    gate_min_regression_images: int = 30
 
     # ---- derived locations -------------------------------------------------------------
     @property

@@ -9,7 +9,8 @@ Checks, each with its threshold in ``Settings`` (``gate_*``):
 * **rejects** — the share of products without a copy-paste image, and of refused feed rows and
   images, stay under their limits;
 * **no regression** — the copy-paste Fréchet distance and seam accuracy of the date against the
-  median of the previous evaluated dates measured with the same extractor.
+  median of the previous evaluated dates measured with the same extractor, judged only where
+  the date and those past dates each compared enough images for the figures to mean something.
 
 Reads the tables with delta-rs (no Spark); records the verdict on its MLflow run; exits non-zero
 with every failed check listed, which fails the Airflow task and the run.
@@ -83,7 +84,14 @@ def _regressions(ds: str, metrics: pd.DataFrame, s: Settings, figures: dict) -> 
     if today.empty:
         return [f"no copy-paste row in staging_metrics for {ds} (did the evaluation run?)"]
     row = today.iloc[0]
-    past = m[(m["ds"] < ds) & (m["extractor"] == row["extractor"])].sort_values("ds")
+    figures["regression_images"] = int(row["n_images"])
+    if row["n_images"] < s.gate_min_regression_images:
+        log.warning("quality gate ds=%s: regression not judged, %d images < %d "
+                    "(gate_min_regression_images)", ds, row["n_images"],
+                    s.gate_min_regression_images)
+        return []
+    past = m[(m["ds"] < ds) & (m["extractor"] == row["extractor"])
+             & (m["n_images"] >= s.gate_min_regression_images)].sort_values("ds")
     past = past.tail(s.gate_history_days)
     out = []
     for col, limit, relative in (("fd", s.gate_max_fd_regression, True),

@@ -317,3 +317,20 @@ def test_hard_pastes_are_told_from_real_edges_and_real_edges_are_not(staged_sets
     assert np.median(list(pasted.per_image.values())) > 0.5
     assert floor.n_images + floor.n_real == N_SIDE
     assert np.isfinite([pasted.kid, pasted.kid_std, floor.kid]).all()
+
+
+def test_a_dates_figures_do_not_depend_on_the_order_spark_returns_rows_in():
+    """A re-run of a date must reproduce its staging_metrics exactly (the DAG re-run test):
+    the shuffle's row order must not reach the covariances, KID's subsets or the folds."""
+    from adstage.evaluation.evaluate import _collect, compare
+
+    rng = np.random.default_rng(3)
+    rows = [{"kind": kind, "method": method, "key": f"p{i:02d}",
+             "whole": rng.normal(size=8).tolist(), "patches": rng.normal(size=3 * 8).tolist()}
+            for kind, method in (("gen", "copy_paste"), ("real", None)) for i in range(12)]
+    figures = []
+    for order in (rows, rows[::-1], [rows[i] for i in rng.permutation(len(rows))]):
+        sets = _collect(order)
+        row, scores = compare(sets["copy_paste"], sets[None])
+        figures.append(json.dumps([row, scores], sort_keys=True, default=str))
+    assert figures[0] == figures[1] == figures[2]

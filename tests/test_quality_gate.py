@@ -11,9 +11,10 @@ DS = "2026-11-24"
 S = Settings.load({}, environ={})
 
 
-def _metrics(rows):
+def _metrics(rows, n_images=200):
     return pd.DataFrame([{"ds": ds, "method": "copy_paste", "extractor": ext, "fd": fd,
-                          "seam_accuracy": acc} for ds, ext, fd, acc in rows])
+                          "seam_accuracy": acc, "n_images": n_images}
+                         for ds, ext, fd, acc in rows])
 
 
 def _evidence(**over) -> Evidence:
@@ -63,6 +64,20 @@ def test_too_many_rejects_fail_and_history_needs_the_same_extractor():
     other = _metrics([("2026-11-23", "inception-torchscript:x.pt", 1.0, 0.5),
                       (DS, "adstage-randfeat-v1", 11.0, 0.6)])
     assert check(DS, _evidence(metrics=other), S)[0] == []
+
+
+def test_regression_is_not_judged_on_too_few_images():
+    worse = [("2026-11-23", "adstage-randfeat-v1", 10.0, 0.45),
+             (DS, "adstage-randfeat-v1", 16.0, 0.62)]
+    few = _metrics(worse, n_images=S.gate_min_regression_images - 1)
+    failures, figures = check(DS, _evidence(metrics=few), S)
+    assert failures == [] and "fd_baseline" not in figures
+    assert figures["regression_images"] == S.gate_min_regression_images - 1
+    # A well-sampled date is judged only against well-sampled past dates.
+    today = _metrics(worse[1:])
+    small_past = _metrics(worse[:1], n_images=S.gate_min_regression_images - 1)
+    assert check(DS, _evidence(metrics=pd.concat([small_past, today])), S)[0] == []
+    assert any("regressed" in f for f in check(DS, _evidence(metrics=_metrics(worse)), S)[0])
 
 
 def test_failure_message_lists_every_check():

@@ -159,8 +159,12 @@ def embed_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
 
 
 def _collect(rows: list) -> dict[str | None, FeatureSet]:
+    """Feature sets by method (None: the real photos), each in key order. Rows arrive in
+    whatever order the shuffle delivered them, and the statistics (covariances, KID's seeded
+    subsets, the seam classifier's folds) depend on it: sorted, a re-run of the date
+    reproduces its figures exactly."""
     by: dict[str | None, list] = {}
-    for r in rows:
+    for r in sorted(rows, key=lambda r: (r["method"] or "", r["key"])):
         by.setdefault(r["method"], []).append(r)
     sets = {}
     for method, rs in by.items():
@@ -203,7 +207,9 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     if not real.ids:
         log.warning("evaluation ds=%s: no held-apart real staged photo; figures will be empty", ds)
     stats = {r["method"]: r for r in delta.read_date(spark, settings, "staged_images", ds)
-             .groupBy("method").agg(F.avg("object_expansion").alias("object_expansion"),
+             # Decimal sums are exact, so the mean does not depend on the order of the rows.
+             .groupBy("method").agg(F.avg(F.col("object_expansion").cast("decimal(38,18)"))
+                                    .cast("double").alias("object_expansion"),
                                     F.max("preservation_max").alias("preservation_max")).collect()}
     common = {"extractor": extractor, "image_size": settings.eval_image_size,
               "patch_size": settings.seam_patch, "seam_scale": settings.seam_scale,
