@@ -97,8 +97,11 @@ demo: jars demo-catalog  ## run the nightly DAG for real on the demo catalog, th
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli tables
 	@echo; ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli staging --ds $(DS)
 
+# Two pytest workers, a test file each at a time (module fixtures stay in one process): much of
+# the suite waits on JVM start-ups and subprocesses, so two files at once use the cores better.
+TEST_WORKERS ?= 2
 test: jars browser  ## run the whole test suite (real Spark, Delta, MLflow, Airflow, ONNX, Chromium)
-	@$(PY) -m pytest -q $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 tables: env  ## list the demo tables (Delta version, rows, latest ds)
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli tables

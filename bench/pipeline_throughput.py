@@ -84,6 +84,9 @@ class StageResult:
     peak_rss: dict[str, int] = field(default_factory=dict)
     peak_worker_rss: int = 0
     returncode: int = 0
+    # The processes that used the most CPU (kind, pid, command line head, CPU s): where a
+    # kind's time went, e.g. which process the driver's share belongs to.
+    top_processes: list[dict] = field(default_factory=list)
 
 
 def peaks(samples: list[Sample]) -> tuple[dict[str, int], int]:
@@ -184,6 +187,7 @@ class TreeSampler(threading.Thread):
         self.pid, self.interval = pid, interval
         self.samples: list[Sample] = []
         self.cpu: dict[str, float] = {}
+        self.per_process: dict[int, dict] = {}
         self._done = threading.Event()
 
     def run(self) -> None:
@@ -214,10 +218,25 @@ class TreeSampler(threading.Thread):
                     max_worker = max(max_worker, m)
                     used += c.children_user + c.children_system
                 cpu[kind] = cpu.get(kind, 0.0) + used
+                self._note(p, kind, c.user + c.system)
             for kind, v in cpu.items():
                 self.cpu[kind] = max(self.cpu.get(kind, 0.0), v)
             self.samples.append(Sample(time.monotonic(), rss, max_worker))
             self._done.wait(self.interval)
+
+    def _note(self, p, kind: str, own_cpu: float) -> None:
+        seen = self.per_process.get(p.pid)
+        if seen is None:
+            try:
+                head = " ".join(p.cmdline()[:4])[:160]
+            except (OSError, ValueError):
+                head = ""
+            seen = self.per_process[p.pid] = {"kind": kind, "pid": p.pid, "cmd": head,
+                                              "cpu_s": 0.0}
+        seen["cpu_s"] = round(max(seen["cpu_s"], own_cpu), 2)
+
+    def top(self, n: int = 6) -> list[dict]:
+        return sorted(self.per_process.values(), key=lambda d: -d["cpu_s"])[:n]
 
     def stop(self) -> None:
         self._done.set()
@@ -258,6 +277,7 @@ def run_stage(stage: str, job: str, tables: tuple[str, ...], env: dict[str, str]
     result = StageResult(stage, products, round(wall, 2), returncode=rc,
                          cpu_s={k: round(v, 2) for k, v in sampler.cpu.items()})
     result.peak_rss, result.peak_worker_rss = peaks(sampler.samples)
+    result.top_processes = sampler.top()
     for table in tables:
         n, seconds = date_rows(warehouse, table, ds,
                                methods if table in ("staged_images", "staging_rejects") else ())

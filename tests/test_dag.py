@@ -131,10 +131,12 @@ def nights(tmp_path_factory):
                 ADSTAGE_ALLOWED_ROOTS=str(tmp / "catalog"), ADSTAGE_SHUFFLE_PARTITIONS="2",
                 ADSTAGE_STAGING_METHODS="copy_paste,hard_paste,vanilla",
                 ADSTAGE_EVAL_HOLDOUT_SHARE=str(HOLDOUT), ADSTAGE_PARALLAX_SECONDS="1",
-                # 12 products a date: a few refused donors swing the share of products without
-                # a copy-paste image past the production 50 % (seen: 8 of 12). The gate's own
-                # thresholds are tested in test_quality_gate; here it must judge, not trip.
-                ADSTAGE_GATE_MAX_REJECT_SHARE="0.8")
+                # 12 products a date and ~6 staged photos, of which the evaluation holds ~30 % apart
+                # by a hash of the image id (its absolute URI: it changes with the temporary folder):
+                # 2 to 4 products of 12 get a copy-paste image, and the share without one swings past
+                # any production limit (seen: 67 %, 83 %). The gate's thresholds are tested in
+                # test_quality_gate; here it must judge, not trip.
+                ADSTAGE_GATE_MAX_REJECT_SHARE="1.0")
     if os.environ.get("ADSTAGE_JARS_DIR"):
         base["ADSTAGE_JARS_DIR"] = os.environ["ADSTAGE_JARS_DIR"]
     env = airflow_env(tmp / "airflow", settings, base=base,
