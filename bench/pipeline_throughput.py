@@ -63,6 +63,15 @@ def process_kind(name: str, cmdline: list[str]) -> str:
     return "driver"
 
 
+def sample_kind(name: str, cmdline: list[str], known: str | None) -> str | None:
+    """The kind of a sampled process, None to leave it out. A Python worker on its way out
+    (exiting, or a zombie) has no command line any more: classified afresh it would pass for
+    the driver, and its CPU would count twice (once more in the daemon's children times once
+    reaped) — which is how copy-paste once seemed to spend as much CPU in its driver as in its
+    workers. Such a process keeps the kind it was first seen with."""
+    return process_kind(name, cmdline) if cmdline else known
+
+
 @dataclass
 class Sample:
     """One look at a stage's process tree: RSS bytes per kind and the largest Python worker."""
@@ -208,7 +217,11 @@ class TreeSampler(threading.Thread):
             for p in procs:
                 try:
                     with p.oneshot():
-                        kind = process_kind(p.name(), p.cmdline())
+                        cmdline = [] if p.status() == psutil.STATUS_ZOMBIE else p.cmdline()
+                        kind = sample_kind(p.name(), cmdline,
+                                           self.per_process.get(p.pid, {}).get("kind"))
+                        if kind is None:
+                            continue
                         m, c = p.memory_info().rss, p.cpu_times()
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     continue
@@ -226,11 +239,13 @@ class TreeSampler(threading.Thread):
 
     def _note(self, p, kind: str, own_cpu: float) -> None:
         seen = self.per_process.get(p.pid)
-        if seen is None:
+        if seen is None or seen["kind"] != kind:  # a launcher script exec'ing the JVM
             try:
                 head = " ".join(p.cmdline()[:4])[:160]
             except (OSError, ValueError):
                 head = ""
+            if seen is not None and not head:
+                head = seen["cmd"]
             seen = self.per_process[p.pid] = {"kind": kind, "pid": p.pid, "cmd": head,
                                               "cpu_s": 0.0}
         seen["cpu_s"] = round(max(seen["cpu_s"], own_cpu), 2)

@@ -138,3 +138,25 @@ def test_sizing_fits_fixed_and_per_product_costs():
     assert sz.fit(runs[:1], min_runs=2) == []
     with pytest.raises(ValueError, match="slot counts"):
         sz.fit([runs[0], _run(1000, 4, 1, 1, 1)])
+
+
+
+def test_an_exiting_worker_keeps_its_kind_and_an_unknown_one_is_left_out():
+    """A Python worker on its way out has an empty command line: it must not pass for the
+    driver (the copy-paste bench once showed its workers' CPU twice that way)."""
+    worker = ["/venv/bin/python", "-m", "pyspark.daemon", "pyspark.worker"]
+    assert pt.sample_kind("python", worker, None) == "python_worker"
+    assert pt.sample_kind("python", [], "python_worker") == "python_worker"
+    assert pt.sample_kind("python", [], None) is None
+    assert pt.process_kind("python", []) == "driver"  # what it was taken for before
+
+
+def test_sampler_reports_the_processes_that_used_the_cpu():
+    burn = "import time; t = time.process_time(); exec('while time.process_time() - t < 0.6: pass')"
+    proc = subprocess.Popen([sys.executable, "-c", burn, "pyspark.daemon"])
+    sampler = pt.TreeSampler(proc.pid, interval=0.05)
+    sampler.start()
+    proc.wait()
+    sampler.stop()
+    assert sampler.cpu["python_worker"] >= 0.3
+    assert sampler.top()[0]["kind"] == "python_worker" and "pyspark.daemon" in sampler.top()[0]["cmd"]
