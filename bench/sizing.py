@@ -115,14 +115,23 @@ def cores_needed(costs: list[StageCost], n: int, window_s: float, per_product: s
     return math.inf if left <= 0 else work / left
 
 
+# The stages whose Python workers run onnxruntime models (and could move them to a GPU);
+# animate's workers render and encode clips (OpenCV, FFmpeg), which a GPU executor does not speed.
+GPU_STAGES = ("classify", "cutouts", "stage_copy_paste", "stage_vanilla")
+
+
 def gpu_split(costs: list[StageCost], n: int, window_s: float, speedup: float,
-              work_share: float | Mapping[str, float] = 1.0) -> tuple[float, float]:
-    """(GPUs, CPU cores): model time on GPUs at `speedup` x one core, the rest on cores."""
+              work_share: float | Mapping[str, float] = 1.0,
+              gpu_stages: tuple[str, ...] | None = None) -> tuple[float, float]:
+    """(GPUs, CPU cores): the model time of `gpu_stages` (all stages when None) on GPUs at
+    `speedup` x one core, everything else on cores."""
     left = window_s - sum(c.fixed_cpu_s for c in costs)
     if left <= 0:
         return math.inf, math.inf
-    model = sum(c.model_s * _share(work_share, c.stage) for c in costs) * n
-    rest = sum(max(c.cpu_s - c.model_s, 0.0) * _share(work_share, c.stage) for c in costs) * n
+    moved = [c for c in costs if gpu_stages is None or c.stage in gpu_stages]
+    model = sum(c.model_s * _share(work_share, c.stage) for c in moved) * n
+    rest = sum(c.cpu_s * _share(work_share, c.stage) for c in costs) * n - \
+        sum(min(c.model_s, c.cpu_s) * _share(work_share, c.stage) for c in moved) * n
     return model / speedup / left, rest / left
 
 
@@ -157,15 +166,16 @@ def markdown(costs: list[StageCost], checks: list[dict], sizes: list[int], args)
               "", f"Incremental: {args.change_share:.0%} of the products changed, the rest carried "
               f"at {args.carry_cost:.0%} of their cost (work share {inc:.3f} of a full run; "
               f"{', '.join(args.always_full) or 'no stage'} doing full work every night). GPU "
-              f"columns assume one GPU does the model work {args.gpu_speedup:g}× faster than one "
-              "core (not measured).", "",
+              f"columns assume one GPU does the model work of {', '.join(args.gpu_stages)} "
+              f"{args.gpu_speedup:g}× faster than one core (not measured); the rest stays on "
+              "cores.", "",
               "| products | run | cores (wall-based) | cores (CPU-based) | GPUs + cores |",
               "| --- | --- | --- | --- | --- |"]
     for n in sizes:
         for label, share in (("full", 1.0), ("incremental", inc_shares)):
             w = cores_needed(costs, n, window, "core_s", share)
             c = cores_needed(costs, n, window, "cpu_s", share)
-            g, r = gpu_split(costs, n, window, args.gpu_speedup, share)
+            g, r = gpu_split(costs, n, window, args.gpu_speedup, share, tuple(args.gpu_stages))
             lines.append(f"| {n:,} | {label} | {_ceil(w)} | {_ceil(c)} | "
                          f"{_ceil(g)} GPU + {_ceil(r)} |")
     return "\n".join(lines) + "\n"
@@ -200,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                              "and hashes every image)")
     parser.add_argument("--gpu-speedup", type=float, default=20.0,
                         help="assumed model-time speed-up of one GPU over one CPU core")
+    parser.add_argument("--gpu-stages", nargs="*", default=list(GPU_STAGES),
+                        help="stages whose model work a GPU takes (default: the onnxruntime "
+                             "stages)")
     parser.add_argument("--out", type=Path, required=True,
                         help="results path without suffix: writes <out>.json and <out>.md")
     args = parser.parse_args(argv)

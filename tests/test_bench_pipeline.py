@@ -127,6 +127,9 @@ def test_sizing_fits_fixed_and_per_product_costs():
     assert sz.cores_needed([c], 10**6, 14_400, "cpu_s", 0.1) == pytest.approx(0.4e5 / 14_390)
     gpus, cores = sz.gpu_split([c], 10**6, 14_400, speedup=10)
     assert (gpus, cores) == pytest.approx((0.3e6 / 10 / 14_390, 0.1e6 / 14_390))
+    # A stage that runs no model on a GPU (animate's clip encoding) keeps all its work on cores.
+    gpus, cores = sz.gpu_split([c], 10**6, 14_400, speedup=10, gpu_stages=("classify",))
+    assert (gpus, cores) == pytest.approx((0.0, 0.4e6 / 14_390))
     assert sz.cores_needed([c], 10, 20) == float("inf")
     assert sz.cores_needed([c], 10**6, 14_400, "cpu_s", {"stage_copy_paste": 0.1}) == \
         sz.cores_needed([c], 10**6, 14_400, "cpu_s", 0.1)
