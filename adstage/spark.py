@@ -42,9 +42,9 @@ def session_conf(settings: Settings) -> dict[str, str]:
         # Creatives read tables with delta-rs: keep features its pandas reader supports.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
         # The batch a Python worker holds at once (mapInPandas / mapInArrow). Spark's 10 000
-        # rows made a task of 10 000 images decode them all before the first inference: one
-        # worker of cutouts grew from 0.85 GB at 1k products to 3.6 GB at 10k
-        # (docs/benchmarks.md). 256 rows keeps a worker's memory flat in the catalog's size.
+        # rows let a task of 8 000 images decode them all before the first inference: one
+        # worker of cutouts grew from 0.8 GB at 1k products to 3.5 GB at 10k; with 256 rows it
+        # stays at 0.8 GB, same speed (docs/benchmarks.md).
         "spark.sql.execution.arrow.maxRecordsPerBatch": "256",
     })
     conf.update(settings.spark_conf)
