@@ -172,8 +172,8 @@ def scheduler(env: dict[str, str], timeout: float = 300) -> Iterator[dict[str, s
     env = dict(env,
                # The task logs are what a data engineer opens when a task fails: they must hold
                # the job's own lines (INFO), which the CLI's quiet WARNING default would drop.
-               AIRFLOW__LOGGING__LOGGING_LEVEL=_at_most_info(
-                   env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")),
+               AIRFLOW__LOGGING__LOGGING_LEVEL="DEBUG" if env.get(
+                   "AIRFLOW__LOGGING__LOGGING_LEVEL", "").upper() == "DEBUG" else "INFO",
                AIRFLOW__CORE__EXECUTOR="LocalExecutor",
                AIRFLOW__CORE__PARALLELISM=env.get("AIRFLOW__CORE__PARALLELISM", "4"),
                AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
@@ -261,10 +261,6 @@ def backfill(dag_id: str, from_date: str, to_date: str, env: dict[str, str], *,
         raise RuntimeError(f"backfill of {dag_id} {from_date}..{to_date} failed: {failed}; "
                            f"task logs under {logs}{tails}")
     return runs
-
-
-def _at_most_info(level: str) -> str:
-    return "DEBUG" if level.upper() == "DEBUG" else "INFO"
 
 
 def _log_tail(logs: Path, ds: str, task_id: str, chars: int = 2000) -> str:

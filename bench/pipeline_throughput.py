@@ -231,23 +231,19 @@ class TreeSampler(threading.Thread):
                     max_worker = max(max_worker, m)
                     used += c.children_user + c.children_system
                 cpu[kind] = cpu.get(kind, 0.0) + used
-                self._note(p, kind, c.user + c.system)
+                self._note(p.pid, kind, cmdline, c.user + c.system)
             for kind, v in cpu.items():
                 self.cpu[kind] = max(self.cpu.get(kind, 0.0), v)
             self.samples.append(Sample(time.monotonic(), rss, max_worker))
             self._done.wait(self.interval)
 
-    def _note(self, p, kind: str, own_cpu: float) -> None:
-        seen = self.per_process.get(p.pid)
-        if seen is None or seen["kind"] != kind:  # a launcher script exec'ing the JVM
-            try:
-                head = " ".join(p.cmdline()[:4])[:160]
-            except (OSError, ValueError):
-                head = ""
-            if seen is not None and not head:
-                head = seen["cmd"]
-            seen = self.per_process[p.pid] = {"kind": kind, "pid": p.pid, "cmd": head,
-                                              "cpu_s": 0.0}
+    def _note(self, pid: int, kind: str, cmdline: list[str], own_cpu: float) -> None:
+        seen = self.per_process.get(pid)
+        # A new kind for a known pid: a launcher script that exec'd the JVM (a process keeping
+        # its kind without a command line never gets here with another kind).
+        if seen is None or seen["kind"] != kind:
+            seen = self.per_process[pid] = {"kind": kind, "pid": pid,
+                                            "cmd": " ".join(cmdline[:4])[:160], "cpu_s": 0.0}
         seen["cpu_s"] = round(max(seen["cpu_s"], own_cpu), 2)
 
     def top(self, n: int = 6) -> list[dict]:

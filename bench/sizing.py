@@ -128,10 +128,14 @@ def gpu_split(costs: list[StageCost], n: int, window_s: float, speedup: float,
     left = window_s - sum(c.fixed_cpu_s for c in costs)
     if left <= 0:
         return math.inf, math.inf
-    moved = [c for c in costs if gpu_stages is None or c.stage in gpu_stages]
-    model = sum(c.model_s * _share(work_share, c.stage) for c in moved) * n
-    rest = sum(c.cpu_s * _share(work_share, c.stage) for c in costs) * n - \
-        sum(min(c.model_s, c.cpu_s) * _share(work_share, c.stage) for c in moved) * n
+    model = rest = 0.0
+    for c in costs:
+        share = _share(work_share, c.stage) * n
+        if gpu_stages is None or c.stage in gpu_stages:
+            model += c.model_s * share
+            rest += max(c.cpu_s - c.model_s, 0.0) * share
+        else:
+            rest += c.cpu_s * share
     return model / speedup / left, rest / left
 
 
