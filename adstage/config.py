@@ -65,6 +65,10 @@ class Settings:
     # Carry forward, re-dated, the rows whose input fingerprint matches the latest earlier
     # date's (adstage.incremental, docs/incremental.md); false = every stage recomputes all.
     incremental: bool = True
+    # A night whose catalog did not change since the last complete one runs every downstream
+    # stage in one Spark application instead of a task each (adstage.night_plan): the same
+    # rows, one JVM's fixed cost instead of nine. false = always a task per stage.
+    carry_in_one_app: bool = True
     # ---- vision core (adstage.vision): models, thresholds, retrieval --------------------
     # onnxruntime provider: cpu | cuda | auto (CUDA when this onnxruntime build offers it).
     onnx_device: str = "auto"

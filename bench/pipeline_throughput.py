@@ -49,6 +49,14 @@ STAGES = [
     ("gallery", "gallery.py", ()),
     ("quality_gate", "quality_gate.py", ()),
 ]
+# The night plan's other layout (adstage.night_plan, `--layout one_app`): after ingest, every
+# downstream stage in one application, as the DAG runs a night whose catalog did not change.
+ONE_APP_STAGES = [
+    STAGES[0],
+    ("plan_night", "plan_night.py", ()),
+    ("carry_forward", "carry_forward.py", tuple(t for _, _, ts in STAGES[1:-2] for t in ts)),
+    *STAGES[-2:],
+]
 STAGE_METHODS = {"stage_copy_paste": ("copy_paste", "hard_paste"), "stage_vanilla": ("vanilla",)}
 
 
@@ -163,8 +171,11 @@ def markdown(results: list[StageResult], slots: int, meta: dict) -> str:
             "driver) | model s | model | overhead (wall) | overhead (CPU) | peak RSS MB "
             "(tree / JVM / py workers / one worker) |")
     lines = [f"{meta['products']} products, `local[{slots}]`, {meta['when']}; load average "
-             f"{meta['load_start']} at the start, {meta['load_end']} at the end.", "",
-             head, "| " + " | ".join(["---"] * 10) + " |"]
+             f"{meta['load_start']} at the start, {meta['load_end']} at the end."]
+    if meta.get("night_plan"):
+        plan = meta["night_plan"]
+        lines.append(f"Night plan: {plan['path']} ({plan['reason']}).")
+    lines += ["", head, "| " + " | ".join(["---"] * 10) + " |"]
     for r in results:
         d = derived(r, slots)
         rows = ", ".join(f"{k} {v}" for k, v in r.rows.items()) or "–"
@@ -315,8 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True,
                         help="results path without suffix: writes <out>.json and <out>.md")
     parser.add_argument("--ds", default=DS, help=f"logical date (default {DS})")
-    parser.add_argument("--stages", nargs="+", choices=[s[0] for s in STAGES],
-                        help="run only these stages (the warehouse must hold the earlier ones)")
+    parser.add_argument("--layout", choices=("per_stage", "one_app"), default="per_stage",
+                        help="a process per stage (default), or the night plan's one_app: "
+                             "ingest, plan_night, carry_forward, gallery, quality_gate")
+    parser.add_argument("--stages", nargs="+", choices=[s[0] for s in STAGES + ONE_APP_STAGES],
+                        help="run only these stages of the layout (the warehouse must hold the "
+                             "earlier ones)")
     parser.add_argument("--slots", type=int, default=2, help="Spark task slots, local[N]")
     args = parser.parse_args(argv)
 
@@ -324,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     catalog, home, logs = work / "catalog", work / "home", work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     feed = catalog / "feed.jsonl"
-    meta = {"products": args.products, "ds": args.ds, "slots": args.slots,
+    meta = {"products": args.products, "ds": args.ds, "slots": args.slots, "layout": args.layout,
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "load_start": _load(), "cpus": os.cpu_count(), "machine": platform.processor()
             or platform.machine(), "command": " ".join(sys.argv)}
@@ -344,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
 
     warehouse = Path(Settings.load(environ=env).warehouse_uri)
     results: list[StageResult] = []
-    for stage, job, tables in STAGES:
+    for stage, job, tables in (ONE_APP_STAGES if args.layout == "one_app" else STAGES):
         if args.stages and stage not in args.stages:
             continue
         print(f"{time.strftime('%H:%M:%S')} {stage} ...", flush=True)
@@ -353,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{time.strftime('%H:%M:%S')} {stage}: {r.wall_s:.0f} s, rows {r.rows}, "
               f"model {r.model_s:.0f} s, peak RSS {_mb(r.peak_rss.get('total', 0))} MB, "
               f"rc {r.returncode}", flush=True)
+        if stage == "plan_night" and r.returncode == 0:
+            meta["night_plan"] = json.loads(
+                (logs / "plan_night.log").read_text().strip().splitlines()[-1])
+            print(f"night plan: {meta['night_plan']}", flush=True)
         _write(args.out, results, args.slots, meta)
         if r.returncode != 0:
             print(f"{stage} failed: see {logs / (stage + '.log')}", file=sys.stderr)

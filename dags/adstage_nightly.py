@@ -6,7 +6,11 @@ Turns the day's catalog feed into staged ad images. Each stage is a Spark job su
 there, never in job code) and is idempotent for its logical date, which every job receives as
 `--ds`, taken from the run's data interval.
 
-Stages: **ingest** (feed → `catalog_images`, `ingest_rejects`); the vision core:
+Stages: **ingest** (feed → `catalog_images`, `ingest_rejects`); then **plan_night** picks the
+layout: on a catalog that did not change since the last complete night, **carry_forward** runs
+every stage below in one Spark application (they only carry their rows forward, and one JVM
+costs less than eight); otherwise each is its own task. The rows are the same either way
+(docs/incremental.md). The vision core:
 **classify** (→ `image_labels`), **cutouts** (→ `product_cutouts`, `donor_slots`),
 **shape_index** (→ FAISS files, `shape_index_versions`), **pair_donors** (→ `donor_pairs`,
 `pairing_rejects`); staging: **stage_copy_paste** and **stage_vanilla** in parallel
@@ -19,8 +23,10 @@ Operations guide: README.md, "Operating the pipeline".
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +34,7 @@ from pathlib import Path
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import dag
+from airflow.sdk import dag, task
 
 JOBS = Path(__file__).resolve().parents[1] / "jobs"
 # The logical date from the data interval: manual runs without a logical date still get one.
@@ -70,7 +76,24 @@ def python_job(task_id: str, script: str, **kwargs) -> BashOperator:
     },
 )
 def adstage_nightly():
-    ingest = spark_job("ingest", "ingest.py")
+    # In date order (depends_on_past): the night plan of D must see every earlier date's catalog.
+    ingest = spark_job("ingest", "ingest.py", depends_on_past=True)
+
+    @task.branch(task_id="plan_night")
+    def plan_night(ds: str) -> str:
+        """A task per stage, or all of them in one application (adstage.night_plan)."""
+        proc = subprocess.run([sys.executable, str(JOBS / "plan_night.py"), "--ds", ds],
+                              capture_output=True, text=True, check=False)
+        print(proc.stderr, end="")
+        if proc.returncode:
+            raise RuntimeError(f"plan_night failed (exit {proc.returncode})")
+        plan = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"night ds={ds}: {plan['path']} ({plan['reason']})")
+        return "carry_forward" if plan["path"] == "one_app" else "classify"
+
+    plan = plan_night(DS)
+    # Reads the previous date like the stages it runs: one date's at a time.
+    carry = spark_job("carry_forward", "carry_forward.py", depends_on_past=True)
     # Vision core (adstage/vision, docs/vision-core.md): label the day's images, cut out the
     # unstaged products and find donor slots in the staged photos, refresh the shape indexes
     # that changed, then pair every unstaged product with its donors.
@@ -81,7 +104,8 @@ def adstage_nightly():
     # of D must see D-1's metrics, whatever order the scheduler picked. The rest overlap.
     index = spark_job("shape_index", "shape_index.py", depends_on_past=True)
     pair = spark_job("pair_donors", "pair_donors.py")
-    ingest >> classify >> cutouts >> index >> pair
+    ingest >> plan >> [classify, carry]
+    classify >> cutouts >> index >> pair
     # Staging (adstage/staging, adstage/evaluation): the paper's method and its baseline side
     # by side, judged against held-apart real photos, animated, and shown to the creatives.
     copy_paste = spark_job("stage_copy_paste", "stage_copy_paste.py")
@@ -89,13 +113,14 @@ def adstage_nightly():
     evaluate = spark_job("evaluate", "evaluate.py")
     animate = spark_job("animate", "animate.py")
     # Not Spark jobs (delta-rs reads): their own processes, the worker's interpreter.
-    gallery = python_job("gallery", "gallery.py")
+    # After whichever layout ran (the other one is skipped).
+    gallery = python_job("gallery", "gallery.py", trigger_rule="none_failed_min_one_success")
     # Last, so the creatives still get the page of a bad night: the gate fails the run loudly.
     gate = python_job("quality_gate", "quality_gate.py", depends_on_past=True)
     pair >> [copy_paste, vanilla]
     [copy_paste, vanilla] >> evaluate
     copy_paste >> animate
-    [evaluate, animate] >> gallery >> gate
+    [evaluate, animate, carry] >> gallery >> gate
 
 
 adstage_nightly()

@@ -48,8 +48,9 @@ print(json.dumps({{
     "max_active_runs": dag.max_active_runs if dag else None,
     "tz": str(dag.start_date.tzinfo) if dag else None,
     "retries": [t.retries for t in dag.tasks] if dag else [],
-    "args": [getattr(t, "application_args", None) or [t.bash_command] for t in dag.tasks]
-            if dag else [],
+    "args": [getattr(t, "application_args", None) or [getattr(t, "bash_command", None)
+             or str(t.op_args)] for t in dag.tasks] if dag else [],
+    "trigger_rules": {{t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks}} if dag else {{}},
     "upstream": {{t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}} if dag else {{}},
     "depends_on_past": sorted(t.task_id for t in dag.tasks if t.depends_on_past) if dag else [],
     "params": {{k: dag.params.get_param(k).schema for k in dag.params}} if dag else {{}},
@@ -70,11 +71,17 @@ def test_dag_integrity(tmp_path):
     assert info["errors"] == {}
     assert info["dags"] == ["adstage_nightly"]
     assert info["tasks"][0] == "ingest"
-    assert info["tasks"][:5] == ["ingest", "classify", "cutouts", "shape_index", "pair_donors"]
     up = info["upstream"]
+    assert up["plan_night"] == ["ingest"]
+    # The night plan's two layouts: a task per stage, or them all in one application.
+    assert up["classify"] == up["carry_forward"] == ["plan_night"]
+    assert [up[t] for t in ("cutouts", "shape_index", "pair_donors")] == [
+        ["classify"], ["cutouts"], ["shape_index"]]
     assert up["stage_copy_paste"] == up["stage_vanilla"] == ["pair_donors"]
     assert up["evaluate"] == ["stage_copy_paste", "stage_vanilla"]
-    assert up["animate"] == ["stage_copy_paste"] and up["gallery"] == ["animate", "evaluate"]
+    assert up["animate"] == ["stage_copy_paste"]
+    assert up["gallery"] == ["animate", "carry_forward", "evaluate"]
+    assert info["trigger_rules"]["gallery"] == "none_failed_min_one_success"
     assert up["quality_gate"] == ["gallery"]
     assert info["conn_ids"] == ["spark_default"]
     assert info["schedule"] in ("@daily", "0 0 * * *") and info["catchup"] is True
@@ -83,7 +90,7 @@ def test_dag_integrity(tmp_path):
     assert all(("--ds" in args[:1] and "ds" in args[1]) or "ds" in args[0]
                for args in info["args"])
     # The history readers wait for the previous date (two dates of a backfill run at once).
-    assert info["depends_on_past"] == ["quality_gate", "shape_index"]
+    assert info["depends_on_past"] == ["carry_forward", "ingest", "quality_gate", "shape_index"]
 
 
 @pytest.mark.parametrize("dag_file", [DAG_FILE, TRAINING_DAG_FILE], ids=lambda p: p.stem)

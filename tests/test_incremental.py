@@ -1,7 +1,8 @@
 """Incremental nightly runs with real Spark, Delta, MLflow and onnxruntime on a small demo
-catalog: a date, the next date on the unchanged catalog (every row carried, none computed, the
-partitions equal apart from ds), one product photo changed (only that product recomputed), a
-relevant setting and a model version changed (everything of that stage recomputed)."""
+catalog: a date, the next date on the unchanged catalog (the night plan's one application:
+every row carried, none computed, the partitions equal apart from ds), one product photo
+changed (a task per stage again; only that product recomputed), a relevant setting and a
+model version changed (everything of that stage recomputed)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import cv2
 import pandas as pd
 import pytest
 
-from adstage import ingest, registry
+from adstage import carry_forward, ingest, night_plan, registry
 from adstage.demo.catalog import generate_catalog
 from adstage.evaluation import evaluate
 from adstage.generative.registry import PIX2PIX_MODEL
@@ -24,15 +25,23 @@ from conftest import make_settings
 D0, D1, D2, D3 = "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"
 STAGES = {"pairing": pairing, "copy_paste": copy_paste, "vanilla": vanilla,
           "evaluate": evaluate, "animate": animate}
+JOBS = {"pairing": "pair_donors", "copy_paste": "stage_copy_paste", "vanilla": "stage_vanilla",
+        "evaluate": "evaluate", "animate": "animate"}
 TABLES = ("donor_pairs", "pairing_rejects", "staged_images", "staging_rejects", "animations",
           "staging_metrics")
 
 
 def _night(spark, settings, ds: str, feed: str) -> dict[str, dict]:
+    """A night as the DAG runs it: ingest, the night plan, then its layout."""
     ingest.run(spark, settings, ds, feed)
+    plan = night_plan.decide(settings, ds)
+    if plan.path == night_plan.ONE_APP:
+        by_job = carry_forward.run(spark, settings, ds)
+        return {"plan": plan, **{name: by_job[job] for name, job in JOBS.items()}}
     for stage in (classify, regions, shape_index):
         stage.run(spark, settings, ds)
-    return {name: stage.run(spark, settings, ds) for name, stage in STAGES.items()}
+    return {"plan": plan, **{name: stage.run(spark, settings, ds)
+                             for name, stage in STAGES.items()}}
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +68,29 @@ def _rows(settings, table: str, ds: str) -> pd.DataFrame:
     return df.sort_values(key).reset_index(drop=True)
 
 
+def test_the_night_plan_runs_only_the_unchanged_night_in_one_app(nights):
+    import mlflow
+
+    settings, _, metrics = nights
+    plans = {ds: m["plan"] for ds, m in metrics.items()}
+    assert plans[D0].path == night_plan.PER_STAGE and "no earlier night" in plans[D0].reason
+    assert (plans[D1].path, plans[D1].source_ds) == (night_plan.ONE_APP, D0)
+    assert plans[D2].path == night_plan.PER_STAGE
+    assert plans[D2].reason == f"changed since {D1}: 1 rows of catalog_images"
+    # Each stage still has its own MLflow run, named for its job, tagged with the layout.
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[settings.mlflow_experiment],
+                              filter_string=f"tags.`adstage.ds` = '{D1}'")
+    assert sorted(runs["tags.adstage.job"]) == sorted(j for j, _ in carry_forward.STAGES)
+    assert set(runs["tags.adstage.night_path"]) == {"one_app"}
+    assert set(runs["status"]) == {"FINISHED"}
+
+
 def test_unchanged_catalog_carries_every_row(nights):
     settings, _, metrics = nights
     for name, m in metrics[D1].items():
+        if name == "plan":
+            continue
         assert m["incremental.computed"] == 0, name
         assert m["incremental.carried"] > 0, name
         assert m["incremental.carried"] == metrics[D0][name]["incremental.computed"], name

@@ -1,0 +1,85 @@
+"""Every downstream stage of a night in one Spark application (the night plan's ``one_app``).
+
+Runs classify, cutouts, shape_index, pair_donors, stage_copy_paste, stage_vanilla, evaluate
+and animate — their own ``run()``, in the DAG's order, each in its own MLflow run under its own
+job name (tagged ``adstage.night_path=one_app``) — on one session. Each stage carries and
+computes exactly what its task would (adstage.incremental): the rows are the same; what this
+saves is eight JVM starts, sessions and Python imports (docs/incremental.md).
+
+Chosen by adstage.night_plan when the catalog did not change since the last complete night.
+When a stage still finds work (a model promoted or a setting changed since that night, which
+the plan cannot see), it does it here, and the log says so.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from adstage import tracking
+from adstage.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# (job name, module whose run(spark, settings, ds) it is), in the order of the DAG's tasks.
+STAGES = (
+    ("classify", "adstage.vision.classify"),
+    ("cutouts", "adstage.vision.regions"),
+    ("shape_index", "adstage.vision.shape_index"),
+    ("pair_donors", "adstage.vision.pairing"),
+    ("stage_copy_paste", "adstage.staging.copy_paste"),
+    ("stage_vanilla", "adstage.staging.vanilla"),
+    ("evaluate", "adstage.evaluation.evaluate"),
+    ("animate", "adstage.staging.animate"),
+)
+COMPUTED = "incremental.computed"
+
+
+def stage_runs() -> list[tuple[str, Callable[..., Mapping[str, float]]]]:
+    return [(job, importlib.import_module(module).run) for job, module in STAGES]
+
+
+def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, dict[str, float]]:
+    """Each stage's metrics, by job name. A stage that fails stops the night there, as its
+    task would; the stages before it have written complete partitions."""
+    import mlflow
+
+    results: dict[str, dict[str, float]] = {}
+    for job, stage_run in stage_runs():
+        started = time.monotonic()
+        with tracking.job_run(settings, job, ds) as mlrun:
+            mlflow.set_tag("adstage.night_path", "one_app")
+            metrics = dict(stage_run(spark, settings, ds))
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        results[job] = metrics
+        log.info("%s ds=%s done in %.1f s (one application); MLflow run %s", job, ds,
+                 time.monotonic() - started, mlrun.info.run_id)
+    computed = {job: int(m[COMPUTED]) for job, m in results.items() if m.get(COMPUTED)}
+    if computed:
+        log.warning("carry_forward ds=%s computed %s: something besides the catalog changed "
+                    "since the last night (a model version, a setting); the rows are right, "
+                    "but a task per stage would have spread that work (carry_in_one_app=false)",
+                    ds, computed)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI of the one-application night (`jobs/carry_forward.py`)."""
+    from adstage import logs
+    from adstage.config import parse_overrides
+    from adstage.jobrunner import job_parser
+    from adstage.spark import get_session
+
+    args = job_parser("carry_forward", __doc__).parse_args(argv)
+    settings = Settings.load(parse_overrides(args.conf))
+    logs.setup(settings.log_level)
+    spark = get_session(settings, f"adstage-carry_forward-{args.ds}")
+    try:
+        run(spark, settings, args.ds)
+    finally:
+        spark.stop()
+    return 0
