@@ -180,8 +180,7 @@ def decode(data: bytes, *, max_pixels: int, min_side: int,
     Raises Rejected (probe reasons, TOO_SMALL, TOO_LARGE, CORRUPT_IMAGE); never anything else.
     """
     data = _as_bytes(data)
-    info = probe(data, max_pixels=max_pixels)
-    _check_sides(info, min_side, max_side)
+    info = check(data, max_pixels=max_pixels, min_side=min_side, max_side=max_side)
     try:
         if info.format == "jpeg":
             _check_jpeg_complete(data)
@@ -196,6 +195,14 @@ def decode(data: bytes, *, max_pixels: int, min_side: int,
         raise Rejected(Reason.CORRUPT_IMAGE, f"decoded {img.shape[1]}x{img.shape[0]} but header "
                                              f"says {info.width}x{info.height}")
     return np.ascontiguousarray(img), info
+
+
+def check(data: bytes, *, max_pixels: int, min_side: int, max_side: int) -> ImageInfo:
+    """The header and the limits, without decoding the pixels: all `decode` refuses before it
+    decodes (what a known file, whose pixels were decoded once, can still fail on today)."""
+    info = probe(_as_bytes(data), max_pixels=max_pixels)
+    _check_sides(info, min_side, max_side)
+    return info
 
 
 def _check_sides(info: ImageInfo, min_side: int, max_side: int) -> None:

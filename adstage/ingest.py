@@ -21,7 +21,7 @@ from adstage.reasons import Reason, Rejected
 from adstage.tables import ddl, record_schema
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +91,26 @@ def _readable_id(raw: str) -> str | None:
     return str(value)[:256] if value not in (None, "") else None
 
 
-def process_image(uri: str, settings: Settings, store: ImageStore) -> dict:
-    """Fetch, decode, normalise and store one image; a dict of catalog fields or of the reason."""
+def process_image(uri: str, settings: Settings, store: ImageStore,
+                  known: tuple[str, str] | None = None) -> dict:
+    """Fetch, decode, normalise and store one image; a dict of catalog fields or of the reason.
+
+    `known`: (content_sha256, image_uri) of this image in the catalog. When the bytes still
+    hash to it and the normalised PNG is in the store, only the header and today's limits are
+    checked: the same bytes decode to the same pixels, so decoding and re-encoding them (most
+    of ingest's work on an unchanged catalog) would store the same file again."""
+    limits = {"max_pixels": settings.max_pixels, "min_side": settings.min_side,
+              "max_side": settings.max_side}
     try:
         data = fetch.read_image_bytes(
             uri, allowed_roots=settings.allowed_roots, http_allowed_hosts=settings.http_allowed_hosts,
             timeout_s=settings.fetch_timeout_s, max_bytes=settings.max_image_bytes)
-        pixels, info = imaging.decode(data, max_pixels=settings.max_pixels,
-                                      min_side=settings.min_side, max_side=settings.max_side)
-        stored = store.put(info.sha256, imaging.encode_png(pixels))
+        info = imaging.check(data, **limits) if known else None
+        if info is not None and info.sha256 == known[0] and store.exists(known[1]):
+            stored = known[1]
+        else:
+            pixels, info = imaging.decode(data, **limits)
+            stored = store.put(info.sha256, imaging.encode_png(pixels))
     except Rejected as rej:
         return {"reason": rej.reason.value, "detail": rej.detail}
     except Exception as exc:  # a bug must cost one image, never the run; the trace is kept
@@ -178,6 +189,32 @@ def validate_rows(df: "DataFrame", settings: Settings, feed_dir: str) -> "DataFr
             .drop("_versions", "_rank"))
 
 
+def spark_image_id(product_id: str, role: str, uri: str) -> "Column":
+    """`feed.image_id` as a Spark expression, to look an image up in the catalog before its
+    task runs (the id written stays feed.image_id's: a mismatch would cost a decode, never a
+    wrong row; tests/test_ingest.py holds the two equal)."""
+    from pyspark.sql import functions as F
+
+    return F.substring(F.sha2(F.concat_ws("\x00", product_id, role, uri), 256), 1, 32)
+
+
+def _with_known(images: "DataFrame", settings: Settings) -> "DataFrame":
+    """`_known_sha256` / `_known_uri`: the catalog's content hash and stored PNG of each
+    image, when it has the image (null on a first sight, or with incremental=false)."""
+    from pyspark.sql import functions as F
+
+    spark = images.sparkSession
+    key = spark_image_id("product_id", "image_role", "source_uri")
+    if not settings.incremental:
+        return images.withColumn("_known_sha256", F.lit(None).cast("string")).withColumn(
+            "_known_uri", F.lit(None).cast("string"))
+    known = (spark.read.format("delta").load(delta.ensure_table(spark, settings, "catalog_images"))
+             .select(F.col("image_id").alias("_id"),
+                     F.col("content_sha256").alias("_known_sha256"),
+                     F.col("image_uri").alias("_known_uri")))
+    return images.withColumn("_id", key).join(known, "_id", "left").drop("_id")
+
+
 def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
     """Transform: one row per image of every accepted feed row, fetched and stored."""
     import pyarrow as pa
@@ -194,6 +231,7 @@ def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
     repeat = F.row_number().over(Window.partitionBy("product_id", "image_role", "source_uri")
                                  .orderBy("pos")) > 1
     images = images.withColumn("_repeat", repeat).drop("pos")
+    images = _with_known(images, settings)
     # Spread the I/O-bound fetches evenly over tasks instead of following the feed's layout.
     parallelism = max(rows.sparkSession.sparkContext.defaultParallelism, 1)
     images = images.repartition(parallelism * 2, "source_uri")
@@ -207,11 +245,13 @@ def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
             for rec in batch.to_pylist():
                 rec["image_id"] = feed.image_id(rec["product_id"], rec["image_role"],
                                                 rec["source_uri"])
+                known = rec.pop("_known_sha256"), rec.pop("_known_uri")
                 if rec.pop("_repeat"):
                     result = {"reason": Reason.DUPLICATE_ROW.value,
                               "detail": "image listed more than once for this product and role"}
                 else:
-                    result = process_image(rec["source_uri"], settings, store)
+                    result = process_image(rec["source_uri"], settings, store,
+                                           known if known[0] else None)
                 rec.update({k: result.get(k) for k in _IMAGE_RESULT_FIELDS})
                 out.append(rec)
             yield pa.RecordBatch.from_pylist(out, schema=schema)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,12 @@ from conftest import make_settings
 
 DAG_FILE = DAGS / "adstage_nightly.py"
 TRAINING_DAG_FILE = DAGS / "adstage_training.py"
-D1, D2 = "2026-11-23", "2026-11-24"
+D1, D2, D3 = "2026-11-23", "2026-11-24", "2026-11-25"
+# What the night plan's two layouts run besides the tasks both share.
+PER_STAGE = {"classify", "cutouts", "shape_index", "pair_donors", "stage_copy_paste",
+             "stage_vanilla", "evaluate", "animate"}
+ONE_APP = {"carry_forward"}
+TASKS = {"ingest", "plan_night", "gallery", "quality_gate"} | PER_STAGE | ONE_APP
 HOLDOUT = 0.3
 
 
@@ -70,6 +76,7 @@ def test_dag_integrity(tmp_path):
     info = json.loads(load_dagbag_in_subprocess(tmp_path))
     assert info["errors"] == {}
     assert info["dags"] == ["adstage_nightly"]
+    assert set(info["tasks"]) == TASKS
     assert info["tasks"][0] == "ingest"
     up = info["upstream"]
     assert up["plan_night"] == ["ingest"]
@@ -120,8 +127,9 @@ def nights(tmp_path_factory):
     """The nightly DAG for real, as operations run it: a scheduler (LocalExecutor) and the
     execution API, `airflow backfill create` of D1..D2 (two runs at once, max_active_runs=2),
     then a second backfill of D2 alone (`--reprocess-behavior completed`), the ops guide's
-    re-run of one date. Every task is a spark-submit of an unchanged job. Each date's feed holds
-    its own half of a 24-product demo catalog, so both dates have rows in every table."""
+    re-run of one date; then D3, whose feed is D2's unchanged: the night plan's one application.
+    Every task is a spark-submit of an unchanged job. D1's and D2's feeds each hold their own
+    half of a 24-product demo catalog, so both dates have rows in every table."""
     import mlflow
 
     from adstage.airflow_local import (FAST_START_SPARK_DEFAULTS, backfill, format_runs,
@@ -156,10 +164,13 @@ def nights(tmp_path_factory):
         runs_before = mlflow.search_runs(experiment_names=[settings.mlflow_experiment])
         rerun = backfill("adstage_nightly", D2, D2, running, timeout=3600)
         print(format_runs(rerun))
-    after = {ds: snapshot(settings, ds) for ds in (D1, D2)}
+        after = {ds: snapshot(settings, ds) for ds in (D1, D2)}
+        shutil.copy(feeds[D2]["path"], feeds[D2]["path"].with_name(f"feed-{D3}.jsonl"))
+        unchanged = backfill("adstage_nightly", D3, D3, running, timeout=3600)
+        print(format_runs(unchanged))
     return {"settings": settings, "env": env, "summary": summary, "feeds": feeds, "first": first,
             "rerun": rerun, "before": before, "after": after, "runs_before": runs_before,
-            "tmp": tmp}
+            "unchanged": unchanged, "tmp": tmp}
 
 
 def split_feed(feed: Path, dates: list[str]) -> dict[str, dict]:
@@ -180,7 +191,7 @@ def split_feed(feed: Path, dates: list[str]) -> dict[str, dict]:
 VOLATILE = {"mlflow_run_id", "seconds"}
 
 
-def snapshot(settings, ds: str) -> dict[str, list[str]]:
+def snapshot(settings, ds: str, volatile: set[str] = VOLATILE) -> dict[str, list[str]]:
     """Every date-partitioned table's rows of `ds`, as sorted strings (order-free compare)."""
     from adstage.report import read_table
     from adstage.tables import spec, table_names
@@ -190,7 +201,7 @@ def snapshot(settings, ds: str) -> dict[str, list[str]]:
         if spec(name).partition_by != ("ds",):
             continue
         df = read_table(settings, name, ds=ds)
-        df = df[[c for c in df.columns if c not in VOLATILE]]
+        df = df[[c for c in df.columns if c not in volatile]]
         out[name] = sorted(json.dumps([repr(v.tolist() if hasattr(v, "tolist") else v)
                                        for v in row]) for row in df.itertuples(index=False))
     return out
@@ -220,7 +231,8 @@ def test_real_dag_run_stages_the_demo_catalog(nights):
     runs = nights["runs_before"]
     runs = runs[runs["tags.adstage.ds"] == D1]
     tasks = json.loads(load_dagbag_in_subprocess(nights["tmp"]))["tasks"]
-    assert sorted(runs["tags.adstage.job"]) == sorted(tasks)  # one MLflow run per task
+    # One MLflow run per job that ran: D1 had no earlier night, so a task per stage.
+    assert sorted(runs["tags.adstage.job"]) == sorted(set(tasks) - ONE_APP - {"plan_night"})
     assert set(runs["status"]) == {"FINISHED"}
     gate = runs[runs["tags.adstage.job"] == "quality_gate"].iloc[0]
     assert gate["tags.adstage.gate"] == "pass"
@@ -269,11 +281,38 @@ def test_rerun_of_one_date_replaces_exactly_that_date(nights):
     """The second backfill re-ran D2 only; D2's rows came back identical (bar run ids and
     timings), D1's were not touched."""
     assert [r["ds"] for r in nights["rerun"]] == [D2]
-    assert all(t["state"] == "success" for t in nights["rerun"][0]["tasks"])
+    assert {t["task_id"]: t["state"] for t in nights["rerun"][0]["tasks"]} == {
+        t: "skipped" if t in ONE_APP else "success" for t in TASKS}
     before, after = nights["before"], nights["after"]
     assert after[D1] == before[D1]
     changed = [t for t in before[D2] if after[D2][t] != before[D2][t]]
     assert changed == [], {t: (len(before[D2][t]), len(after[D2][t])) for t in changed}
+
+
+@pytest.mark.slow
+def test_unchanged_catalog_night_runs_in_one_application(nights):
+    """D3's feed is D2's: the night plan sends it down carry_forward (one spark-submit for
+    every stage), the per-stage tasks are skipped, and D3's partitions are D2's apart from the
+    date and the run ids; each stage still has its MLflow run, every row carried."""
+    import mlflow
+
+    (run,) = nights["unchanged"]
+    assert run["ds"] == D3
+    assert {t["task_id"]: t["state"] for t in run["tasks"]} == {
+        t: "skipped" if t in PER_STAGE else "success" for t in TASKS}
+    settings = nights["settings"]
+    same = VOLATILE | {"ds"}
+    assert snapshot(settings, D3, same) == snapshot(settings, D2, same)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[settings.mlflow_experiment],
+                              filter_string=f"tags.`adstage.ds` = '{D3}'")
+    stages = runs[runs["tags.adstage.night_path"] == "one_app"]
+    assert set(stages["tags.adstage.job"]) == PER_STAGE and len(stages) == len(PER_STAGE)
+    carrying = stages[stages["metrics.incremental.computed"].notna()]
+    assert len(carrying) == 5 and (carrying["metrics.incremental.computed"] == 0).all()
+    assert (carrying["metrics.incremental.carried"] > 0).all()
+    gate = runs[runs["tags.adstage.job"] == "quality_gate"].iloc[0]
+    assert gate["tags.adstage.gate"] == "pass"
 
 
 @pytest.mark.slow

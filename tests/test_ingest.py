@@ -3,6 +3,7 @@ re-runs, the same answer from every feed format, and tables readable without Spa
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -137,3 +138,46 @@ def test_missing_feed_fails_the_run_clearly(spark, settings, tmp_path):
 def test_feed_format_is_explicit_when_unknown():
     with pytest.raises(ValueError, match="--format"):
         ingest.feed_format("/data/feed.txt")
+
+
+def test_spark_image_id_is_feed_image_id(spark):
+    """The catalog lookup before a fetch keys on the Spark expression; the rows on feed.image_id."""
+    from adstage.feed import image_id
+
+    rows = [("p1", "primary", "/c/a.png"), ("ü-ß 椅子", "lifestyle", "https://x/é %20.jpg"),
+            ("p|2", "additional", "file:///c/b\tc.png")]
+    df = spark.createDataFrame(rows, "product_id string, image_role string, source_uri string")
+    got = [r[0] for r in df.select(ingest.spark_image_id(
+        "product_id", "image_role", "source_uri")).collect()]
+    assert got == [image_id(*r) for r in rows]
+
+
+def test_a_known_image_is_checked_not_decoded_again(tmp_path, monkeypatch):
+    """Same bytes as the catalog's row and its PNG in the store: header and today's limits
+    only. Changed bytes, a lost PNG or no catalog row: decoded and stored as before."""
+    import cv2
+    import numpy as np
+
+    from adstage import imaging
+
+    photo = tmp_path / "a.png"
+    cv2.imwrite(str(photo), np.full((48, 64, 3), 200, np.uint8))
+    settings = make_settings(tmp_path)
+    store = ImageStore(settings.image_store_uri)
+    first = ingest.process_image(str(photo), settings, store)
+    known = (first["content_sha256"], first["image_uri"])
+    decoded = []
+    real = imaging.decode
+    monkeypatch.setattr(imaging, "decode", lambda *a, **k: decoded.append(1) or real(*a, **k))
+
+    assert ingest.process_image(str(photo), settings, store, known) == first and not decoded
+    stricter = make_settings(tmp_path, min_side="50")
+    assert ingest.process_image(str(photo), stricter, store, known)["reason"] == "too_small"
+    assert not decoded
+    cv2.imwrite(str(photo), np.full((48, 64, 3), 10, np.uint8))
+    changed = ingest.process_image(str(photo), settings, store, known)
+    assert decoded == [1] and changed["content_sha256"] != known[0]
+    lost = (changed["content_sha256"], changed["image_uri"])
+    Path(changed["image_uri"]).unlink()  # a local store: the URI is the path
+    assert ingest.process_image(str(photo), settings, store, lost) == changed
+    assert decoded == [1, 1] and store.exists(changed["image_uri"])
