@@ -80,15 +80,15 @@ def adstage_nightly():
     ingest = spark_job("ingest", "ingest.py", depends_on_past=True)
 
     @task.branch(task_id="plan_night")
-    def plan_night(ds: str) -> str:
+    def plan_night(logical_ds: str) -> str:  # ("ds" is a name Airflow reserves)
         """A task per stage, or all of them in one application (adstage.night_plan)."""
-        proc = subprocess.run([sys.executable, str(JOBS / "plan_night.py"), "--ds", ds],
+        proc = subprocess.run([sys.executable, str(JOBS / "plan_night.py"), "--ds", logical_ds],
                               capture_output=True, text=True, check=False)
         print(proc.stderr, end="")
         if proc.returncode:
             raise RuntimeError(f"plan_night failed (exit {proc.returncode})")
         plan = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"night ds={ds}: {plan['path']} ({plan['reason']})")
+        print(f"night ds={logical_ds}: {plan['path']} ({plan['reason']})")
         return "carry_forward" if plan["path"] == "one_app" else "classify"
 
     plan = plan_night(DS)
