@@ -84,11 +84,10 @@ def adstage_nightly():
         """A task per stage, or all of them in one application (adstage.night_plan)."""
         proc = subprocess.run([sys.executable, str(JOBS / "plan_night.py"), "--ds", logical_ds],
                               capture_output=True, text=True, check=False)
-        print(proc.stderr, end="")
+        print(proc.stderr, end="")  # its log, with the decision and the reason
         if proc.returncode:
             raise RuntimeError(f"plan_night failed (exit {proc.returncode})")
         plan = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"night ds={logical_ds}: {plan['path']} ({plan['reason']})")
         return "carry_forward" if plan["path"] == "one_app" else "classify"
 
     plan = plan_night(DS)
