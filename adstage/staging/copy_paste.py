@@ -318,11 +318,17 @@ def fingerprinted_work(spark: "SparkSession", settings: Settings, ds: str,
     donors (photos and slot masks are content-addressed URIs), the params and the generators'
     versions (``adstage.incremental``)."""
     edge, inpaint = load_generators(settings)
-    stage_salt = incremental.salt("stage_copy_paste", params=asdict(params),
-                                  models=[f"{m.name}@{m.version}" for m in (edge, inpaint)])
+    stage_salt = salt(settings, params, [f"{m.name}@{m.version}" for m in (edge, inpaint)])
     todo = work(spark, settings, ds)
     return todo.withColumn(incremental.FINGERPRINT,
                            incremental.fingerprint(stage_salt, *todo.columns))
+
+
+def salt(settings: Settings, params: CopyPasteParams, models: list[str]) -> str:
+    """The stage's incremental salt. fp16 generators change outputs by more than rounding:
+    named only when they may run (CUDA), so fp32 nights keep the fingerprints they had."""
+    fp16 = {"cuda_fp16": True} if settings.onnx_cuda_fp16 and settings.onnx_device != "cpu" else {}
+    return incremental.salt("stage_copy_paste", params=asdict(params), models=models, **fp16)
 
 
 def load_generators(settings: Settings):
