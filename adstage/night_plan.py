@@ -16,7 +16,6 @@ Reads only Delta logs and ``ds`` columns with delta-rs: no JVM, a second or two.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
@@ -107,15 +106,9 @@ def _retry_rows(settings: Settings, ds: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """CLI (`jobs/plan_night.py`): print the decision for a date as JSON, exit 0."""
     from adstage import logs
-    from adstage.jobrunner import logical_date
+    from adstage.jobrunner import job_parser
 
-    parser = argparse.ArgumentParser(prog="plan_night", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ds", type=logical_date, required=True,
-                        help="logical date of the night, YYYY-MM-DD (after its ingest)")
-    parser.add_argument("--conf", action="append", metavar="FIELD=VALUE", default=[],
-                        help="override a setting (repeatable); see adstage.config.Settings")
-    args = parser.parse_args(argv)
+    args = job_parser("plan_night", __doc__).parse_args(argv)
     settings = Settings.load(parse_overrides(args.conf))
     logs.setup(settings.log_level)
     plan = decide(settings, args.ds)
