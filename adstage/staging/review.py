@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -41,10 +42,12 @@ def _num(v):
 
 
 class Assets:
-    """Copies store objects into ``<page>/assets/`` once each; returns relative links."""
+    """Copies store objects into ``<gallery>/assets/`` once each, shared by every date's page
+    (store names are content addresses: a name never changes content, so a night that shows
+    the same images copies nothing); returns links relative to a date's page."""
 
-    def __init__(self, store: ImageStore, page_dir: Path):
-        self.store, self.dir = store, page_dir / "assets"
+    def __init__(self, store: ImageStore, gallery_dir: Path):
+        self.store, self.dir = store, gallery_dir / "assets"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.copied = 0
 
@@ -54,13 +57,15 @@ class Assets:
         name = uri.rsplit("/", 1)[-1]
         target = self.dir / name
         if not target.exists():
-            try:
-                target.write_bytes(self.store.get(uri))
+            try:  # a temporary name then a rename: a page never links half a file
+                part = target.with_name(f".{name}.{os.getpid()}.part")
+                part.write_bytes(self.store.get(uri))
+                part.replace(target)
                 self.copied += 1
             except Exception as exc:
                 log.warning("gallery: %s not copied (%s)", uri, exc)
                 return None
-        return f"assets/{name}"
+        return f"../assets/{name}"
 
 
 def build_items(staged: list[dict], animations: list[dict], link) -> list[dict]:
@@ -93,13 +98,14 @@ def build_items(staged: list[dict], animations: list[dict], link) -> list[dict]:
 
 
 def run(settings: Settings, ds: str) -> dict[str, float]:
-    """Write ``<gallery_dir>/<ds>/index.html``; rebuilt from scratch on every run."""
+    """Write ``<gallery_dir>/<ds>/index.html``; the page is rebuilt from scratch on every run,
+    its images copied into the shared ``assets/`` when not there yet."""
     page_dir = settings.gallery_path / ds
     if page_dir.exists():
         shutil.rmtree(page_dir)  # a re-run never keeps stale pictures of an older run
     staged = _rows(settings, "staged_images", ds)
     animations = _rows(settings, "animations", ds)
-    assets = Assets(ImageStore(settings.image_store_uri), page_dir)
+    assets = Assets(ImageStore(settings.image_store_uri), settings.gallery_path)
     items = build_items(staged, animations, assets)
     page = write_gallery(page_dir, ds, items, sort_by=SORT_BY)
     _link_runs(settings, page, ds, {r["mlflow_run_id"] for r in staged + animations})
