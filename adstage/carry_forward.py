@@ -17,7 +17,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from adstage import tracking
 from adstage.config import Settings
 
 if TYPE_CHECKING:
@@ -46,18 +45,14 @@ def stage_runs() -> list[tuple[str, Callable[..., Mapping[str, float]]]]:
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, dict[str, float]]:
     """Each stage's metrics, by job name. A stage that fails stops the night there, as its
     task would; the stages before it have written complete partitions."""
-    import mlflow
+    from adstage.jobrunner import tracked
 
     results: dict[str, dict[str, float]] = {}
     for job, stage_run in stage_runs():
         started = time.monotonic()
-        with tracking.job_run(settings, job, ds) as mlrun:
-            mlflow.set_tag("adstage.night_path", "one_app")
-            metrics = dict(stage_run(spark, settings, ds))
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        results[job] = metrics
-        log.info("%s ds=%s done in %.1f s (one application); MLflow run %s", job, ds,
-                 time.monotonic() - started, mlrun.info.run_id)
+        results[job] = tracked(settings, job, ds, lambda: stage_run(spark, settings, ds),
+                               tags={"adstage.night_path": "one_app"})
+        log.info("%s ds=%s: %.1f s in one application", job, ds, time.monotonic() - started)
     computed = {job: int(m[COMPUTED]) for job, m in results.items() if m.get(COMPUTED)}
     if computed:
         log.warning("carry_forward ds=%s computed %s: something besides the catalog changed "
@@ -68,18 +63,10 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI of the one-application night (`jobs/carry_forward.py`)."""
-    from adstage import logs
-    from adstage.config import parse_overrides
-    from adstage.jobrunner import job_parser
-    from adstage.spark import get_session
+    """CLI of the one-application night (`jobs/carry_forward.py`); no MLflow run of its own:
+    each stage has its own."""
+    from adstage.jobrunner import job_parser, run_spark_job
 
     args = job_parser("carry_forward", __doc__).parse_args(argv)
-    settings = Settings.load(parse_overrides(args.conf))
-    logs.setup(settings.log_level)
-    spark = get_session(settings, f"adstage-carry_forward-{args.ds}")
-    try:
-        run(spark, settings, args.ds)
-    finally:
-        spark.stop()
-    return 0
+    return run_spark_job("carry_forward", args,
+                         lambda spark, settings: run(spark, settings, args.ds), own_run=False)

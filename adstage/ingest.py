@@ -204,7 +204,6 @@ def _with_known(images: "DataFrame", settings: Settings) -> "DataFrame":
     from pyspark.sql import functions as F
 
     spark = images.sparkSession
-    key = spark_image_id("product_id", "image_role", "source_uri")
     if not settings.incremental:
         return images.withColumn("_known_sha256", F.lit(None).cast("string")).withColumn(
             "_known_uri", F.lit(None).cast("string"))
@@ -212,6 +211,7 @@ def _with_known(images: "DataFrame", settings: Settings) -> "DataFrame":
              .select(F.col("image_id").alias("_id"),
                      F.col("content_sha256").alias("_known_sha256"),
                      F.col("image_uri").alias("_known_uri")))
+    key = spark_image_id("product_id", "image_role", "source_uri")
     return images.withColumn("_id", key).join(known, "_id", "left").drop("_id")
 
 

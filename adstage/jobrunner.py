@@ -33,21 +33,39 @@ def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 def run_spark_job(job: str, args: argparse.Namespace,
                   body: Callable[..., Mapping[str, float]],
-                  params: Mapping[str, object] | None = None) -> int:
+                  params: Mapping[str, object] | None = None, own_run: bool = True) -> int:
     """Load settings, open the MLflow run, build the session, run `body(spark, settings)` and
-    log the metrics it returns. The session is stopped whatever happens."""
+    log the metrics it returns. The session is stopped whatever happens. `own_run=False`: no
+    MLflow run for the job itself (a job whose steps each open their own, `tracked`)."""
     from adstage.spark import get_session
 
     settings = Settings.load(parse_overrides(args.conf))
     logs.setup(settings.log_level)
-    with tracking.job_run(settings, job, args.ds, params) as run:
+
+    def session_body() -> Mapping[str, float]:
         spark = get_session(settings, f"adstage-{job}-{args.ds}")
         try:
-            metrics = body(spark, settings)
+            return body(spark, settings)
         finally:
             spark.stop()
-        import mlflow
 
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        log.info("%s ds=%s done; MLflow run %s", job, args.ds, run.info.run_id)
+    if own_run:
+        tracked(settings, job, args.ds, session_body, params)
+    else:
+        session_body()
     return 0
+
+
+def tracked(settings: Settings, job: str, ds: str, fn: Callable[[], Mapping[str, float]],
+            params: Mapping[str, object] | None = None,
+            tags: Mapping[str, str] | None = None) -> dict[str, float]:
+    """`fn()` inside the MLflow run of `job` for `ds`; its metrics logged there and returned."""
+    import mlflow
+
+    with tracking.job_run(settings, job, ds, params) as run:
+        if tags:
+            mlflow.set_tags(dict(tags))
+        metrics = dict(fn())
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        log.info("%s ds=%s done; MLflow run %s", job, ds, run.info.run_id)
+    return metrics

@@ -55,7 +55,7 @@ def decide(settings: Settings, ds: str) -> NightPlan:
     if not settings.carry_in_one_app:
         return per_stage("carry_in_one_app=false")
     day = dt.date.fromisoformat(ds)
-    dates = {t: _dates(settings, t) for t in NIGHT_TABLES + CHANGE_TABLES + REJECT_TABLES}
+    dates = {t: _dates(settings, t) for t in NIGHT_TABLES + CHANGE_TABLES}
     earlier = [d for d in dates["staged_images"] if d < day]
     if not earlier:
         return per_stage("no earlier night to carry from")
