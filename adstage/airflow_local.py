@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from adstage.config import Settings
 from adstage.jars import jar_paths
@@ -230,19 +230,14 @@ def backfill(dag_id: str, from_date: str, to_date: str, env: dict[str, str], *,
     tasks and their logs, unless every run succeeded (every task succeeded or was skipped)."""
     subprocess.run([_airflow(), "dags", "unpause", dag_id], env=env, check=True,
                    capture_output=True, timeout=300)
-    out = subprocess.run([_airflow(), "backfill", "create", "--dag-id", dag_id,
-                          "--from-date", from_date, "--to-date", to_date,
-                          "--max-active-runs", str(max_active_runs),
-                          "--reprocess-behavior", reprocess],
-                         env=env, capture_output=True, text=True, timeout=300)
-    if out.returncode != 0:
-        raise RuntimeError(f"airflow backfill create failed\n{out.stderr[-3000:]}")
     db = _metadata_db(env)
-    backfill_id = db.execute("SELECT max(id) FROM backfill WHERE dag_id = ?", (dag_id,)
-                             ).fetchone()[0]
+    backfill_id = create_backfill(
+        db, dag_id, [_airflow(), "backfill", "create", "--dag-id", dag_id,
+                     "--from-date", from_date, "--to-date", to_date,
+                     "--max-active-runs", str(max_active_runs), "--reprocess-behavior", reprocess],
+        lambda cmd: subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300))
     deadline = time.monotonic() + timeout
-    while db.execute("SELECT completed_at FROM backfill WHERE id = ?", (backfill_id,)
-                     ).fetchone()[0] is None:
+    while not backfill_done(db, backfill_id):
         if time.monotonic() > deadline:
             raise TimeoutError(f"backfill {backfill_id} of {dag_id} not done in {timeout:.0f}s: "
                                f"{json.dumps(backfill_runs(db, backfill_id))[-3000:]}")
@@ -263,6 +258,48 @@ def backfill(dag_id: str, from_date: str, to_date: str, env: dict[str, str], *,
         raise RuntimeError(f"backfill of {dag_id} {from_date}..{to_date} failed: {failed}; "
                            f"task logs under {logs}{tails}")
     return runs
+
+
+def create_backfill(db: sqlite3.Connection, dag_id: str, cmd: list[str],
+                    run: Callable[[list[str]], subprocess.CompletedProcess], *,
+                    attempts: int = 4, settle_s: float = 180) -> int:
+    """Runs ``cmd`` (`airflow backfill create ...`) and returns the new backfill's id.
+
+    On SQLite, `backfill create` can fail at once with "database is locked" even under a long
+    busy timeout: it reads the dates' runs inside a savepoint, and when the scheduler commits
+    before it writes, SQLite refuses to upgrade that stale read (the busy handler is not
+    consulted). By then it has committed its backfill row but no run, so the scheduler marks
+    that empty backfill complete within seconds; once it has, the same command is safe to
+    run again."""
+    for attempt in range(1, attempts + 1):
+        before = db.execute("SELECT coalesce(max(id), 0) FROM backfill").fetchone()[0]
+        out = run(cmd)
+        if out.returncode == 0:
+            return db.execute("SELECT max(id) FROM backfill WHERE dag_id = ? AND id > ?",
+                              (dag_id, before)).fetchone()[0]
+        if "database is locked" not in out.stderr or attempt == attempts:
+            raise RuntimeError(f"airflow backfill create failed\n{out.stderr[-3000:]}")
+        print(f"airflow backfill create: SQLite refused a stale read (attempt {attempt} of "
+              f"{attempts}); waiting for the scheduler to close the empty backfill, then "
+              "again", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + settle_s
+        while db.execute("SELECT count(*) FROM backfill WHERE dag_id = ? AND completed_at IS "
+                         "NULL", (dag_id,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the scheduler did not close {dag_id}'s empty backfill "
+                                   f"in {settle_s:.0f}s after: {out.stderr[-1000:]}")
+            time.sleep(2)
+    raise AssertionError("unreachable")
+
+
+def backfill_done(db: sqlite3.Connection, backfill_id: int) -> bool:
+    """Completed, and every one of its runs finished. The scheduler can mark a backfill
+    complete between `backfill create` committing its row and committing its runs (it then
+    has none unfinished), so completed_at alone would report queued runs as the result."""
+    if db.execute("SELECT completed_at FROM backfill WHERE id = ?",
+                  (backfill_id,)).fetchone()[0] is None:
+        return False
+    return all(r["state"] in ("success", "failed") for r in backfill_runs(db, backfill_id))
 
 
 def _log_tail(logs: Path, ds: str, task_id: str, chars: int = 2000) -> str:
