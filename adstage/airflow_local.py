@@ -346,7 +346,10 @@ def _runs(db: sqlite3.Connection, where: str, args: tuple) -> list[dict]:
             "ORDER BY logical_date", args).fetchall():
         tasks = [{"task_id": t, "state": s, "seconds": round(d or 0.0, 1), "try": n}
                  for t, s, d, n in db.execute(
-                     "SELECT task_id, state, duration, try_number FROM task_instance "
+                     # From the two timestamps: Airflow 3.1's own duration column can be off
+                     # by tens of seconds, negative even (seen: gallery -47.6 s for a 6.4 s run).
+                     "SELECT task_id, state, (julianday(end_date) - julianday(start_date)) "
+                     "* 86400, try_number FROM task_instance "
                      "WHERE run_id = ? ORDER BY start_date", (run_id,)).fetchall()]
         runs.append({"ds": str(logical)[:10], "run_id": run_id, "state": state, "tasks": tasks})
     return runs
