@@ -1,9 +1,14 @@
 """The one stable split between donors and the evaluation's real staged photos.
 
-A staged photo whose id hashes below ``share`` is held apart: it never becomes a donor slot
-(``shape_index`` leaves it out) and is the "real" side of every Fréchet distance, KID and seam
-test (``adstage.evaluation``). The same hash in Python and in Spark SQL, so a driver, an
-executor and a notebook agree on every id.
+A staged photo whose key hashes below ``share`` is held apart: it never becomes a donor slot
+(``shape_index`` leaves it out), nor a training photo (``adstage.training``), and is the "real"
+side of every Fréchet distance, KID and seam test (``adstage.evaluation``). The same hash in
+Python and in Spark SQL, so a driver, an executor and a notebook agree on every photo.
+
+In the nightly tables the key is the photo's content (``photo_key``): the sha256 of its source
+bytes, which names it in the image store. An image id would do less well: it hashes the
+photo's absolute source path, so a catalog moved to another folder (or a test's temporary one)
+would draw a new split, and a photo listed under two products could land on both sides.
 """
 from __future__ import annotations
 
@@ -25,9 +30,27 @@ def is_holdout(key: str, share: float) -> bool:
     return bucket(key) < share * _BUCKETS
 
 
-def holdout_col(col: str, share: float) -> "Column":
+def photo_key(image_uri: str) -> str:
+    """The split key of a stored photo: its file name's stem, the sha256 of the source bytes
+    (``ImageStore.uri_for``)."""
+    return image_uri.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+def photo_is_holdout(image_uri: str, share: float) -> bool:
+    return is_holdout(photo_key(image_uri), share)
+
+
+def photo_holdout_col(uri_col: str, share: float) -> "Column":
+    """Spark expression equal to ``photo_is_holdout`` on column ``uri_col``."""
+    from pyspark.sql import functions as F
+
+    return holdout_col(F.regexp_extract(F.col(uri_col), r"([^/.]+)(\.[^/]*)?$", 1), share)
+
+
+def holdout_col(col: "str | Column", share: float) -> "Column":
     """Spark expression equal to ``is_holdout`` on column ``col``."""
     from pyspark.sql import functions as F
 
-    h = F.conv(F.substring(F.sha2(F.col(col), 256), 1, 8), 16, 10).cast("long")
+    key = F.col(col) if isinstance(col, str) else col
+    h = F.conv(F.substring(F.sha2(key, 256), 1, 8), 16, 10).cast("long")
     return (h % _BUCKETS) < F.lit(share * _BUCKETS)

@@ -88,7 +88,7 @@ def latest_rows(df, ds: str):
 
 def build_sets(settings: Settings, ds: str) -> dict[str, int]:
     """Write the train and held-apart sets of ``ds``; returns their counts."""
-    from adstage.evalsplit import is_holdout
+    from adstage.evalsplit import photo_is_holdout
     from adstage.imagestore import ImageStore
     from adstage.report import read_table
 
@@ -97,7 +97,7 @@ def build_sets(settings: Settings, ds: str) -> dict[str, int]:
     cut = cut[cut["ok"]].sort_values("image_id")
     slots = latest_rows(read_table(settings, "donor_slots"), ds)
     slots = slots[slots["usable"] == True].sort_values("slot_id")  # noqa: E712 (nullable)
-    held = slots["image_id"].map(lambda i: is_holdout(i, settings.eval_holdout_share))
+    held = slots["image_uri"].map(lambda u: photo_is_holdout(u, settings.eval_holdout_share))
     if cut.empty:
         raise RuntimeError(f"no usable product cutouts up to {ds}: run the nightly DAG first")
     p = paths(settings, ds)

@@ -31,7 +31,7 @@ def _metadata(tmp_path) -> sqlite3.Connection:
         CREATE TABLE dag_run (run_id TEXT, dag_id TEXT, logical_date TEXT, state TEXT,
                               backfill_id INTEGER);
         CREATE TABLE task_instance (run_id TEXT, task_id TEXT, state TEXT, duration REAL,
-                                    try_number INTEGER, start_date TEXT);""")
+                                    try_number INTEGER, start_date TEXT, end_date TEXT);""")
     return db
 
 

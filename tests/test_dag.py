@@ -146,10 +146,9 @@ def nights(tmp_path_factory):
                 ADSTAGE_ALLOWED_ROOTS=str(tmp / "catalog"), ADSTAGE_SHUFFLE_PARTITIONS="2",
                 ADSTAGE_STAGING_METHODS="copy_paste,hard_paste,vanilla",
                 ADSTAGE_EVAL_HOLDOUT_SHARE=str(HOLDOUT), ADSTAGE_PARALLAX_SECONDS="1",
-                # 12 products a date and ~6 staged photos, of which the evaluation holds ~30 % apart
-                # by a hash of the image id (its absolute URI: it changes with the temporary folder):
-                # 2 to 4 products of 12 get a copy-paste image, and the share without one swings past
-                # any production limit (seen: 67 %, 83 %). The gate's thresholds are tested in
+                # 12 products a date and ~6 staged photos, of which the evaluation holds ~30 % apart:
+                # few products get a copy-paste image, and the share without one is past any
+                # production limit (seen: 67 %, 83 %). The gate's thresholds are tested in
                 # test_quality_gate; here it must judge, not trip.
                 ADSTAGE_GATE_MAX_REJECT_SHARE="1.0")
     if os.environ.get("ADSTAGE_JARS_DIR"):
@@ -268,10 +267,10 @@ def test_backfill_runs_each_date_into_its_own_partitions(nights):
     # D2's shape indexes were built after D1's (depends_on_past): each holds D1's donors too.
     import pandas as pd
 
-    from adstage.evalsplit import is_holdout
+    from adstage.evalsplit import photo_is_holdout
 
     slots = pd.concat([read_table(settings, "donor_slots", ds=ds) for ds in (D1, D2)])
-    slots = slots[slots["usable"] & ~slots["image_id"].map(lambda i: is_holdout(i, HOLDOUT))]
+    slots = slots[slots["usable"] & ~slots["image_uri"].map(lambda u: photo_is_holdout(u, HOLDOUT))]
     expected = slots.groupby("category").size()
     built = read_table(settings, "shape_index_versions", ds=D2).set_index("index_key")
     assert {k: int(n) for k, n in built["n_vectors"].items()} == {
@@ -330,7 +329,6 @@ def test_training_dag_trains_on_the_tables_and_promotes_only_as_good(nights):
     candidate at least as good, the reason on every version."""
     from mlflow import MlflowClient
 
-    from adstage.evalsplit import is_holdout
     from adstage.generative.data import read_catalog
     from adstage.training import paths
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -50,6 +51,10 @@ def nights(spark, tmp_path_factory):
     summary = generate_catalog(home / "catalog", 10, seed=7, ds=D0)
     settings = make_settings(home, allowed_roots=str(home / "catalog"), onnx_device="cpu",
                              eval_holdout_share="0.5", parallax_seconds="0.5")
+    # One product photo blank: no cutout, so a pairing and a staging reject on every date (the
+    # carried partitions compared below are then never all empty by chance of the catalog).
+    blank = sorted((home / "catalog" / "images" / "products").glob("*.png"))[-1]
+    cv2.imwrite(str(blank), np.full_like(cv2.imread(str(blank)), 255))
     first = _night(spark, settings, D0, summary["feed"])
     same = _night(spark, settings, D1, summary["feed"])
     # One product copy-paste staged: its own photo mirrored (its staged photo, a donor, is

@@ -5,11 +5,8 @@ product pixels preserved, gap-only inpainting, masks stored, the seam measure se
 pastes, the per-image score driving the gallery, idempotent re-runs."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,12 +28,10 @@ DS = "2026-11-24"
 
 
 @pytest.fixture(scope="module")
-def run(spark):
-    # A fixed folder, not pytest's numbered one: image ids hash the photos' absolute paths, and
-    # so does the evaluation's hold-out, so in a new folder each run held apart other photos
-    # and the seam figures below moved from run to run (seen failing one run in two).
-    home = Path(tempfile.gettempdir()) / f"adstage-staging-test-{os.getuid()}"
-    shutil.rmtree(home, ignore_errors=True)
+def run(spark, tmp_path_factory):
+    # Any folder: the evaluation's hold-out follows the photos' content (adstage.evalsplit),
+    # so the same photos are held apart, and the seam figures below stay put, run to run.
+    home = tmp_path_factory.mktemp("staging")
     summary = generate_catalog(home / "catalog", 40, seed=7, ds=DS)
     # A larger hold-out than the default gives the seam test enough real photos on 40 products.
     settings = make_settings(home, allowed_roots=str(home / "catalog"), onnx_device="cpu",
@@ -77,12 +72,12 @@ def test_every_unstaged_product_has_an_image_or_a_reason(run):
 
 
 def test_held_apart_photos_are_never_donors(run):
-    from adstage.evalsplit import is_holdout
+    from adstage.evalsplit import photo_is_holdout
 
     settings, metrics = run
     labels = read_table(settings, "image_labels")
     held = {r.image_id for r in labels.itertuples()
-            if r.label == "staged" and is_holdout(r.image_id, settings.eval_holdout_share)}
+            if r.label == "staged" and photo_is_holdout(r.image_uri, settings.eval_holdout_share)}
     donors = set(read_table(settings, "donor_pairs")["donor_image_id"])
     assert held and donors and not held & donors
     assert metrics["evaluate"]["real_images"] == len(held)

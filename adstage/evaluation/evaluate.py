@@ -97,7 +97,7 @@ def items(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
     staged photos as of the date (kind real)."""
     from pyspark.sql import functions as F
 
-    from adstage.evalsplit import holdout_col
+    from adstage.evalsplit import photo_holdout_col
 
     staged = delta.read_date(spark, settings, "staged_images", ds)
     no_mask = [r["product_id"] + "/" + r["method"] for r in
@@ -109,7 +109,7 @@ def items(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
                         F.col("output_uri").alias("uri"), F.col("product_mask_uri").alias("mask_uri"))
     labels = delta.read_as_of(spark, settings, "image_labels", ds, "image_id")
     real = (labels.filter((F.col("label") == "staged")
-                          & holdout_col("image_id", settings.eval_holdout_share))
+                          & photo_holdout_col("image_uri", settings.eval_holdout_share))
             .select(F.lit("real").alias("kind"), F.lit(None).cast("string").alias("method"),
                     F.col("image_id").alias("key"), F.col("image_uri").alias("uri"),
                     F.lit(None).cast("string").alias("mask_uri")))

@@ -20,7 +20,7 @@ import numpy as np
 
 from adstage import delta
 from adstage.config import Settings
-from adstage.evalsplit import holdout_col
+from adstage.evalsplit import photo_holdout_col
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,7 +114,7 @@ def current_slots(spark: "SparkSession", settings: Settings, ds: str) -> "DataFr
     latest = F.max("ds").over(Window.partitionBy("image_id"))
     return (slots.withColumn("_latest", latest).filter(F.col("ds") == F.col("_latest"))
             .drop("_latest").filter(F.col("usable") & F.col("shape").isNotNull())
-            .filter(~holdout_col("image_id", settings.eval_holdout_share))
+            .filter(~photo_holdout_col("image_uri", settings.eval_holdout_share))
             .withColumn("index_key", F.coalesce("category", F.lit(UNKNOWN))))
 
 
