@@ -36,6 +36,12 @@ def session_conf(settings: Settings) -> dict[str, str]:
     conf = dict(DELTA_CONF)
     conf.update({
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        # Delta rebuilds a table's file list (its log replayed) the first time a session
+        # touches it, as a shuffle of 50 partitions by default: 2 700 tasks on the unchanged
+        # night's one application at 1k products, 19 s of its 73 s. Sized like every other
+        # shuffle of this cluster it took 4.5 s, and the night 107 s -> 75 s
+        # (docs/benchmarks.md); spark_conf can still set it apart.
+        "spark.databricks.delta.snapshotPartitions": str(settings.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         # Delta's own retention defaults are fine; a local run should not spam the UI port.
         "spark.ui.showConsoleProgress": "false",
