@@ -266,22 +266,32 @@ class TreeSampler(threading.Thread):
 
 
 def date_rows(warehouse: Path, table: str, ds: str, methods: tuple[str, ...] = ()
-              ) -> tuple[int, float]:
-    """Rows of `table` for `ds` (only `methods` for staged_images), and their summed `seconds`."""
+              ) -> tuple[int, int, float]:
+    """Rows of `table` for `ds` (only `methods` for staged_images); of those, how many the
+    date computed, and their summed `seconds`. A carried row (adstage.incremental) keeps the
+    `mlflow_run_id` and `seconds` of the night that computed it: a row whose run id appears on
+    an earlier date was carried, and its seconds were spent then, not now."""
     import pyarrow.compute as pc
     from deltalake import DeltaTable
 
     path = warehouse / table
     if not (path / "_delta_log").exists():
-        return 0, 0.0
+        return 0, 0, 0.0
     dataset = DeltaTable(str(path)).to_pyarrow_dataset()
-    flt = pc.field("ds") == pc.scalar(ds).cast("date32")
-    if methods and "method" in dataset.schema.names:
+    names = dataset.schema.names
+    day = pc.scalar(ds).cast("date32")
+    flt = pc.field("ds") == day
+    if methods and "method" in names:
         flt = flt & pc.field("method").isin(list(methods))
-    cols = ["seconds"] if "seconds" in dataset.schema.names else []
-    t = dataset.to_table(filter=flt, columns=cols or None)
-    seconds = float(pc.sum(t["seconds"]).as_py() or 0.0) if cols else 0.0
-    return t.num_rows, seconds
+    cols = [c for c in ("seconds", "mlflow_run_id") if c in names]
+    t = dataset.to_table(filter=flt, columns=cols)
+    if "mlflow_run_id" in names:
+        earlier = dataset.to_table(filter=pc.field("ds") < day, columns=["mlflow_run_id"])
+        t = t.filter(pc.invert(pc.is_in(t["mlflow_run_id"],
+                                        value_set=pc.unique(earlier["mlflow_run_id"]))))
+    seconds = float(pc.sum(t["seconds"]).as_py() or 0.0) if "seconds" in names else 0.0
+    n = dataset.count_rows(filter=flt)
+    return n, t.num_rows, seconds
 
 
 def run_stage(stage: str, job: str, tables: tuple[str, ...], env: dict[str, str], ds: str,
@@ -301,12 +311,12 @@ def run_stage(stage: str, job: str, tables: tuple[str, ...], env: dict[str, str]
     result.peak_rss, result.peak_worker_rss = peaks(sampler.samples)
     result.top_processes = sampler.top()
     for table in tables:
-        n, seconds = date_rows(warehouse, table, ds,
-                               methods if table in ("staged_images", "staging_rejects") else ())
+        n, computed, seconds = date_rows(
+            warehouse, table, ds, methods if table in ("staged_images", "staging_rejects") else ())
         result.rows[table] = n
         if table == "staged_images":
-            result.images, result.model_s = n, round(seconds, 2)
-            result.model_source = "sum of staged_images.seconds"
+            result.images, result.model_s = computed, round(seconds, 2)
+            result.model_source = "sum of staged_images.seconds (rows computed this night)"
     if not result.model_source:
         result.model_s = result.cpu_s.get("python_worker", 0.0)
         result.model_source = "Python workers' CPU"

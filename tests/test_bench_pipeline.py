@@ -78,9 +78,20 @@ def test_date_rows_reads_one_date_and_method_from_delta(tmp_path):
                                                                      "copy_paste", "copy_paste"],
                       "seconds": [1.5, 2.0, 0.25, 9.0], "ds": pa.array([d1, d1, d1, d2])})
     write_deltalake(str(tmp_path / "staged_images"), table, partition_by=["ds"])
-    assert pt.date_rows(tmp_path, "staged_images", "2026-11-24", ("copy_paste",)) == (2, 1.75)
-    assert pt.date_rows(tmp_path, "staged_images", "2026-11-24") == (3, 3.75)
-    assert pt.date_rows(tmp_path, "missing_table", "2026-11-24") == (0, 0.0)
+    assert pt.date_rows(tmp_path, "staged_images", "2026-11-24", ("copy_paste",)) == (2, 2, 1.75)
+    assert pt.date_rows(tmp_path, "staged_images", "2026-11-24") == (3, 3, 3.75)
+    assert pt.date_rows(tmp_path, "missing_table", "2026-11-24") == (0, 0, 0.0)
+
+
+def test_date_rows_counts_carried_rows_but_not_their_seconds(tmp_path):
+    d1, d2 = dt.date(2026, 11, 24), dt.date(2026, 11, 25)
+    # On d2, "a" was carried (the run id of d1's night), "b" computed by d2's own run.
+    table = pa.table({"product_id": ["a", "b", "a", "b"], "seconds": [1.5, 2.0, 1.5, 4.0],
+                      "mlflow_run_id": ["r1", "r1", "r1", "r2"],
+                      "ds": pa.array([d1, d1, d2, d2])})
+    write_deltalake(str(tmp_path / "staged_images"), table, partition_by=["ds"])
+    assert pt.date_rows(tmp_path, "staged_images", "2026-11-24") == (2, 2, 3.5)
+    assert pt.date_rows(tmp_path, "staged_images", "2026-11-25") == (2, 1, 4.0)
 
 
 def test_faiss_bench_at_1k_vectors(tmp_path):
