@@ -269,8 +269,8 @@ def create_backfill(db: sqlite3.Connection, dag_id: str, cmd: list[str],
     busy timeout: it reads the dates' runs inside a savepoint, and when the scheduler commits
     before it writes, SQLite refuses to upgrade that stale read (the busy handler is not
     consulted). By then it has committed its backfill row but no run, so the scheduler marks
-    that empty backfill complete within seconds; once it has, the same command is safe to
-    run again."""
+    that empty backfill complete within 30 s (its check's interval); then the same command is
+    safe to run again."""
     for attempt in range(1, attempts + 1):
         before = db.execute("SELECT coalesce(max(id), 0) FROM backfill").fetchone()[0]
         out = run(cmd)
