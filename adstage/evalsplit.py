@@ -5,15 +5,18 @@ A staged photo whose key hashes below ``share`` is held apart: it never becomes 
 side of every Fréchet distance, KID and seam test (``adstage.evaluation``). The same hash in
 Python and in Spark SQL, so a driver, an executor and a notebook agree on every photo.
 
-In the nightly tables the key is the photo's content (``photo_key``): the sha256 of its source
-bytes, which names it in the image store. An image id would do less well: it hashes the
-photo's absolute source path, so a catalog moved to another folder (or a test's temporary one)
-would draw a new split, and a photo listed under two products could land on both sides.
+In the nightly tables the key is the photo's content (``imagestore.object_sha256``): the
+sha256 of its source bytes, which names it in the image store. An image id would do less well:
+it hashes the photo's absolute source path, so a catalog moved to another folder (or a test's
+temporary one) would draw a new split, and a photo listed under two products could land on
+both sides.
 """
 from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING
+
+from adstage.imagestore import object_sha256
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -30,18 +33,13 @@ def is_holdout(key: str, share: float) -> bool:
     return bucket(key) < share * _BUCKETS
 
 
-def photo_key(image_uri: str) -> str:
-    """The split key of a stored photo: its file name's stem, the sha256 of the source bytes
-    (``ImageStore.uri_for``)."""
-    return image_uri.rsplit("/", 1)[-1].split(".", 1)[0]
-
-
 def photo_is_holdout(image_uri: str, share: float) -> bool:
-    return is_holdout(photo_key(image_uri), share)
+    return is_holdout(object_sha256(image_uri), share)
 
 
 def photo_holdout_col(uri_col: str, share: float) -> "Column":
-    """Spark expression equal to ``photo_is_holdout`` on column ``uri_col``."""
+    """Spark expression equal to ``photo_is_holdout`` on column ``uri_col`` (the
+    file name's stem, as ``imagestore.object_sha256``)."""
     from pyspark.sql import functions as F
 
     return holdout_col(F.regexp_extract(F.col(uri_col), r"([^/.]+)(\.[^/]*)?$", 1), share)

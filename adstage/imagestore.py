@@ -12,6 +12,11 @@ import numpy as np
 import pyarrow.fs as pafs
 
 
+def object_sha256(uri: str) -> str:
+    """The sha256 an object's URI is named by (the inverse of ``ImageStore.uri_for``)."""
+    return uri.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
 class ImageStore:
     def __init__(self, root_uri: str):
         self.root_uri = root_uri.rstrip("/")

@@ -285,12 +285,12 @@ def date_rows(warehouse: Path, table: str, ds: str, methods: tuple[str, ...] = (
         flt = flt & pc.field("method").isin(list(methods))
     cols = [c for c in ("seconds", "mlflow_run_id") if c in names]
     t = dataset.to_table(filter=flt, columns=cols)
+    n = t.num_rows
     if "mlflow_run_id" in names:
         earlier = dataset.to_table(filter=pc.field("ds") < day, columns=["mlflow_run_id"])
         t = t.filter(pc.invert(pc.is_in(t["mlflow_run_id"],
                                         value_set=pc.unique(earlier["mlflow_run_id"]))))
     seconds = float(pc.sum(t["seconds"]).as_py() or 0.0) if "seconds" in names else 0.0
-    n = dataset.count_rows(filter=flt)
     return n, t.num_rows, seconds
 
 

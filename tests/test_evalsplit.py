@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import hashlib
 
-from adstage.evalsplit import photo_holdout_col, photo_is_holdout, photo_key
-from adstage.imagestore import ImageStore
+from adstage.evalsplit import photo_holdout_col, photo_is_holdout
+from adstage.imagestore import ImageStore, object_sha256
 
 
 def _uris(root: str, n: int = 200) -> list[str]:
@@ -14,8 +14,8 @@ def _uris(root: str, n: int = 200) -> list[str]:
 
 def test_a_photo_is_keyed_by_its_content_not_its_folder(tmp_path):
     here, there = _uris(str(tmp_path / "a" / "images")), _uris(str(tmp_path / "moved.to"))
-    assert [photo_key(u) for u in here] == [photo_key(u) for u in there]
-    assert photo_key(here[0]) == hashlib.sha256(b"0").hexdigest()
+    assert [object_sha256(u) for u in here] == [object_sha256(u) for u in there]
+    assert object_sha256(here[0]) == hashlib.sha256(b"0").hexdigest()
     held = [photo_is_holdout(u, 0.3) for u in here]
     assert held == [photo_is_holdout(u, 0.3) for u in there]
     assert 0.2 < sum(held) / len(held) < 0.4
