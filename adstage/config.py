@@ -98,6 +98,12 @@ class Settings:
     segmenter_model: str = "adstage-slot-segmenter"
     staged_threshold: float = 0.5
     slot_min_quality: float = 0.6
+    # Where donor slots come from: detector (pretrained detectors + a salient mask per box,
+    # adstage.vision.donors) or segmenter (the project's own slot segmenter).
+    slot_source: str = "detector"
+    detector_models: tuple[str, ...] = ("adstage-detector-oid-ssd",)
+    salient_model: str = "adstage-salient-u2netp"
+    detector_min_score: float = 0.35
     # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.
     shape_index_exact_max: int = 20_000
     pairing_top_k: int = 5
@@ -106,6 +112,11 @@ class Settings:
     pairing_min_similarity: float = 0.5
     # A product cutout may be enlarged at most this much to fill a donor slot.
     pairing_max_upscale: float = 2.5
+    # Like for like: a product replaces only a slot of its own slot category (else a reason);
+    # false = the old fallback to every category's index by shape alone.
+    pairing_like_only: bool = True
+    # Jitter (similarity units) that spreads near-equal products over near-equal slots.
+    pairing_diversity: float = 0.05
     # Share of staged photos held apart from the donors as the evaluation's real set (a stable
     # hash of the image id, adstage.evalsplit): they are never a donor, only a reference.
     eval_holdout_share: float = 0.2
@@ -125,6 +136,9 @@ class Settings:
     # share of its slot, or the product fills the slot this poorly (IoU).
     staging_max_gap_share: float = 0.6
     staging_min_fit_iou: float = 0.3
+    # A donor is refused when the placed product's area is more than this many times the
+    # slot's, or less than its inverse.
+    staging_max_size_ratio: float = 2.0
     # Registered generators (models:/<name>@champion, else models/generative/).
     edge_model: str = "adstage-edgeconnect-edge"
     inpaint_model: str = "adstage-edgeconnect-inpaint"
@@ -161,6 +175,13 @@ class Settings:
     # by more than its tolerance from sampling alone (seen: 0.45 → 0.62 between two dates of
     # 12 demo products, same models).
     gate_min_regression_images: int = 30
+    # Donor spread, judged from this many copy-paste images of the date up: the
+    # `gate_top_slots` most used slots may hold at most this share of them, and at most this
+    # share may replace a slot of another category than the product's.
+    gate_min_spread_images: int = 20
+    gate_top_slots: int = 5
+    gate_max_top_slots_share: float = 0.5
+    gate_max_unlike_slot_share: float = 0.1
 
     # ---- derived locations -------------------------------------------------------------
     @property

@@ -8,6 +8,9 @@ Checks, each with its threshold in ``Settings`` (``gate_*``):
   (``preservation_max`` = 0 on every row: the method's guarantee, so any other value is a bug);
 * **rejects** — the share of products without a copy-paste image, and of refused feed rows and
   images, stay under their limits;
+* **donor spread** — copy-paste images do not pile onto a handful of donor slots
+  (``gate_top_slots`` slots hold at most ``gate_max_top_slots_share``) nor onto slots of
+  another category than the product's (``gate_max_unlike_slot_share``);
 * **no regression** — the copy-paste Fréchet distance and seam accuracy of the date against the
   median of the previous evaluated dates measured with the same extractor, judged only where
   the date and those past dates each compared enough images for the figures to mean something.
@@ -45,6 +48,7 @@ class Evidence:
     ingest_rows: int
     ingest_rejected: int
     metrics: pd.DataFrame       # staging_metrics, every date
+    slot_categories: dict[str, str | None] | None = None   # donor_slots: slot_id -> category
 
 
 def check(ds: str, ev: Evidence, s: Settings) -> tuple[list[str], dict[str, float]]:
@@ -73,8 +77,35 @@ def check(ds: str, ev: Evidence, s: Settings) -> tuple[list[str], dict[str, floa
         if share > s.gate_max_ingest_reject_share:
             failures.append(f"ingest refused {share:.0%} of rows and images "
                             f"(> {s.gate_max_ingest_reject_share:.0%})")
+    failures += _donor_spread(cp, ev.slot_categories or {}, s, figures)
     failures += _regressions(ds, ev.metrics, s, figures)
     return failures, figures
+
+
+def _donor_spread(cp: pd.DataFrame, slot_categories: dict, s: Settings, figures: dict
+                  ) -> list[str]:
+    """Copy-paste images piled onto a handful of donor slots, or onto slots of another
+    category than the product's, are the failure a real catalog showed first (61 of 156
+    images on one wall poster): judged once the date has ``gate_min_spread_images``."""
+    from adstage.vision.donors import product_slot_category
+
+    if len(cp) < s.gate_min_spread_images:
+        return []
+    counts = cp["slot_id"].value_counts()
+    top = int(counts.head(s.gate_top_slots).sum())
+    figures["distinct_donor_slots"] = int(len(counts))
+    figures["top_slots_share"] = round(top / len(cp), 4)
+    out = []
+    if top / len(cp) > s.gate_max_top_slots_share:
+        out.append(f"{top} of {len(cp)} copy-paste images use the {s.gate_top_slots} most used "
+                   f"donor slots (> {s.gate_max_top_slots_share:.0%}): {list(counts.index[:3])}")
+    unlike = sum(product_slot_category(c) != product_slot_category(slot_categories.get(sid))
+                 for c, sid in zip(cp["category"], cp["slot_id"]))
+    figures["unlike_slot_share"] = round(unlike / len(cp), 4)
+    if unlike / len(cp) > s.gate_max_unlike_slot_share:
+        out.append(f"{unlike} of {len(cp)} copy-paste images replace a slot of another category "
+                   f"than the product's (> {s.gate_max_unlike_slot_share:.0%})")
+    return out
 
 
 def _regressions(ds: str, metrics: pd.DataFrame, s: Settings, figures: dict) -> list[str]:
@@ -118,7 +149,15 @@ def gather(settings: Settings, ds: str) -> Evidence:
                     staged=read_table(settings, "staged_images", ds=ds),
                     rejects=read_table(settings, "staging_rejects", ds=ds),
                     ingest_rows=refused + labelled, ingest_rejected=refused,
-                    metrics=read_table(settings, "staging_metrics"))
+                    metrics=read_table(settings, "staging_metrics"),
+                    slot_categories=_slot_categories(settings, ds))
+
+
+def _slot_categories(settings: Settings, ds: str) -> dict[str, str | None]:
+    slots = read_table(settings, "donor_slots", ["ds", "slot_id", "category"])
+    slots = slots[slots["ds"].astype(str) <= ds].sort_values("ds")
+    return {k: (None if pd.isna(v) else v)
+            for k, v in zip(slots["slot_id"], slots["category"])}
 
 
 def run(settings: Settings, ds: str) -> dict[str, float]:

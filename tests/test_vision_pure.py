@@ -13,6 +13,7 @@ from adstage.demo.catalog import generate_catalog
 from adstage import registry
 from adstage.vision import cutout, shape, shape_index, slots
 from adstage.vision.codes import VisionReason
+from adstage.vision.donors import product_slot_category
 from adstage.vision.pairing import LoadedIndex, PairingParams, Query, pair
 
 
@@ -120,8 +121,10 @@ def _index_of(truth, root, kind="staged"):
                      "product_id": t["product_id"], "category": t["category"],
                      "aspect": s.aspect, "box": s.box, "shape_class": t["shape_class"]})
     members = pd.DataFrame(rows)
+    # Indexed under slot categories, as shape_index does (armchair -> chair, couch -> sofa).
+    key = members["category"].map(lambda c: product_slot_category(c) or c)
     out = {}
-    for cat, group in members.groupby("category"):
+    for cat, group in members.groupby(key):
         idx = shape_index.build(np.stack([vecs[i] for i in group.index]), "flat_ip")
         out[cat] = LoadedIndex(cat, f"{cat}@v1", idx, group.reset_index(drop=True))
     return out, members
@@ -157,15 +160,35 @@ def test_pairing_reasons_and_fallback(demo):
     c = cutout.cut_out(read(root, t["unstaged"]["image"]))
     s = shape.describe(c.mask)
     q = Query(t["product_id"], "no-such-category", "q", s.vector, s.aspect, c.box)
-    got = pair(q, indexes, PairingParams(min_similarity=0.0, max_aspect_log_ratio=5,
-                                         max_upscale=100))
+    loose = dict(min_similarity=0.0, max_aspect_log_ratio=5, max_upscale=100)
+    # Like for like by default: a category without a like slot gets a reason, not a donor.
+    unlike = pair(q, indexes, PairingParams(**loose))
+    assert [r["reason"] for r in unlike] == [VisionReason.NO_LIKE_SLOT.value]
+    got = pair(q, indexes, PairingParams(**loose, like_only=False))
     assert got and all(g["match"] == "shape_only" for g in got)
     assert [g["rank"] for g in got] == list(range(1, len(got) + 1))
     none = pair(q, {}, PairingParams())
     assert none[0]["reason"] == VisionReason.NO_DONOR_IN_CATALOG.value
-    strict = pair(q, indexes, PairingParams(min_similarity=1.01))
+    strict = pair(q, indexes, PairingParams(min_similarity=1.01, like_only=False))
     assert strict[0]["reason"] == VisionReason.NO_COMPATIBLE_DONOR.value
     assert "similarity" in strict[0]["detail"]
+
+
+def test_pairing_spreads_near_equal_products_over_near_equal_slots(demo):
+    """Two hundred products of one shape: without the jitter all take the one best slot."""
+    root, truth = demo
+    indexes, members = _index_of(truth, root)
+    t = next(t for t in truth if t["category"] in indexes)
+    c = cutout.cut_out(read(root, t["unstaged"]["image"]))
+    s = shape.describe(c.mask)
+    loose = dict(min_similarity=0.0, max_aspect_log_ratio=5, max_upscale=100, top_k=1)
+    firsts = {}
+    for diversity in (0.0, 0.5):
+        tops = [pair(Query(f"p{i}", t["category"], "q", s.vector, s.aspect, c.box), indexes,
+                     PairingParams(**loose, diversity=diversity))[0]["slot_id"]
+                for i in range(200)]
+        firsts[diversity] = max(tops.count(x) for x in set(tops)) / len(tops)
+    assert firsts[0.0] == 1.0 and firsts[0.5] < 0.8, firsts
 
 
 # ---- slots -----------------------------------------------------------------------------------
@@ -238,12 +261,13 @@ def test_registry_champion_wins_over_shipped(tmp_path):
 def test_bad_images_cost_their_own_row_only(demo, tmp_path):
     from adstage.imagestore import ImageStore
     from adstage.onnx_runtime import session_from_bytes
-    from adstage.vision.regions import process_batch
+    from adstage.vision.regions import SegmenterSlots, process_batch
     from adstage.vision.slots import Segmenter, SlotParams
 
     root, truth = demo
     staged = next(t for t in truth if t["staged"])
-    seg = Segmenter(session_from_bytes(registry.shipped("segmenter", "segmenter.onnx").data, "cpu"))
+    seg = SegmenterSlots(Segmenter(session_from_bytes(
+        registry.shipped("segmenter", "segmenter.onnx").data, "cpu")), SlotParams(), 8)
     records = [
         {"image_id": "good-unstaged", "label": "unstaged",
          "data": (root / truth[0]["unstaged"]["image"]).read_bytes()},
@@ -252,7 +276,7 @@ def test_bad_images_cost_their_own_row_only(demo, tmp_path):
         {"image_id": "missing", "label": "staged", "data": None},
         {"image_id": "garbage", "label": "unstaged", "data": b"\x89PNG broken"},
     ]
-    rows = process_batch(records, seg, ImageStore(str(tmp_path / "store")), SlotParams(), 8)
+    rows = process_batch(records, seg, ImageStore(str(tmp_path / "store")))
     by_id: dict[str, list[dict]] = {}
     for r in rows:
         by_id.setdefault(r["image_id"], []).append(r)

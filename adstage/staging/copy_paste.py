@@ -4,7 +4,9 @@ slot (``staged_images``), or why it has none (``staging_rejects``).
 Per product, donors are tried in pairing rank order. A donor is refused, and the next one
 tried, when its photo or slot mask cannot be read, the product would fill the slot poorly
 (``fit_iou < staging_min_fit_iou``) or the generated gap would be too large
-(``gap_share > staging_max_gap_share``) — checked before any inpainting is paid for. On the
+(``gap_share > staging_max_gap_share``), or the product would cover more than
+``staging_max_size_ratio`` times the slot's area or less than its inverse (a stool is not
+blown up to a bed's size) — checked before any inpainting is paid for. On the
 accepted donor every configured paste method is rendered: ``copy_paste`` (EdgeConnect fills
 the gap on fixed-size crops, optional contact shadow and harmonisation: the paper's method) and
 ``hard_paste`` (no inpainting, no blending: the floor of the seam measure). The generators run
@@ -68,13 +70,14 @@ class CopyPasteParams:
     max_gap_share: float = 0.6
     min_fit_iou: float = 0.3
     full_frame_max_px: int = 2 * 1024 * 1024
+    max_size_ratio: float = 2.0
 
     @classmethod
     def from_settings(cls, s: Settings) -> "CopyPasteParams":
         methods = tuple(m for m in s.staging_methods if m in codes.PASTE_METHODS)
         return cls(methods, s.staging_shadow, s.staging_harmonize, s.staging_dilate_px,
                    s.staging_crop_size, s.staging_max_gap_share, s.staging_min_fit_iou,
-                   s.staging_full_frame_max_px)
+                   s.staging_full_frame_max_px, s.staging_max_size_ratio)
 
 
 def _error(exc: BaseException) -> str:
@@ -244,6 +247,12 @@ class CopyPasteWorker:
             refusals.append(f"#{donor['rank']} {donor['slot_id']}: gap too large, "
                             f"{share:.2f} of the slot > {p.max_gap_share}")
             return []
+        size_ratio = float((placed.mask > 0).sum()) / max(float((slot > 0).sum()), 1.0)
+        if not 1.0 / p.max_size_ratio <= size_ratio <= p.max_size_ratio:
+            refusals.append(f"#{donor['rank']} {donor['slot_id']}: size mismatch, the product "
+                            f"would cover {size_ratio:.2f}x the slot's area (limit "
+                            f"{p.max_size_ratio:g}x either way)")
+            return []
         rows: dict[str, dict] = {}
         job = None
         for method in p.methods:
@@ -254,7 +263,8 @@ class CopyPasteWorker:
                    "product_image_uri": rec["product_image_uri"], "donor_rank": donor["rank"],
                    "slot_id": donor["slot_id"], "donor_image_id": donor["donor_image_id"],
                    "donor_product_id": donor["donor_product_id"],
-                   "donor_image_uri": donor["donor_image_uri"], "attempts": attempt}
+                   "donor_image_uri": donor["donor_image_uri"], "attempts": attempt,
+                   "size_ratio": round(size_ratio, 4)}
             if method == codes.COPY_PASTE:
                 pending = prepare_copy_paste(
                     room, slot, product, alpha, dilate_px=p.dilate_px, crop_size=p.crop_size,

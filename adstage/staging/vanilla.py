@@ -124,12 +124,11 @@ class VanillaWorker:
 # ---- Spark wiring --------------------------------------------------------------------------
 def load_models(settings: Settings):
     """pix2pix and the slot segmenter (bytes + versions) the workers will open."""
-    from adstage import registry
+    from adstage import model_catalog
     from adstage.generative import registry as gen
-    from adstage.vision.regions import SHIPPED as SEGMENTER_SHIPPED
 
     return (gen.resolve_generators(settings, [settings.pix2pix_model])[0],
-            registry.resolve(settings, settings.segmenter_model, *SEGMENTER_SHIPPED))
+            model_catalog.resolve(settings, settings.segmenter_model))
 
 
 def stage_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":

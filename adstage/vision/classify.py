@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from adstage import delta
+from adstage import delta, model_catalog
 from adstage.config import Settings
 from adstage.reasons import Reason
 from adstage import registry
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAGED, UNSTAGED = "staged", "unstaged"
-SHIPPED = ("classifier", "classifier.onnx")
 _OUT = ["image_id", "score", "label", "reason", "detail"]
 _OUT_SCHEMA = "image_id string, score double, label string, reason string, detail string"
 
@@ -99,7 +98,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
     from pyspark.sql import functions as F
 
 
-    model = registry.resolve(settings, settings.classifier_model, *SHIPPED)
+    model = model_catalog.resolve(settings, settings.classifier_model)
     catalog = spark.read.format("delta").load(delta.ensure_table(spark, settings,
                                                                  "catalog_images"))
     todo = catalog.filter(F.col("ds") == F.lit(ds).cast("date"))

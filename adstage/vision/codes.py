@@ -14,3 +14,4 @@ class VisionReason(str, Enum):
     NO_USABLE_CUTOUT = "no_usable_cutout"          # every cutout of the product is flagged
     NO_DONOR_IN_CATALOG = "no_donor_in_catalog"    # no usable slot anywhere in the index
     NO_COMPATIBLE_DONOR = "no_compatible_donor"    # candidates exist, all filtered out
+    NO_LIKE_SLOT = "no_like_slot"                  # no usable slot of the product's category

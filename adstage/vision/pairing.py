@@ -1,14 +1,19 @@
 """Donor pairing stage: each unstaged product -> its top-k donor slots (`donor_pairs`), or the
 reason it has none (`pairing_rejects`).
 
-Per product, one query: its best usable cutout (primary photo first). Candidates come from the
-FAISS shape index of the product's category; only when that category has no acceptable donor
-are all indexes searched by shape alone. A candidate must pass, in order: not the product's own
-photo, |log aspect ratio| within ``pairing_max_aspect_log_ratio``, the cutout needs no more than
+Like for like: a product replaces only a slot of its own slot category (a chair replaces a
+chair; ``adstage.vision.donors.PRODUCT_SLOT_CATEGORY``), found in that category's FAISS shape
+index. A product whose category has no detector class, or no usable slot in the catalog, gets
+the reason ``no_like_slot`` rather than an unlike donor (``pairing_like_only=false`` restores
+the old fallback: every index, by shape alone). Per product, one query: its best usable cutout
+(primary photo first). A candidate must pass, in order: not the product's own photo,
+|log aspect ratio| within ``pairing_max_aspect_log_ratio``, the cutout needs no more than
 ``pairing_max_upscale`` enlargement to fill the slot's box, and cosine similarity of at least
-``pairing_min_similarity``. Survivors are ranked by similarity minus a small aspect penalty.
-The pairing of a date is the full pairing as of that date (all current cutouts against the
-current indexes), so it is reproducible from the tables alone.
+``pairing_min_similarity``. Survivors are ranked by similarity minus a small aspect penalty,
+plus a deterministic jitter of at most ``pairing_diversity`` per (product, slot): products of
+nearly the same shape spread over the slots that suit them about equally well instead of all
+landing on the one best slot. The pairing of a date is the full pairing as of that date (all
+current cutouts against the current indexes), so it is reproducible from the tables alone.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import numpy as np
 from adstage import delta, incremental
 from adstage.config import Settings
 from adstage.vision.codes import VisionReason
+from adstage.vision.donors import product_slot_category
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,6 +52,8 @@ class PairingParams:
     max_aspect_log_ratio: float = 0.4
     min_similarity: float = 0.5
     max_upscale: float = 2.5
+    like_only: bool = True
+    diversity: float = 0.05
 
 
 @dataclass
@@ -95,13 +103,23 @@ def _candidates(q: Query, idx: LoadedIndex, params: PairingParams, match: str,
         if sim < params.min_similarity:
             counts["similarity"] += 1
             continue
+        score = float(sim) - ASPECT_PENALTY * abs(alr) \
+            + params.diversity * jitter(q.product_id, m["slot_id"])
         out.append({"slot_id": m["slot_id"], "donor_image_id": m["image_id"],
                     "donor_product_id": m["product_id"],
                     "donor_category": m["category"],
                     "match": match, "similarity": float(sim), "aspect_log_ratio": alr,
-                    "upscale": float(upscale),
-                    "score": float(sim) - ASPECT_PENALTY * abs(alr), "index_version": idx.label})
+                    "upscale": float(upscale), "score": score, "index_version": idx.label})
     return out
+
+
+def jitter(product_id: str, slot_id: str) -> float:
+    """A stable number in [0, 1) per (product, slot): the same on every worker and re-run."""
+    import hashlib
+
+    h = hashlib.blake2b(f"{product_id}\x00{slot_id}".encode("utf-8", "surrogatepass"),
+                        digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2.0 ** 64
 
 
 def pair(q: Query, indexes: dict[str, LoadedIndex], params: PairingParams) -> list[dict]:
@@ -110,19 +128,24 @@ def pair(q: Query, indexes: dict[str, LoadedIndex], params: PairingParams) -> li
     if not indexes:
         return [{**base, "reason": VisionReason.NO_DONOR_IN_CATALOG.value,
                  "detail": "the shape index has no usable donor slot at all"}]
+    key = product_slot_category(q.category) or q.category
+    if params.like_only and key not in indexes:
+        what = (f"no usable {key} slot in the catalog's staged photos"
+                if product_slot_category(q.category) else
+                f"category {q.category!r} has no detector class: nothing like it to replace")
+        return [{**base, "reason": VisionReason.NO_LIKE_SLOT.value, "detail": what}]
     counts = dict.fromkeys(("candidates", "own_product", "aspect", "scale", "similarity"), 0)
     found = []
-    if q.category in indexes:
-        found = _candidates(q, indexes[q.category], params, SAME_CATEGORY, counts)
-    if not found:  # the category has no acceptable donor: shape alone decides
-        for key in sorted(indexes):
-            if key != q.category:
-                found += _candidates(q, indexes[key], params, SHAPE_ONLY, counts)
+    if key in indexes:
+        found = _candidates(q, indexes[key], params, SAME_CATEGORY, counts)
+    if not found and not params.like_only:  # shape alone decides
+        for other in sorted(indexes):
+            if other != key:
+                found += _candidates(q, indexes[other], params, SHAPE_ONLY, counts)
     if not found:
-        detail = (f"no acceptable donor: {counts['candidates']} candidates; rejected as own "
-                  f"product {counts['own_product']}, aspect {counts['aspect']}, scale "
-                  f"{counts['scale']}, similarity {counts['similarity']}; category index "
-                  f"{'present' if q.category in indexes else 'absent'}")
+        detail = (f"no acceptable {key} donor: {counts['candidates']} candidates; rejected as "
+                  f"own product {counts['own_product']}, aspect {counts['aspect']}, scale "
+                  f"{counts['scale']}, similarity {counts['similarity']}")
         return [{**base, "reason": VisionReason.NO_COMPATIBLE_DONOR.value, "detail": detail}]
     # One slot can only appear once even if two indexes held it; best score wins.
     best: dict[str, dict] = {}
@@ -180,7 +203,8 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
     specs = [(v["index_key"], int(v["version"]), v["index_uri"], v["members_uri"])
              for v in versions]
     params = PairingParams(settings.pairing_top_k, settings.pairing_max_aspect_log_ratio,
-                           settings.pairing_min_similarity, settings.pairing_max_upscale)
+                           settings.pairing_min_similarity, settings.pairing_max_upscale,
+                           settings.pairing_like_only, settings.pairing_diversity)
 
     def run_part(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         indexes = {s[0]: load_index(*s) for s in specs}

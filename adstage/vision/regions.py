@@ -1,21 +1,25 @@
 """Cutouts & slots stage: the labelled images of one date -> `product_cutouts` + `donor_slots`.
 
 Images labelled unstaged get a product cutout (``adstage.vision.cutout``, pure OpenCV); images
-labelled staged get donor slots from the ONNX segmenter (``adstage.vision.slots``). Both get the
-shape descriptor of their masks (``adstage.vision.shape``). Masks go to the image store as PNG.
-One pass over the images, one mapInPandas, two tables; a bad image costs its own row only.
+labelled staged get donor slots. By default (``slot_source=detector``) the slots come from
+pretrained detectors and a salient-mask net on each box (``adstage.vision.donors``): one slot
+per piece of furniture, its category from the detector's class. ``slot_source=segmenter`` is
+the project's own slot segmenter (``adstage.vision.slots``), whose largest usable region takes
+the photo's feed category. Both get the shape descriptor of their masks
+(``adstage.vision.shape``). Masks go to the image store as PNG. One pass over the images, one
+mapInPandas, two tables; a bad image costs its own row only.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import traceback
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import cv2
 import numpy as np
 
-from adstage import delta
+from adstage import delta, model_catalog
 from adstage.config import Settings
 from adstage.reasons import Reason
 from adstage import registry
@@ -31,12 +35,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SHIPPED = ("segmenter", "segmenter.onnx")
+SLOT_SOURCES = ("detector", "segmenter")
 # One row schema for both outputs; `kind` says which table a row goes to.
 _FIELDS = ("kind string, image_id string, slot_index int, mask_uri string, box array<int>, "
            "area_frac double, background_bgr array<int>, border_sigma double, "
            "quality double, flags array<string>, ok boolean, shape array<float>, "
-           "shape_version string, aspect double, fill double, reason string, detail string")
+           "shape_version string, aspect double, fill double, slot_category string, "
+           "label string, score double, reason string, detail string")
 _NAMES = [f.split()[0] for f in _FIELDS.split(", ")]
 
 
@@ -72,7 +77,7 @@ def cutout_row(image_id: str, bgr: np.ndarray, store) -> dict:
 
 def slot_rows(image_id: str, bgr: np.ndarray, prob: np.ndarray, store,
               params: SlotParams) -> list[dict]:
-    """One staged photo and its probability map -> donor_slots fields, one per slot."""
+    """One staged photo and its segmenter probability map -> donor_slots fields, one per slot."""
     slots = find_slots(prob, bgr.shape[:2], params, bgr=bgr)
     if not slots:
         return [{"kind": "slot", "image_id": image_id, "slot_index": -1, "ok": False,
@@ -88,14 +93,77 @@ def slot_rows(image_id: str, bgr: np.ndarray, prob: np.ndarray, store,
     return rows
 
 
+def detection_rows(image_id: str, bgr: np.ndarray, slots: list, store) -> list[dict]:
+    """One staged photo's detected pieces (``donors.DonorSlot``) -> donor_slots fields."""
+    if not slots:
+        return [{"kind": "slot", "image_id": image_id, "slot_index": -1, "ok": False,
+                 "reason": VisionReason.NO_SLOT_FOUND.value,
+                 "detail": "the detectors found no piece of furniture"}]
+    rows = []
+    for i, s in enumerate(slots):
+        row = {"kind": "slot", "image_id": image_id, "slot_index": i, "box": s.box,
+               "area_frac": s.area_frac, "quality": s.quality, "flags": s.flags,
+               "ok": s.usable, "slot_category": s.category, "label": s.label,
+               "score": s.score}
+        if s.mask is not None:
+            row["mask_uri"] = _store_mask(store, s.mask)
+            row.update(_shape_fields(s.mask))
+        rows.append(row)
+    return rows
+
+
+class SegmenterSlots:
+    """Slots from the project's slot segmenter (one batched call per partition's photos)."""
+
+    def __init__(self, segmenter, params: SlotParams, batch: int):
+        self.segmenter, self.params, self.batch = segmenter, params, batch
+
+    def rows(self, staged: Sequence[tuple[str, np.ndarray]], store) -> list[dict]:
+        probs = self.segmenter.predict([b for _, b in staged], self.batch)
+        out = []
+        for (image_id, bgr), prob in zip(staged, probs):
+            out.extend(_guarded(image_id, lambda: slot_rows(image_id, bgr, prob, store,
+                                                           self.params)))
+        return out
+
+
+class DetectorSlots:
+    """Slots from pretrained detectors (their boxes merged) and a salient mask of each box."""
+
+    def __init__(self, detectors: Sequence, masker, params):
+        self.detectors, self.masker, self.params = list(detectors), masker, params
+
+    def rows(self, staged: Sequence[tuple[str, np.ndarray]], store) -> list[dict]:
+        from adstage.vision.donors import donor_slots
+
+        out = []
+        for image_id, bgr in staged:
+            def one(image_id=image_id, bgr=bgr):
+                dets = [d for det in self.detectors
+                        for d in det.detect(bgr, min_score=self.params.min_score)]
+                slots = donor_slots(bgr, dets, self.masker.mask, self.params)
+                return detection_rows(image_id, bgr, slots, store)
+            out.extend(_guarded(image_id, one))
+        return out
+
+
+def _guarded(image_id: str, fn) -> list[dict]:
+    try:
+        return fn()
+    except Exception as exc:
+        log.exception("slots failed on %s", image_id)
+        return [_failure("slot", image_id, Reason.INTERNAL_ERROR.value,
+                         traceback.format_exception_only(type(exc), exc)[-1].strip())]
+
+
 def _failure(kind: str, image_id: str, reason: str, detail: str) -> dict:
     return {"kind": kind, "image_id": image_id, "slot_index": -1 if kind == "slot" else None,
             "ok": False, "reason": reason, "detail": detail[:500]}
 
 
-def process_batch(records: list[dict], segmenter, store, params: SlotParams,
-                  batch: int) -> list[dict]:
-    """Records (image_id, label, data) -> output rows; exceptions stay with their image."""
+def process_batch(records: list[dict], finder, store) -> list[dict]:
+    """Records (image_id, label, data) -> output rows; exceptions stay with their image.
+    ``finder``: ``SegmenterSlots`` or ``DetectorSlots``."""
     out, staged = [], []
     for rec in records:
         kind = "slot" if rec["label"] == "staged" else "cutout"
@@ -117,38 +185,59 @@ def process_batch(records: list[dict], segmenter, store, params: SlotParams,
                                 traceback.format_exception_only(type(exc), exc)[-1].strip()))
     if staged:
         try:
-            probs = segmenter.predict([b for _, b in staged], batch)
+            out.extend(finder.rows(staged, store))
         except Exception as exc:
-            log.exception("segmenter failed on a batch")
+            log.exception("slot finder failed on a batch")
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            return out + [_failure("slot", i, Reason.INTERNAL_ERROR.value, detail)
-                          for i, _ in staged]
-        for (image_id, bgr), prob in zip(staged, probs):
-            try:
-                out.extend(slot_rows(image_id, bgr, prob, store, params))
-            except Exception as exc:
-                log.exception("slots failed on %s", image_id)
-                out.append(_failure("slot", image_id, Reason.INTERNAL_ERROR.value,
-                                    traceback.format_exception_only(type(exc), exc)[-1].strip()))
+            out.extend(_failure("slot", i, Reason.INTERNAL_ERROR.value, detail)
+                       for i, _ in staged)
     return out
 
 
-def extract_frame(images: "DataFrame", settings: Settings, model: registry.ResolvedModel
-                  ) -> "DataFrame":
+def slot_models(settings: Settings) -> list[registry.ResolvedModel]:
+    """The models the slot finder of ``settings.slot_source`` runs, resolved once per job:
+    the detectors then the salient-mask net, or the slot segmenter."""
+    if settings.slot_source not in SLOT_SOURCES:
+        raise ValueError(f"slot_source must be one of {SLOT_SOURCES}, got {settings.slot_source!r}")
+    if settings.slot_source == "segmenter":
+        return [model_catalog.resolve(settings, settings.segmenter_model)]
+    return [model_catalog.resolve(settings, n)
+            for n in (*settings.detector_models, settings.salient_model)]
+
+
+def slot_finder(settings: Settings, models: Sequence[registry.ResolvedModel]):
+    """A worker's slot finder from the resolved models (sessions opened here, once)."""
+    from adstage.onnx_runtime import session_from_bytes
+
+    device = settings.onnx_device
+    if settings.slot_source == "segmenter":
+        from adstage.vision.slots import Segmenter
+
+        return SegmenterSlots(Segmenter(session_from_bytes(models[0].data, device)),
+                              SlotParams(min_quality=settings.slot_min_quality),
+                              settings.inference_batch)
+    from adstage.vision.detectors import Detector
+    from adstage.vision.donors import DonorParams
+    from adstage.vision.salient import SalientMasker
+
+    *dets, salient = models
+    detectors = [Detector(m.data, model_catalog.get(m.name), device) for m in dets]
+    masker = SalientMasker(salient.data, model_catalog.get(salient.name), device)
+    return DetectorSlots(detectors, masker, DonorParams(min_score=settings.detector_min_score))
+
+
+def extract_frame(images: "DataFrame", settings: Settings,
+                  models: Sequence[registry.ResolvedModel]) -> "DataFrame":
     import pandas as pd
 
     from adstage.imagestore import ImageStore
-    from adstage.onnx_runtime import session_from_bytes
     from adstage.resources import map_in_pandas
-    from adstage.vision.slots import Segmenter
 
-    model_bytes, device, batch = model.data, settings.onnx_device, settings.inference_batch
-    params = SlotParams(min_quality=settings.slot_min_quality)
     store_root = settings.image_store_uri
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         store = ImageStore(store_root)
-        segmenter = Segmenter(session_from_bytes(model_bytes, device))
+        finder = slot_finder(settings, models)
         for b in batches:
             records = []
             for rec in b.to_dict("records"):
@@ -157,7 +246,7 @@ def extract_frame(images: "DataFrame", settings: Settings, model: registry.Resol
                 except Exception:
                     rec["data"] = None
                 records.append(rec)
-            rows = process_batch(records, segmenter, store, params, batch)
+            rows = process_batch(records, finder, store)
             yield pd.DataFrame([{k: r.get(k) for k in _NAMES} for r in rows], columns=_NAMES)
 
     return map_in_pandas(images.select("image_id", "image_uri", "label"), run, _FIELDS,
@@ -168,11 +257,11 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
     """Cutouts and slots of the images labelled on `ds`; idempotent for that date."""
     from pyspark.sql import functions as F
 
-    model = registry.resolve(settings, settings.segmenter_model, *SHIPPED)
+    models = slot_models(settings)
     labels = spark.read.format("delta").load(delta.ensure_table(spark, settings, "image_labels"))
     todo = labels.filter((F.col("ds") == F.lit(ds).cast("date")) & F.col("label").isNotNull())
     todo = todo.repartition(max(spark.sparkContext.defaultParallelism, 1), "image_id")
-    rows = extract_frame(todo, settings, model)
+    rows = extract_frame(todo, settings, models)
     meta = todo.select("image_id", "product_id", "category", "image_role", "image_uri", "width",
                        "height", "ds")
     out = rows.join(meta, "image_id").persist()
@@ -181,9 +270,10 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
         slots = (out.filter(F.col("kind") == "slot")
                  .withColumn("slot_id", F.concat_ws("-", "image_id", F.col("slot_index")))
                  .withColumn("usable", F.coalesce(F.col("ok"), F.lit(False)))
-                 .withColumn("model_name", F.lit(model.name))
-                 .withColumn("model_version", F.lit(model.version)))
-        slots = _assign_categories(slots)
+                 .withColumn("model_name", F.lit("+".join(m.name for m in models)))
+                 .withColumn("model_version", F.lit("+".join(m.version for m in models))))
+        slots = (_assign_categories(slots) if settings.slot_source == "segmenter"
+                 else slots.withColumn("category", F.col("slot_category")))
         delta.replace_date(spark, cutouts, settings, "product_cutouts", ds)
         delta.replace_date(spark, slots, settings, "donor_slots", ds)
         c = cutouts.agg(F.count("*").alias("n"), F.sum(F.col("ok").cast("int")).alias("ok"),
@@ -198,9 +288,9 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
                "cutouts_failed": c["failed"] or 0, "slot_rows": s["n"] or 0,
                "slots_usable": s["ok"] or 0, "staged_images": s["images"] or 0,
                "staged_images_with_usable_slot": s["with"] or 0, "slot_rows_failed": s["failed"] or 0,
-               "segmenter_from_registry": int(model.source == "registry")}
-    log.info("cutouts & slots ds=%s: %s (segmenter %s %s)", ds, metrics, model.source,
-             model.version)
+               "slot_models_from_registry": sum(m.source == "registry" for m in models)}
+    log.info("cutouts & slots ds=%s: %s (slots from %s: %s)", ds, metrics, settings.slot_source,
+             ", ".join(f"{m.name} {m.source} {m.version}" for m in models))
     return metrics
 
 

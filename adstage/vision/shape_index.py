@@ -21,6 +21,7 @@ import numpy as np
 from adstage import delta
 from adstage.config import Settings
 from adstage.evalsplit import photo_holdout_col
+from adstage.vision.donors import PRODUCT_SLOT_CATEGORY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,17 +106,25 @@ def read_bytes(uri: str) -> bytes:
 
 def current_slots(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
     """Usable slots as of `ds`: each image's rows from its latest date, with a descriptor,
-    except the photos held apart for evaluation (``adstage.evalsplit``)."""
+    except the photos held apart for evaluation (``adstage.evalsplit``); indexed under their
+    slot category (``adstage.vision.donors.PRODUCT_SLOT_CATEGORY``: couch -> sofa, ...)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     slots = spark.read.format("delta").load(delta.ensure_table(spark, settings, "donor_slots"))
     slots = slots.filter(F.col("ds") <= F.lit(ds).cast("date"))
     latest = F.max("ds").over(Window.partitionBy("image_id"))
+    # A lifestyle photo listed under several products is one photo: its slots are indexed
+    # once (keyed by content, the store URI), not once per product that lists it.
+    once = F.row_number().over(Window.partitionBy("image_uri", "slot_index").orderBy("image_id"))
+    slot_category = F.create_map(*[F.lit(x) for kv in sorted(PRODUCT_SLOT_CATEGORY.items())
+                                   for x in kv])
     return (slots.withColumn("_latest", latest).filter(F.col("ds") == F.col("_latest"))
             .drop("_latest").filter(F.col("usable") & F.col("shape").isNotNull())
             .filter(~photo_holdout_col("image_uri", settings.eval_holdout_share))
-            .withColumn("index_key", F.coalesce("category", F.lit(UNKNOWN))))
+            .withColumn("_once", once).filter("_once = 1").drop("_once")
+            .withColumn("index_key",
+                        F.coalesce(slot_category[F.lower("category")], F.lit(UNKNOWN))))
 
 
 def current_versions(spark: "SparkSession", settings: Settings, ds: str,

@@ -1,0 +1,244 @@
+"""Donor slots from detections: one slot per detected piece of furniture, with its own category.
+
+A staged photo holds several pieces of furniture; a donor is one of them that our product can
+replace. Pretrained detectors (``adstage.vision.detectors``) give boxes and classes; the class
+maps to a pipeline category (couch -> sofa, dining table -> table, ...); a salient-mask net run
+on the box's crop (``adstage.vision.salient``) gives the piece's silhouette, kept inside the box.
+Every detection becomes a row: the ones a product must not replace keep a flag saying why and
+are never indexed:
+
+* ``out_of_taxonomy``: the class is not one we stage (a person, a tv, a vase);
+* ``occluded``: another detection stands in front of it (its box reaches lower in the photo,
+  nearer the camera) and covers part of it; ``overlaps_other``: it covers part of another
+  piece (replacing it would have to invent what stands behind);
+* ``cut_by_frame``: the box touches the left, right or top edge (the floor edge is how rooms are
+  photographed); ``too_small`` / ``too_large``: share of the photo;
+* ``poor_mask``: the silhouette does not span its box (the mask net found cushions without
+  legs) or fills too little of it.
+
+Pure numpy/OpenCV: detections and a mask function in, slots out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from adstage.vision.detectors import Detection
+
+OUT_OF_TAXONOMY = "out_of_taxonomy"
+OCCLUDED = "occluded"
+OVERLAPS_OTHER = "overlaps_other"
+CUT_BY_FRAME = "cut_by_frame"
+TOO_SMALL = "too_small"
+TOO_LARGE = "too_large"
+POOR_MASK = "poor_mask"
+FLAGS = (OUT_OF_TAXONOMY, OCCLUDED, OVERLAPS_OTHER, CUT_BY_FRAME, TOO_SMALL, TOO_LARGE,
+         POOR_MASK)
+
+# Detector class (lower case, COCO and Open Images names) -> the pipeline's slot category.
+# COCO's "chair" includes armchairs; its "couch" is a sofa; "dining table" any table.
+DETECTOR_CATEGORIES = {
+    "chair": "chair", "couch": "sofa", "sofa": "sofa", "bed": "bed",
+    "dining table": "table", "table": "table", "desk": "table", "coffee table": "table",
+    "potted plant": "plant_pot", "houseplant": "plant_pot", "clock": "clock",
+}
+
+# A product's feed category -> the slot category it may replace (like for like).
+PRODUCT_SLOT_CATEGORY = {
+    "sofa": "sofa", "couch": "sofa", "armchair": "chair", "chair": "chair", "stool": "chair",
+    "table": "table", "dining_table": "table", "desk": "table", "bed": "bed",
+    "clock": "clock", "plant_pot": "plant_pot",
+}
+
+MaskFn = Callable[[np.ndarray], np.ndarray]   # BGR crop -> float32 P(object), crop-sized
+
+
+def slot_category(detector_label: str) -> str | None:
+    """The slot category of a detector class, or None when we do not stage that class."""
+    return DETECTOR_CATEGORIES.get((detector_label or "").strip().lower())
+
+
+def product_slot_category(category: str | None) -> str | None:
+    """The slot category a product of feed ``category`` replaces (None: no like slot exists)."""
+    return PRODUCT_SLOT_CATEGORY.get((category or "").strip().lower())
+
+
+@dataclass(frozen=True)
+class DonorParams:
+    min_score: float = 0.35          # detections below are not rows at all
+    merge_iou: float = 0.55          # two detectors' boxes of one category: one piece
+    crop_margin: float = 0.1         # context around the box for the mask net (share of side)
+    mask_threshold: float = 0.5
+    box_pad: float = 0.03            # the silhouette may leave its box by this share of a side
+    min_area_frac: float = 0.01
+    max_area_frac: float = 0.45
+    max_cover: float = 0.12          # share of a box another box may cover before a flag
+    frame_px: int = 2                # a box this close to the left/right/top edge is cut
+    min_span: float = 0.75           # silhouette's tight box over the detection box, per side
+    min_fill: float = 0.2            # silhouette area over box area
+
+
+@dataclass
+class DonorSlot:
+    mask: np.ndarray | None   # uint8 (H, W), 255 = the piece; None when no mask was made
+    box: list[int]            # half-open [x0, y0, x1, y1], the silhouette's (else detection's)
+    det_box: list[int]
+    label: str                # detector's class
+    category: str | None      # slot category, None when out of the taxonomy
+    score: float              # detector score
+    detector: str
+    area_frac: float
+    quality: float            # score x how well the silhouette spans its box
+    flags: list[str]
+
+    @property
+    def usable(self) -> bool:
+        return not self.flags
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / ua if ua > 0 else 0.0
+
+
+def _covered(a, b) -> float:
+    """Share of box ``a`` that box ``b`` covers."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return ix * iy / area if area > 0 else 0.0
+
+
+def merge_detections(dets: Sequence["Detection"], params: DonorParams = DonorParams()
+                     ) -> list[Detection]:
+    """Detections of all detectors, above ``min_score``, one per piece: boxes of the same slot
+    category (or the same label when out of the taxonomy) that overlap by ``merge_iou`` are one
+    piece, the higher score kept. Sorted by score, highest first (deterministic ties)."""
+    keep: list[Detection] = []
+    ordered = sorted((d for d in dets if d.score >= params.min_score),
+                     key=lambda d: (-d.score, d.box, d.label))
+    for d in ordered:
+        key = slot_category(d.label) or d.label.lower()
+        if any((slot_category(k.label) or k.label.lower()) == key
+               and _iou(d.box, k.box) >= params.merge_iou for k in keep):
+            continue
+        keep.append(d)
+    return keep
+
+
+def _int_box(box, H: int, W: int) -> list[int]:
+    x0, y0, x1, y1 = box
+    x0, y0 = int(np.clip(np.floor(x0), 0, W - 1)), int(np.clip(np.floor(y0), 0, H - 1))
+    x1, y1 = int(np.clip(np.ceil(x1), x0 + 1, W)), int(np.clip(np.ceil(y1), y0 + 1, H))
+    return [x0, y0, x1, y1]
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    h, w = mask.shape
+    flood = np.pad(mask, 1)
+    ff = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(flood, ff, (0, 0), 128)
+    return np.where(flood[1:-1, 1:-1] == 128, 0, 255).astype(np.uint8)
+
+
+def silhouette(prob: np.ndarray, crop_box: list[int], det_box: list[int],
+               frame_hw: tuple[int, int], params: DonorParams = DonorParams()) -> np.ndarray:
+    """The piece's mask in photo pixels from the mask net's map of its crop: thresholded, kept
+    inside the (slightly padded) detection box, the component(s) overlapping the box's central
+    half only, holes filled."""
+    H, W = frame_hw
+    cx0, cy0, cx1, cy1 = crop_box
+    full = np.zeros((H, W), np.uint8)
+    full[cy0:cy1, cx0:cx1] = (prob >= params.mask_threshold).astype(np.uint8) * 255
+    x0, y0, x1, y1 = det_box
+    px, py = int(round(params.box_pad * (x1 - x0))), int(round(params.box_pad * (y1 - y0)))
+    inside = np.zeros_like(full)
+    inside[max(0, y0 - py):min(H, y1 + py), max(0, x0 - px):min(W, x1 + px)] = 255
+    full &= inside
+    n, lab = cv2.connectedComponents(full, connectivity=8)
+    if n <= 1:
+        return full
+    qx, qy = (x1 - x0) // 4, (y1 - y0) // 4
+    centre = lab[y0 + qy:y1 - qy, x0 + qx:x1 - qx]
+    ids = np.unique(centre[centre > 0])
+    if len(ids) == 0:  # nothing at the centre: the largest component
+        areas = np.bincount(lab.ravel())[1:]
+        ids = np.array([int(np.argmax(areas)) + 1])
+    return _fill_holes(np.isin(lab, ids).astype(np.uint8) * 255)
+
+
+def crop_box_of(det_box: list[int], frame_hw: tuple[int, int], margin: float) -> list[int]:
+    H, W = frame_hw
+    x0, y0, x1, y1 = det_box
+    mx, my = int(round(margin * (x1 - x0))), int(round(margin * (y1 - y0)))
+    return [max(0, x0 - mx), max(0, y0 - my), min(W, x1 + mx), min(H, y1 + my)]
+
+
+def _geometry_flags(d: "Detection", box: list[int], others: Sequence["Detection"],
+                    frame_hw: tuple[int, int], params: DonorParams) -> list[str]:
+    H, W = frame_hw
+    flags = []
+    if slot_category(d.label) is None:
+        flags.append(OUT_OF_TAXONOMY)
+    for o in others:
+        if o is d:
+            continue
+        if _covered(d.box, o.box) > params.max_cover and o.box[3] > d.box[3]:
+            flags.append(OCCLUDED)
+        elif _covered(o.box, d.box) > params.max_cover or _covered(d.box, o.box) > params.max_cover:
+            flags.append(OVERLAPS_OTHER)
+    x0, y0, x1, y1 = box
+    if x0 <= params.frame_px or y0 <= params.frame_px or x1 >= W - params.frame_px:
+        flags.append(CUT_BY_FRAME)
+    area = (x1 - x0) * (y1 - y0) / float(H * W)
+    if area < params.min_area_frac:
+        flags.append(TOO_SMALL)
+    if area > params.max_area_frac:
+        flags.append(TOO_LARGE)
+    return list(dict.fromkeys(flags))
+
+
+def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: MaskFn | None,
+                params: DonorParams = DonorParams()) -> list[DonorSlot]:
+    """Every merged detection of one staged photo as a slot (usable or flagged).
+
+    ``mask_fn`` is asked only for pieces that could still be donors (no geometry flag), so a
+    photo full of out-of-taxonomy detections costs the detector only."""
+    H, W = bgr.shape[:2]
+    dets = merge_detections(detections, params)
+    out: list[DonorSlot] = []
+    for d in dets:
+        det_box = _int_box(d.box, H, W)
+        flags = _geometry_flags(d, det_box, dets, (H, W), params)
+        mask, box, quality = None, det_box, 0.0
+        if not flags and mask_fn is not None:
+            crop = crop_box_of(det_box, (H, W), params.crop_margin)
+            prob = mask_fn(np.ascontiguousarray(bgr[crop[1]:crop[3], crop[0]:crop[2]]))
+            mask = silhouette(prob, crop, det_box, (H, W), params)
+            ys, xs = np.nonzero(mask)
+            if len(xs):
+                box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+                bw, bh = det_box[2] - det_box[0], det_box[3] - det_box[1]
+                span = min((box[2] - box[0]) / bw, (box[3] - box[1]) / bh)
+                fill = len(xs) / float(bw * bh)
+                quality = float(d.score * min(1.0, span))
+                if span < params.min_span or fill < params.min_fill:
+                    flags.append(POOR_MASK)
+            else:
+                flags.append(POOR_MASK)
+        elif not flags:
+            flags.append(POOR_MASK)  # no mask net: a box is not a silhouette
+        x0, y0, x1, y1 = box
+        area = (float((mask > 0).mean()) if mask is not None
+                else (x1 - x0) * (y1 - y0) / float(H * W))
+        out.append(DonorSlot(mask, box, det_box, d.label, slot_category(d.label),
+                             round(float(d.score), 4), d.detector, round(area, 6),
+                             round(quality, 4), flags))
+    return out

@@ -1,0 +1,96 @@
+"""Donor slots from detections (adstage.vision.donors): pure numpy, small arrays."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adstage.vision import donors
+from adstage.vision.detectors import Detection
+
+
+def _det(box, label="chair", score=0.8):
+    return Detection(tuple(float(v) for v in box), score, label, "test-detector")
+
+
+def _square_mask_fn(bgr: np.ndarray) -> np.ndarray:
+    """The dark pixels of the crop: our test pieces are dark on a light room."""
+    return (bgr.mean(axis=2) < 100).astype(np.float32)
+
+
+def _room(pieces, hw=(300, 400)):
+    img = np.full((*hw, 3), 220, np.uint8)
+    for x0, y0, x1, y1 in pieces:
+        img[y0:y1, x0:x1] = 40
+    return img
+
+
+def test_detector_classes_map_to_pipeline_categories():
+    assert donors.slot_category("couch") == "sofa"
+    assert donors.slot_category("dining table") == "table"
+    assert donors.slot_category("Chair") == "chair"
+    assert donors.slot_category("potted plant") == "plant_pot"
+    assert donors.slot_category("person") is None and donors.slot_category("tv") is None
+    assert donors.product_slot_category("armchair") == "chair"
+    assert donors.product_slot_category("couch") == donors.product_slot_category("sofa") == "sofa"
+    assert donors.product_slot_category("lamp") is None
+
+
+def test_duplicates_of_two_detectors_merge_into_one_piece():
+    a = _det((100, 100, 200, 250), "chair", 0.6)
+    b = _det((104, 98, 203, 252), "Chair", 0.9)
+    c = _det((104, 98, 203, 252), "person", 0.9)   # another class on the same box stays
+    low = _det((300, 100, 350, 150), "chair", 0.1)  # below min_score
+    merged = donors.merge_detections([a, b, c, low])
+    assert [(d.label, d.score) for d in merged] == [("Chair", 0.9), ("person", 0.9)]
+
+
+def test_a_free_standing_piece_is_a_usable_slot_with_its_silhouette():
+    room = _room([(150, 120, 230, 260)])
+    slots = donors.donor_slots(room, [_det((148, 118, 232, 262))], _square_mask_fn)
+    assert len(slots) == 1
+    s = slots[0]
+    assert s.usable, s.flags
+    assert s.category == "chair" and s.box == [150, 120, 230, 260]
+    assert s.mask.shape == room.shape[:2] and (s.mask > 0).sum() == 80 * 140
+    assert 0 < s.quality <= 0.8
+
+
+@pytest.mark.parametrize("box, pieces, label, flag", [
+    ((0, 100, 80, 250), [(0, 100, 80, 250)], "chair", donors.CUT_BY_FRAME),
+    ((150, 120, 230, 260), [(150, 120, 230, 260)], "tv", donors.OUT_OF_TAXONOMY),
+    ((190, 280, 196, 286), [(190, 280, 196, 286)], "clock", donors.TOO_SMALL),
+    ((20, 10, 380, 290), [(20, 10, 380, 290)], "bed", donors.TOO_LARGE),
+])
+def test_pieces_a_product_must_not_replace_keep_a_flag(box, pieces, label, flag):
+    slots = donors.donor_slots(_room(pieces), [_det(box, label)], _square_mask_fn)
+    assert flag in slots[0].flags and not slots[0].usable
+
+
+def test_the_piece_behind_is_occluded_and_the_one_in_front_overlaps_it():
+    room = _room([(100, 100, 260, 220), (200, 150, 300, 280)])
+    table = _det((100, 100, 260, 220), "dining table", 0.9)
+    chair = _det((200, 150, 300, 280), "chair", 0.8)   # reaches lower: in front
+    by_label = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn)}
+    assert donors.OCCLUDED in by_label["dining table"].flags
+    assert donors.OVERLAPS_OTHER in by_label["chair"].flags
+
+
+def test_a_mask_that_misses_the_legs_is_a_poor_mask():
+    room = _room([(150, 120, 230, 180)])   # only the seat is dark: the net "sees" half
+    slots = donors.donor_slots(room, [_det((150, 120, 230, 260))], _square_mask_fn)
+    assert slots[0].flags == [donors.POOR_MASK]
+
+
+def test_the_silhouette_keeps_the_central_piece_inside_its_box():
+    prob = np.zeros((200, 200), np.float32)
+    prob[40:160, 60:140] = 1.0      # the piece
+    prob[0:30, 0:200] = 1.0         # a shelf above it in the crop
+    mask = donors.silhouette(prob, [0, 0, 200, 200], [55, 38, 145, 162], (200, 200))
+    ys, xs = np.nonzero(mask)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (40, 159, 60, 139)
+
+
+def test_no_mask_net_means_no_usable_slot():
+    room = _room([(150, 120, 230, 260)])
+    assert donors.donor_slots(room, [_det((150, 120, 230, 260))], None)[0].flags == \
+        [donors.POOR_MASK]
