@@ -1,7 +1,8 @@
 """What every staging method stores per image: the picture, its three masks and its ad crops.
 
 Masks are 8-bit PNGs of the output's size, white (255) = in: the product's alpha as placed, the
-generated pixels, and the placement box. Creatives re-crop and build parallax layers from them;
+generated pixels, and the placement box. Crops lie inside the photo; one that cannot is null,
+with the reason in ``crop_refused``. Creatives re-crop and build parallax layers from them;
 the seam measure samples the product outline from the alpha.
 """
 from __future__ import annotations
@@ -28,14 +29,18 @@ def store_outputs(store, image: np.ndarray, product_alpha: np.ndarray, generated
                   box: Box) -> dict:
     """Write image, masks and crops to the image store; the staged_images columns they fill."""
     h, w = image.shape[:2]
-    crops = ad_crops(image, box)
+    # A crop that does not fit inside the photo is refused, not padded: its URI stays null and
+    # crop_refused says why.
+    crops, refused = ad_crops(image, box)
     return {"output_uri": store.put_image(image), "width": w, "height": h,
             "product_mask_uri": store.put_image(alpha_png(product_alpha)),
             "gap_mask_uri": store.put_image(generated),
             "box_mask_uri": store.put_image(box_mask((h, w), box)),
             "product_box": [int(v) for v in box],
-            "crop_square_uri": store.put_image(crops["square"]),
-            "crop_wide_uri": store.put_image(crops["landscape"])}
+            "crop_square_uri": store.put_image(crops["square"]) if "square" in crops else None,
+            "crop_wide_uri": store.put_image(crops["landscape"]) if "landscape" in crops else None,
+            "crop_refused": "; ".join(f"{name}: {why}" for name, why in sorted(refused.items()))
+            or None}
 
 
 def record_columns(table_spec, extra: tuple[tuple[str, str], ...] = (("reason", "string"),
