@@ -46,6 +46,10 @@ _IMAGE_RESULT_FIELDS = ["content_sha256", "image_uri", "width", "height", "sourc
                         "source_mode", "source_orientation", "source_bytes", "reason", "detail"]
 
 
+class IngestBalanceError(AssertionError):
+    """The tables as written do not account for every feed row and image exactly once."""
+
+
 @dataclass(frozen=True)
 class IngestResult:
     ds: str
@@ -60,10 +64,16 @@ class IngestResult:
     updated: int
 
     def check_balance(self) -> None:
-        """rows in = accepted + rejected, for rows and for images; a bug if not."""
+        """rows in = accepted + rejected, for rows and for images; a bug if not. `ingest.run`
+        fills the accepted and rejected figures from the tables as written (`written_counts`),
+        so a row that landed in both tables, or in neither, fails the run."""
         if self.feed_rows != self.rows_accepted + self.rows_rejected or \
                 self.images_in != self.images_accepted + self.images_rejected:
-            raise AssertionError(f"ingest lost records: {self}")
+            raise IngestBalanceError(
+                f"ingest ds={self.ds}: the written tables do not balance: {self.feed_rows} feed "
+                f"rows != {self.rows_accepted} accepted + {self.rows_rejected} rejected, or "
+                f"{self.images_in} images != {self.images_accepted} in catalog_images + "
+                f"{self.images_rejected} rejected")
 
 
 # ---- pure, per-record transforms (no Spark) ------------------------------------------------
@@ -259,10 +269,71 @@ def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
     return images.mapInArrow(fetch_all, ddl(_IMAGE_COLUMNS))
 
 
+class _Staging:
+    """Parquet copies of one run's intermediate results, under the warehouse.
+
+    The image fetch is the one step of ingest that is not a pure function of the feed (a
+    server may answer differently the second time), so its results are written once and every
+    later step (the counts, the MERGE, the rejects) reads those files. A cached DataFrame is
+    not enough: the MERGE into catalog_images invalidates every cached plan that read that
+    table, and the fetch would run again for the rejects. Removed when the run ends; a killed
+    driver's leftovers are removed by the next run of the same date."""
+
+    def __init__(self, spark: "SparkSession", settings: Settings, ds: str):
+        import uuid
+
+        self.spark = spark
+        self.date_root = f"{settings.warehouse_uri}/_staging/ingest/ds={ds}"
+        self._delete(self.date_root)  # what a killed run of this date left behind
+        self.root = f"{self.date_root}/{uuid.uuid4().hex}"
+
+    def keep(self, df: "DataFrame", name: str) -> "DataFrame":
+        """Compute `df` once, write it, and return a DataFrame that reads the written files."""
+        uri = f"{self.root}/{name}"
+        df.write.mode("overwrite").parquet(uri)
+        return self.spark.read.parquet(uri)
+
+    def drop(self) -> None:
+        self._delete(self.date_root)
+
+    def _delete(self, uri: str) -> None:
+        jvm = self.spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(uri)
+        try:
+            path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+        except Exception as exc:  # never worth failing a run over
+            log.warning("could not remove ingest staging %s: %s", uri, str(exc).splitlines()[0])
+
+
+def written_counts(spark: "SparkSession", settings: Settings, ds: str,
+                   images: "DataFrame") -> dict[str, object]:
+    """What the tables hold for this run, read back after the writes: the date's rejects by
+    level and reason, and how many of the run's accepted images (`images`, the staged fetch
+    results) have their row in catalog_images."""
+    from pyspark.sql import functions as F
+
+    rejects = (spark.read.format("delta").load(settings.table_uri("ingest_rejects"))
+               .filter(F.col("ds") == F.lit(ds).cast("date"))
+               .groupBy("level", "reason").count().collect())
+    accepted_ids = images.filter(F.col("reason").isNull()).select("image_id")
+    in_catalog = (spark.read.format("delta").load(settings.table_uri("catalog_images"))
+                  .select("image_id").join(accepted_ids, "image_id", "left_semi").count())
+    by_level = {"row": 0, "image": 0}
+    reasons: dict[str, int] = {}
+    for r in rejects:
+        by_level[r["level"]] = by_level.get(r["level"], 0) + r["count"]
+        reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["count"]
+    return {"rows_rejected": by_level["row"], "images_rejected": by_level["image"],
+            "images_accepted": in_catalog, "reasons": reasons}
+
+
 def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,
         fmt: str | None = None) -> IngestResult:
-    """Ingest one feed for logical date `ds`; idempotent for that date."""
-    from pyspark import StorageLevel
+    """Ingest one feed for logical date `ds`; idempotent for that date.
+
+    Every image is fetched exactly once (`_Staging`), and the balance is checked on what the
+    tables hold afterwards: feed rows = rows accepted + the date's row rejects, images of
+    accepted rows = their rows in catalog_images + the date's image rejects."""
     from pyspark.sql import functions as F
 
     fmt = feed_format(feed_uri, fmt)
@@ -273,14 +344,15 @@ def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,
         raise FileNotFoundError(f"feed for ds={ds} not found: {feed_uri}")
     log.info("ingest ds=%s feed=%s (%s)", ds, feed_uri, fmt)
 
-    rows = validate_rows(read_feed(spark, feed_uri, fmt), settings, feed_dir)
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    images = process_images(rows, settings).persist(StorageLevel.MEMORY_AND_DISK)
+    staging = _Staging(spark, settings, ds)
     try:
+        rows = staging.keep(validate_rows(read_feed(spark, feed_uri, fmt), settings, feed_dir),
+                            "rows")
+        # The one fetch of every image: written before anything reads or changes the tables.
+        images = staging.keep(process_images(rows, settings), "images")
         row_counts = {r["reason"]: r["count"] for r in rows.groupBy("reason").count().collect()}
-        img_counts = {r["reason"]: r["count"] for r in images.groupBy("reason").count().collect()}
-        log.info("validated %d feed rows, fetched %d images", sum(row_counts.values()),
-                 sum(img_counts.values()))
+        images_in = images.count()
+        log.info("validated %d feed rows, fetched %d images", sum(row_counts.values()), images_in)
 
         lit_ds = F.lit(ds).cast("date")
         accepted = (images.filter(F.col("reason").isNull())
@@ -301,26 +373,20 @@ def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,
                    .withColumn("ds", lit_ds).withColumn("feed_uri", F.lit(feed_uri))
                    .withColumnRenamed("raw", "raw_record"))
         delta.replace_date(spark, rejects, settings, "ingest_rejects", ds)
+        written = written_counts(spark, settings, ds, images)
     finally:
-        images.unpersist()
-        rows.unpersist()
+        staging.drop()
 
-    reasons: dict[str, int] = {}
-    for counts in (row_counts, img_counts):
-        for reason, n in counts.items():
-            if reason is not None:
-                reasons[reason] = reasons.get(reason, 0) + n
     result = IngestResult(
         ds=ds, feed_rows=sum(row_counts.values()), rows_accepted=row_counts.get(None, 0),
-        rows_rejected=sum(n for r, n in row_counts.items() if r is not None),
-        images_in=sum(img_counts.values()), images_accepted=img_counts.get(None, 0),
-        images_rejected=sum(n for r, n in img_counts.items() if r is not None),
-        reasons=reasons, inserted=merged["inserted"], updated=merged["updated"])
+        rows_rejected=written["rows_rejected"], images_in=images_in,
+        images_accepted=written["images_accepted"], images_rejected=written["images_rejected"],
+        reasons=written["reasons"], inserted=merged["inserted"], updated=merged["updated"])
     result.check_balance()
     log.info("ingest ds=%s: %d/%d rows accepted, %d/%d images accepted, %d inserted, "
-             "%d updated, rejects by reason %s", ds, result.rows_accepted, result.feed_rows,
-             result.images_accepted, result.images_in, result.inserted, result.updated,
-             reasons or "{}")
+             "%d updated, rejects by reason %s (counted in the written tables)", ds,
+             result.rows_accepted, result.feed_rows, result.images_accepted, result.images_in,
+             result.inserted, result.updated, result.reasons or "{}")
     return result
 
 
