@@ -6,8 +6,9 @@ Checks, each with its threshold in ``Settings`` (``gate_*``):
   reason (nothing lost silently);
 * **product preserved** — copy-paste never changed an opaque product pixel
   (``preservation_max`` = 0 on every row: the method's guarantee, so any other value is a bug);
-* **rejects** — the share of products without a copy-paste image, and of refused feed rows and
-  images, stay under their limits;
+* **rejects** — the share of products without a copy-paste image, of refused feed rows, and of
+  refused images of accepted rows (two shares: rows and images are not one unit) stay under
+  their limits;
 * **donor spread** — copy-paste images do not pile onto a handful of donor slots
   (``gate_top_slots`` slots hold at most ``gate_max_top_slots_share``) nor onto slots of
   another category than the product's (``gate_max_unlike_slot_share``);
@@ -15,8 +16,11 @@ Checks, each with its threshold in ``Settings`` (``gate_*``):
   median of the previous evaluated dates measured with the same extractor, judged only where
   the date and those past dates each compared enough images for the figures to mean something.
 
-Reads the tables with delta-rs (no Spark); records the verdict on its MLflow run; exits non-zero
-with every failed check listed, which fails the Airflow task and the run.
+Reads the tables with delta-rs (no Spark) and the date's ingest figures from the ingest job's
+MLflow run (feed rows, images, each refused; counted there on the tables as written); records
+the verdict on its MLflow run, which ends FAILED on a failed check; exits non-zero with every
+failed check listed, which fails the Airflow task (not retried: the checks are deterministic)
+and the run.
 """
 from __future__ import annotations
 
@@ -45,8 +49,10 @@ class Evidence:
     products: set[str]
     staged: pd.DataFrame        # staged_images rows of the date
     rejects: pd.DataFrame       # staging_rejects rows of the date
-    ingest_rows: int
-    ingest_rejected: int
+    ingest_rows: int            # feed rows of the date
+    ingest_rows_rejected: int   # of them refused (ingest_rejects, level row)
+    ingest_images: int          # images of the accepted rows
+    ingest_images_rejected: int  # of them refused (ingest_rejects, level image)
     metrics: pd.DataFrame       # staging_metrics, every date
     slot_categories: dict[str, str | None] | None = None   # donor_slots: slot_id -> category
 
@@ -71,12 +77,15 @@ def check(ds: str, ev: Evidence, s: Settings) -> tuple[list[str], dict[str, floa
         if share > s.gate_max_reject_share:
             failures.append(f"{share:.0%} of products have no copy-paste image "
                             f"(> {s.gate_max_reject_share:.0%})")
-    if ev.ingest_rows:
-        share = ev.ingest_rejected / ev.ingest_rows
-        figures["ingest_reject_share"] = round(share, 4)
+    for unit, total, refused in (("feed rows", ev.ingest_rows, ev.ingest_rows_rejected),
+                                 ("images", ev.ingest_images, ev.ingest_images_rejected)):
+        if not total:
+            continue
+        share = refused / total
+        figures[f"ingest_{unit.split()[-1]}_reject_share"] = round(share, 4)
         if share > s.gate_max_ingest_reject_share:
-            failures.append(f"ingest refused {share:.0%} of rows and images "
-                            f"(> {s.gate_max_ingest_reject_share:.0%})")
+            failures.append(f"ingest refused {share:.0%} of {unit} ({refused} of {total}; "
+                            f"> {s.gate_max_ingest_reject_share:.0%})")
     failures += _donor_spread(cp, ev.slot_categories or {}, s, figures)
     failures += _regressions(ds, ev.metrics, s, figures)
     return failures, figures
@@ -138,26 +147,41 @@ def _regressions(ds: str, metrics: pd.DataFrame, s: Settings, figures: dict) -> 
     return out
 
 
+class MissingEvidence(RuntimeError):
+    """Something the gate judges was not recorded for the date."""
+
+
+def ingest_figures(settings: Settings, ds: str) -> dict[str, int]:
+    """Feed rows and images of the date, and how many of each ingest refused: the metrics of
+    the date's newest finished ingest run (adstage.ingest counts them on the written tables).
+    The tables alone cannot say it: catalog_images is current state, and image_labels holds
+    only the images that changed that date."""
+    from adstage import tracking
+
+    run = tracking.latest_run(settings, "ingest", ds)
+    if run is None:
+        raise MissingEvidence(f"no finished ingest run for {ds} in MLflow "
+                              f"({settings.mlflow_experiment}): did ingest run for this date?")
+    m = run.data.metrics
+    need = ("feed_rows", "rows_rejected", "images_in", "images_rejected")
+    if any(k not in m for k in need):
+        raise MissingEvidence(f"ingest run {run.info.run_id} for {ds} lacks {need}")
+    return {k: int(m[k]) for k in need}
+
+
 def gather(settings: Settings, ds: str) -> Evidence:
-    """The date's evidence. Ingest's share is refused rows and images over those plus the
-    images labelled that date (every accepted image of a date is labelled)."""
+    """The date's evidence: the tables, and the date's ingest figures (`ingest_figures`)."""
     cut = read_table(settings, "product_cutouts", ["ds", "product_id"])
     cut = cut[cut["ds"].astype(str) <= ds]
-    refused = len(read_table(settings, "ingest_rejects", ["ds"], ds=ds))
-    labelled = len(read_table(settings, "image_labels", ["ds"], ds=ds))
+    ingest = ingest_figures(settings, ds)
     return Evidence(products=set(cut["product_id"]),
                     staged=read_table(settings, "staged_images", ds=ds),
                     rejects=read_table(settings, "staging_rejects", ds=ds),
-                    ingest_rows=refused + labelled, ingest_rejected=refused,
-                    metrics=read_table(settings, "staging_metrics"),
-                    slot_categories=_slot_categories(settings, ds))
-
-
-def _slot_categories(settings: Settings, ds: str) -> dict[str, str | None]:
-    slots = read_table(settings, "donor_slots", ["ds", "slot_id", "category"])
-    slots = slots[slots["ds"].astype(str) <= ds].sort_values("ds")
-    return {k: (None if pd.isna(v) else v)
-            for k, v in zip(slots["slot_id"], slots["category"])}
+                    ingest_rows=ingest["feed_rows"],
+                    ingest_rows_rejected=ingest["rows_rejected"],
+                    ingest_images=ingest["images_in"],
+                    ingest_images_rejected=ingest["images_rejected"],
+                    metrics=read_table(settings, "staging_metrics"))
 
 
 def run(settings: Settings, ds: str) -> dict[str, float]:
@@ -181,14 +205,19 @@ def main(argv: list[str] | None = None) -> int:
     args = job_parser("quality_gate", __doc__).parse_args(argv)
     settings = Settings.load(parse_overrides(args.conf))
     logs.setup(settings.log_level)
-    with tracking.job_run(settings, "quality_gate", args.ds):
-        try:
-            figures = run(settings, args.ds)
-        except GateFailed as exc:
-            mlflow.set_tag("adstage.gate", "fail")
-            mlflow.log_text(str(exc), "gate_failures.txt")
-            log.error("%s", exc)
-            return 1
-        mlflow.set_tag("adstage.gate", "pass")
-        mlflow.log_metrics({k: float(v) for k, v in figures.items()})
+    try:
+        # A failed gate leaves the run FAILED (the exception passes through job_run), not
+        # FINISHED with a failing exit code.
+        with tracking.job_run(settings, "quality_gate", args.ds):
+            try:
+                figures = run(settings, args.ds)
+            except (GateFailed, MissingEvidence) as exc:
+                mlflow.set_tag("adstage.gate", "fail")
+                mlflow.log_text(str(exc), "gate_failures.txt")
+                raise
+            mlflow.set_tag("adstage.gate", "pass")
+            mlflow.log_metrics({k: float(v) for k, v in figures.items()})
+    except (GateFailed, MissingEvidence) as exc:
+        log.error("%s", exc)
+        return 1
     return 0

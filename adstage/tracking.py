@@ -75,6 +75,17 @@ def job_run(settings: Settings, job: str, ds: str | None = None,
             mlflow.log_metric("duration_s", round(time.monotonic() - started, 3))
 
 
+def latest_run(settings: Settings, job: str, ds: str, status: str = "FINISHED"):
+    """The newest run of `job` for logical date `ds` with `status`, or None."""
+    mlflow = configure(settings)
+    runs = mlflow.search_runs(
+        experiment_names=[settings.mlflow_experiment], max_results=1,
+        filter_string=(f"tags.`adstage.job` = '{job}' AND tags.`adstage.ds` = '{ds}' "
+                       f"AND attributes.status = '{status}'"),
+        order_by=["attributes.start_time DESC"], output_format="list")
+    return runs[0] if runs else None
+
+
 def recent_runs(settings: Settings, n: int = 10) -> list[dict[str, object]]:
     """The newest runs of the experiment, flattened for a terminal: job, ds, status, counts."""
     mlflow = configure(settings)

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from deltalake import write_deltalake
 
 from adstage.config import Settings
-from adstage.quality_gate import Evidence, GateFailed, check
+from adstage.quality_gate import Evidence, GateFailed, check, gather, main
+from conftest import make_settings
 
 DS = "2026-11-24"
 S = Settings.load({}, environ={})
@@ -23,7 +25,7 @@ def _evidence(**over) -> Evidence:
         staged=pd.DataFrame({"product_id": ["p1", "p2", "p3"], "method": ["copy_paste"] * 3,
                              "preservation_max": [0.0, 0.0, 0.0]}),
         rejects=pd.DataFrame({"product_id": ["p4"], "method": ["copy_paste"]}),
-        ingest_rows=100, ingest_rejected=5,
+        ingest_rows=100, ingest_rows_rejected=5, ingest_images=150, ingest_images_rejected=9,
         metrics=_metrics([("2026-11-22", "adstage-randfeat-v1", 10.0, 0.60),
                           ("2026-11-23", "adstage-randfeat-v1", 12.0, 0.62),
                           (DS, "adstage-randfeat-v1", 11.0, 0.61)]))
@@ -41,7 +43,8 @@ def test_a_healthy_date_passes_with_its_figures():
     (dict(rejects=pd.DataFrame({"product_id": [], "method": []})), "neither a copy-paste image"),
     (dict(staged=pd.DataFrame({"product_id": ["p1", "p2", "p3"], "method": ["copy_paste"] * 3,
                                "preservation_max": [0.0, 3.0, 0.0]})), "changed product pixels"),
-    (dict(ingest_rejected=60), "ingest refused 60%"),
+    (dict(ingest_rows_rejected=60), "ingest refused 60% of feed rows (60 of 100"),
+    (dict(ingest_images_rejected=60), "ingest refused 40% of images (60 of 150"),
     (dict(metrics=_metrics([("2026-11-23", "adstage-randfeat-v1", 10.0, 0.6),
                             (DS, "adstage-randfeat-v1", 16.0, 0.6)])), "fd 16.0000 regressed"),
     (dict(metrics=_metrics([("2026-11-23", "adstage-randfeat-v1", 10.0, 0.6),
@@ -83,3 +86,76 @@ def test_regression_is_not_judged_on_too_few_images():
 def test_failure_message_lists_every_check():
     err = GateFailed(DS, ["a", "b"])
     assert str(err).count("\n  - ") == 2 and DS in str(err)
+
+
+def test_rows_and_images_are_two_shares():
+    """A share of rows and images added together judged neither: 25 refused images of 100
+    beside 100 clean rows read as 12.5 %; each is its own share now."""
+    failures, figures = check(DS, _evidence(ingest_rows=100, ingest_rows_rejected=0,
+                                            ingest_images=60, ingest_images_rejected=25), S)
+    assert figures["ingest_rows_reject_share"] == 0.0
+    assert figures["ingest_images_reject_share"] == round(25 / 60, 4)
+    assert failures == ["ingest refused 42% of images (25 of 60; > 30%)"]
+
+
+# ---- the job: its evidence and its MLflow run (real Delta tables, a real MLflow store) -----
+
+def _tables(settings, metrics_methods=("copy_paste",)):
+    def put(name, rows, **types):
+        write_deltalake(settings.table_uri(name), pd.DataFrame(rows).astype(types),
+                        mode="overwrite")
+
+    put("product_cutouts", [{"ds": DS, "product_id": "p1"}])
+    put("staged_images", [{"ds": DS, "product_id": "p1", "method": "copy_paste",
+                           "preservation_max": 0.0}])
+    put("staging_rejects", [{"ds": DS, "product_id": "p0", "method": "vanilla"}])
+    put("staging_metrics", [{"ds": DS, "method": m, "extractor": "adstage-randfeat-v1",
+                             "fd": 1.0, "seam_accuracy": 0.5, "n_images": 1}
+                            for m in metrics_methods])
+
+
+def _ingest_run(settings, **metrics):
+    import mlflow
+
+    from adstage import tracking
+
+    with tracking.job_run(settings, "ingest", DS):
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+
+
+def _gate_runs(settings):
+    from mlflow import MlflowClient
+
+    from adstage import tracking
+
+    tracking.configure(settings)
+    exp = MlflowClient(settings.tracking_uri).get_experiment_by_name(settings.mlflow_experiment)
+    runs = MlflowClient(settings.tracking_uri).search_runs(
+        [exp.experiment_id], "tags.`adstage.job` = 'quality_gate'")
+    return [(r.info.status, r.data.tags.get("adstage.gate")) for r in runs]
+
+
+def test_the_ingest_figures_come_from_the_dates_ingest_run(tmp_path):
+    settings = make_settings(tmp_path)
+    _tables(settings)
+    with pytest.raises(RuntimeError, match="no finished ingest run for 2026-11-24"):
+        gather(settings, DS)
+    _ingest_run(settings, feed_rows=10, rows_rejected=2, images_in=12, images_rejected=3)
+    ev = gather(settings, DS)
+    assert (ev.ingest_rows, ev.ingest_rows_rejected, ev.ingest_images,
+            ev.ingest_images_rejected) == (10, 2, 12, 3)
+
+
+def test_a_failed_gate_ends_its_mlflow_run_failed(tmp_path, monkeypatch):
+    """It used to return 1 from inside the run, which MLflow closed as FINISHED."""
+    settings = make_settings(tmp_path)
+    for k in [k for k in __import__("os").environ if k.startswith("ADSTAGE_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("ADSTAGE_HOME", str(tmp_path))
+    _tables(settings, metrics_methods=("vanilla",))   # no copy-paste figures: a failed check
+    _ingest_run(settings, feed_rows=10, rows_rejected=0, images_in=10, images_rejected=0)
+    assert main(["--ds", DS]) == 1
+    assert _gate_runs(settings) == [("FAILED", "fail")]
+    _tables(settings)  # the copy-paste figures are there now: it passes
+    assert main(["--ds", DS]) == 0
+    assert sorted(_gate_runs(settings)) == [("FAILED", "fail"), ("FINISHED", "pass")]
