@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -56,12 +58,16 @@ def job_run(settings: Settings, job: str, ds: str | None = None,
     """Wrap one job execution in an MLflow run.
 
     Logs the logical date and job as tags, the settings and ``params`` as params, and the
-    wall-clock duration as a metric; a failing job ends its run as FAILED and re-raises.
+    wall-clock duration as a metric; a failing job ends its run as FAILED and re-raises. Runs
+    of the same job and date that a killed driver left RUNNING are closed as FAILED first
+    (`close_abandoned_runs`).
     """
     mlflow = configure(settings)
-    tags = {"adstage.job": job}
+    tags = {"adstage.job": job, "adstage.host": socket.gethostname(),
+            "adstage.pid": str(os.getpid())}
     if ds:
         tags["adstage.ds"] = ds
+        close_abandoned_runs(settings, job, ds)
     started = time.monotonic()
     with mlflow.start_run(run_name=f"{job} {ds or ''}".strip(), tags=tags) as run:
         mlflow.log_params({f"conf.{k}": v for k, v in settings.as_params().items()})
@@ -73,6 +79,53 @@ def job_run(settings: Settings, job: str, ds: str | None = None,
             yield run
         finally:
             mlflow.log_metric("duration_s", round(time.monotonic() - started, 3))
+
+
+def _alive_here(run) -> bool:
+    """Whether `run` was started by a process still alive on this host."""
+    tags = run.data.tags
+    if tags.get("adstage.host") != socket.gethostname():
+        return False
+    try:
+        pid = int(tags.get("adstage.pid", ""))
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+def close_abandoned_runs(settings: Settings, job: str, ds: str) -> list[str]:
+    """Close as FAILED the runs of `job` for `ds` still RUNNING although their driver is gone
+    (killed: SIGKILL, OOM, a lost node, which leave no chance to end the run). A run whose
+    process is alive on this host is left alone; one started on another host is taken for
+    dead (Airflow runs one attempt of a task and date at a time). Returns the closed run ids."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    runs = mlflow.search_runs(
+        experiment_names=[settings.mlflow_experiment],
+        filter_string=(f"tags.`adstage.job` = '{job}' AND tags.`adstage.ds` = '{ds}' "
+                       "AND attributes.status = 'RUNNING'"), output_format="list")
+    client = MlflowClient(settings.tracking_uri)
+    closed = []
+    for run in runs:
+        if _alive_here(run):
+            continue
+        client.set_tag(run.info.run_id, "adstage.abandoned",
+                       f"left RUNNING by a driver that is gone (host "
+                       f"{run.data.tags.get('adstage.host', '?')}, pid "
+                       f"{run.data.tags.get('adstage.pid', '?')}); closed as FAILED by the next "
+                       f"run of {job} for {ds}")
+        client.set_terminated(run.info.run_id, status="FAILED")
+        closed.append(run.info.run_id)
+        log.warning("MLflow run %s of %s ds=%s was left RUNNING by a driver that is gone: "
+                    "closed as FAILED", run.info.run_id, job, ds)
+    return closed
 
 
 def latest_run(settings: Settings, job: str, ds: str, status: str = "FINISHED"):
