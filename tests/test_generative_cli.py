@@ -50,3 +50,19 @@ def test_train_export_register_load(tmp_path, monkeypatch):
     for name in (registry.EDGE_MODEL, registry.INPAINT_MODEL, registry.PIX2PIX_MODEL):
         sess = registry.load_session(settings, name)
         assert sess.get_inputs()[0].shape[0] == "batch"
+
+
+def test_export_takes_the_edge_generator_from_its_own_run(tmp_path, monkeypatch):
+    """G1 and G2 trained as separate runs (--stage edge / --stage inpaint) export as one pair."""
+    monkeypatch.setenv("ADSTAGE_HOME", str(tmp_path / "home"))
+    for stage, seed in (("edge", 5), ("inpaint", 6)):
+        assert cli.train_edgeconnect_main(TINY_EC + ["--stage", stage, "--seed", str(seed), "--no-mlflow",
+                                                     "--out-dir", str(tmp_path / stage)]) == 0
+    models = tmp_path / "models"
+    assert cli.export_models_main(["--edgeconnect", str(tmp_path / "inpaint" / "checkpoint.pt"),
+                                   "--edgeconnect-edge", str(tmp_path / "edge" / "checkpoint.pt"),
+                                   "--out", str(models), "--limitations", "test weights"]) == 0
+    cards = {s: json.loads((models / f"{s}.card.json").read_text()) for s in ("edgeconnect_edge", "edgeconnect_inpaint")}
+    assert cards["edgeconnect_edge"]["training"]["config"]["stage"] == "edge"
+    assert cards["edgeconnect_inpaint"]["training"]["config"]["stage"] == "inpaint"
+    assert all(c["limitations"] == "test weights" and "limitations" not in c["training"] for c in cards.values())

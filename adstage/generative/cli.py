@@ -81,10 +81,13 @@ def export_models_main(argv: Sequence[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="jobs/export_models.py", description=export_models_main.__doc__)
     p.add_argument("--edgeconnect", help="EdgeConnect checkpoint (exports edge + inpaint)")
+    p.add_argument("--edgeconnect-edge", help="take the edge generator from this checkpoint instead "
+                   "(G1 and G2 trained as separate runs, e.g. --stage edge / --stage inpaint)")
     p.add_argument("--pix2pix", help="pix2pix checkpoint")
     p.add_argument("--out", default="models/generative", help="output folder (default: models/generative/)")
     p.add_argument("--training-command", default="", help="command that produced the checkpoints (for the card)")
     p.add_argument("--data", default="", help="training data description (for the card)")
+    p.add_argument("--limitations", default="", help="the card's limitations line (default: the demo weights')")
     p.add_argument("--register", action="store_true", help="register in MLflow and move @champion")
     p.add_argument("--register-only", action="store_true", help="register what is already in --out")
     p.add_argument("--conf", action="append", metavar="FIELD=VALUE", default=[])
@@ -93,8 +96,13 @@ def export_models_main(argv: Sequence[str] | None = None) -> int:
     logs.setup(settings.log_level)
     stems: list[str] = []
     if not args.register_only:
-        training = {k: v for k, v in {"command": args.training_command, "data": args.data}.items() if v}
-        for ck, names in ((args.edgeconnect, ["edgeconnect_edge", "edgeconnect_inpaint"]), (args.pix2pix, ["pix2pix"])):
+        training = {k: v for k, v in {"command": args.training_command, "data": args.data,
+                                      "limitations": args.limitations}.items() if v}
+        if args.edgeconnect_edge and not args.edgeconnect:
+            p.error("--edgeconnect-edge needs --edgeconnect (the inpainting generator's checkpoint)")
+        ec_jobs = ([(args.edgeconnect_edge, ["edgeconnect_edge"]), (args.edgeconnect, ["edgeconnect_inpaint"])]
+                   if args.edgeconnect_edge else [(args.edgeconnect, ["edgeconnect_edge", "edgeconnect_inpaint"])])
+        for ck, names in (*ec_jobs, (args.pix2pix, ["pix2pix"])):
             if ck:
                 summary = Path(ck).with_name("summary.json")
                 extra = json.loads(summary.read_text()) if summary.exists() else {}

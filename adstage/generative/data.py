@@ -98,6 +98,21 @@ def split_holdout(paths: Sequence[str], holdout: int, seed: int = 2023) -> tuple
     return train, held
 
 
+def ikea_split(root: str = IKEA_ROOT, share: float = 0.2) -> dict[str, list[str]]:
+    """The project's stable IKEA split (``adstage.vision.ikea.items`` / ``evalsplit.is_holdout``:
+    room key ``"r" + room_id``, product key ``"p" + product_id``, ``share`` held apart).
+
+    Returns sorted paths: ``train_rooms``, ``held_rooms``, ``train_products``, ``held_products``.
+    Held-apart rooms and products never enter training; evaluation reads only them.
+    """
+    from adstage.vision import ikea
+
+    out: dict[str, list[str]] = {k: [] for k in ("train_rooms", "held_rooms", "train_products", "held_products")}
+    for it in ikea.items(Path(root), share):
+        out[f"{'held' if it.test else 'train'}_{it.kind}s"].append(str(it.path))
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def product_bank(paths: Sequence[str], max_side: int = 128, min_area_frac: float = 0.02) -> masks_mod.SilhouetteBank:
     """Silhouettes of products on white, cut out by thresholding (see ``masks.product_mask_from_white``).
 

@@ -87,11 +87,13 @@ def export_checkpoint(checkpoint: str | Path, stems: list[str], out_dir: str | P
             "canny": pre.get("canny"),
             "canny_sigma": (pre.get("canny") or {}).get("sigma"),
             "preprocessing": pre,
-            "training": {"steps": blob["step"], "config": blob["config"], **(training or {})},
+            "training": {"steps": blob["step"], "config": blob["config"],
+                         **{k: v for k, v in (training or {}).items() if k != "limitations"}},
             "data": (training or {}).get("data", blob["config"].get("data")),
             "parity_max_abs_err_float32": err,
-            "limitations": "CPU-sized network trained briefly on synthetic demo data; for the demo and "
-                           "tests, not production quality.",
+            "limitations": (training or {}).get("limitations") or (
+                "CPU-sized network trained briefly on synthetic demo data; for the demo and "
+                "tests, not production quality."),
         }
         (out_dir / f"{stem}.card.json").write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
         log.info("exported %s: %d bytes, parity %.2e", path, card["bytes"], err)

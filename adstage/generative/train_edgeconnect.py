@@ -46,6 +46,9 @@ class EdgeConnectTrainConfig:
     :param mask_kind: ``silhouette`` (copy-paste gaps), ``freeform`` or ``mixed``.
     :param vgg_weights: local torchvision VGG19 state-dict path; enables perceptual + style
         losses (off when empty: no pretrained VGG is available to this project).
+    :param holdout_share: ``data="ikea"`` only: when > 0, the project's stable id-hash split
+        (``data.ikea_split``; rooms and products of that share are held apart) replaces the
+        older ``holdout_rooms`` count split, and every non-held product shapes holes.
     :param lr_decay_start: fraction of steps after which the LR decays linearly to 0
         (1.0 = constant, as in the paper).
     """
@@ -80,6 +83,7 @@ class EdgeConnectTrainConfig:
     style_weight: float = 250.0
     lr_decay_start: float = 1.0
     holdout_rooms: int = 26
+    holdout_share: float = 0.0
     seed: int = 0
     device: str = "cpu"
     threads: int = 0
@@ -133,11 +137,16 @@ def build_sampler(cfg: EdgeConnectTrainConfig, seed_offset: int = 0) -> data_mod
         bank = data_mod.masks_mod.SilhouetteBank.from_masks([data_mod.read_mask(r.product_mask) for r in rows])
     elif cfg.data == "ikea":
         root = cfg.data_root or data_mod.IKEA_ROOT
-        train_rooms, _ = data_mod.split_holdout(data_mod.ikea_room_paths(root), cfg.holdout_rooms)
-        train_products, _ = data_mod.split_holdout(data_mod.ikea_product_paths(root), 0)
+        if cfg.holdout_share > 0:
+            split = data_mod.ikea_split(root, cfg.holdout_share)
+            train_rooms, bank_products = split["train_rooms"], split["train_products"]
+        else:
+            train_rooms, _ = data_mod.split_holdout(data_mod.ikea_room_paths(root), cfg.holdout_rooms)
+            train_products, _ = data_mod.split_holdout(data_mod.ikea_product_paths(root), 0)
+            # Even-indexed products shape the training holes; odd ones are kept for evaluation.
+            bank_products = sorted(train_products)[0::2]
         images = [data_mod.read_rgb(p, cfg.load_short_side) for p in train_rooms]
-        # Even-indexed products shape the training holes; odd ones are kept for evaluation.
-        bank = data_mod.product_bank(sorted(train_products)[0::2])
+        bank = data_mod.product_bank(bank_products)
     else:
         raise ValueError(f"data must be synthetic|catalog|ikea, got {cfg.data!r}")
     log.info("training data: %s, %d images, %s masks", cfg.data, len(images), cfg.mask_kind)

@@ -38,6 +38,8 @@ class Pix2PixTrainConfig:
     :param num_downs: U-Net levels (7 -> 1×1 bottleneck at 128²).
     :param max_mult: cap of the channel multiplier (keeps the shipped file small).
     :param ikea_pairs: number of IKEA composites to draw (``data="ikea"``).
+    :param holdout_share: ``data="ikea"``: when > 0, rooms and products come from the project's
+        stable id-hash split (``data.ikea_split``) instead of the ``holdout_rooms`` count split.
     """
 
     data: str = "synthetic"
@@ -60,6 +62,7 @@ class Pix2PixTrainConfig:
     lr_decay_start: float = 0.5
     ikea_pairs: int = 400
     holdout_rooms: int = 26
+    holdout_share: float = 0.0
     seed: int = 0
     device: str = "cpu"
     threads: int = 0
@@ -100,9 +103,13 @@ def build_pairs(cfg: Pix2PixTrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
                 for r in rows]
     if cfg.data == "ikea":
         root = cfg.data_root or data_mod.IKEA_ROOT
-        rooms, _ = data_mod.split_holdout(data_mod.ikea_room_paths(root), cfg.holdout_rooms)
+        if cfg.holdout_share > 0:
+            split = data_mod.ikea_split(root, cfg.holdout_share)
+            rooms, products = split["train_rooms"], split["train_products"]
+        else:
+            rooms, _ = data_mod.split_holdout(data_mod.ikea_room_paths(root), cfg.holdout_rooms)
+            products = data_mod.ikea_product_paths(root)
         rooms_img = [data_mod.read_rgb(p, 2 * cfg.size) for p in rooms]
-        products = data_mod.ikea_product_paths(root)
         pairs = []
         for _ in range(cfg.ikea_pairs):
             prod = data_mod.read_rgb(products[int(rng.integers(len(products)))])
