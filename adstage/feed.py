@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import unicodedata
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class FeedRecord:
         """Identity of the row's content: two rows with one product_id conflict when it differs."""
         payload = json.dumps([self.title, self.category, [(i.uri, i.role) for i in self.images],
                               self.feed_date], ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def roles() -> tuple[str, ...]:
@@ -46,7 +47,8 @@ def roles() -> tuple[str, ...]:
 
 
 def image_id(product_id: str, role: str, uri: str) -> str:
-    return hashlib.sha256("\x00".join((product_id, role, uri)).encode()).hexdigest()[:32]
+    return hashlib.sha256("\x00".join((product_id, role, uri)).encode(
+        "utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def normalise_category(value: str) -> str:
@@ -59,6 +61,8 @@ def parse_record(raw: str, *, feed_dir: str, categories: tuple[str, ...]) -> Fee
         row = json.loads(raw)
     except (TypeError, ValueError) as exc:
         raise Rejected(Reason.MALFORMED_RECORD, f"not a JSON object: {exc}") from None
+    except RecursionError:
+        raise Rejected(Reason.MALFORMED_RECORD, "not a JSON object: nested too deeply") from None
     if not isinstance(row, dict):
         raise Rejected(Reason.MALFORMED_RECORD, f"expected an object, got {type(row).__name__}")
     if row.get("_corrupt_record"):
@@ -78,17 +82,40 @@ def parse_record(raw: str, *, feed_dir: str, categories: tuple[str, ...]) -> Fee
 def _text(row: dict, name: str, max_chars: int) -> str:
     value = row.get(name)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and name == "product_id":
-        value = str(value)  # numeric ids in JSONL/Parquet are fine; their text is the id
+        value = _numeric_id(value)  # numeric ids in JSONL/Parquet are fine; their text is the id
     if value is None or (isinstance(value, str) and not value.strip()):
         raise Rejected(Reason.MISSING_FIELD, f"{name} is missing or empty")
     if not isinstance(value, str):
         raise Rejected(Reason.INVALID_VALUE, f"{name} must be text, got {type(value).__name__}")
+    return _clean_text(value, name, max_chars)
+
+
+def _clean_text(value: str, name: str, max_chars: int) -> str:
+    """NFC, stripped, bounded, and free of control characters and lone surrogates (a JSON
+    "\\ud800" decodes to one; it has no UTF-8 form, so Arrow and every writer refuse it)."""
+    if len(value) > 4 * max_chars:  # before normalising: NFC of a huge string is slow
+        raise Rejected(Reason.INVALID_VALUE, f"{name} is longer than {max_chars} characters")
+    if any(unicodedata.category(ch) == "Cs" for ch in value):
+        raise Rejected(Reason.INVALID_VALUE, f"{name} contains a lone surrogate (invalid unicode)")
     value = unicodedata.normalize("NFC", value.strip())
     if len(value) > max_chars:
         raise Rejected(Reason.INVALID_VALUE, f"{name} is longer than {max_chars} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise Rejected(Reason.INVALID_VALUE, f"{name} contains control characters")
     return value
+
+
+def _numeric_id(value: int | float) -> str:
+    """A number used as a product id, as text. NaN, Infinity and 1e400 (which JSON readers
+    turn into inf) are no id: they would become products "nan" and "inf"."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Rejected(Reason.INVALID_VALUE, f"product_id {value!r} is not a number an id "
+                                                 "can be (NaN or out of range)")
+        return str(value)
+    if value.bit_length() > 1000:  # > 301 digits: longer than any id may be
+        raise Rejected(Reason.INVALID_VALUE, f"product_id is longer than {MAX_ID_CHARS} characters")
+    return str(value)
 
 
 def _extra_images(value, feed_dir: str) -> list[FeedImage]:
@@ -104,13 +131,15 @@ def _extra_images(value, feed_dir: str) -> list[FeedImage]:
     allowed = [r for r in roles() if r != "primary"]
     out = []
     for item in value:
-        if not isinstance(item, dict) or not isinstance(item.get("uri"), str) or not item["uri"]:
-            raise Rejected(Reason.INVALID_VALUE, f"extra_images item {item!r} has no uri")
-        role = str(item.get("role") or "additional").strip().lower()
-        if role not in allowed:
+        if not isinstance(item, dict) or not isinstance(item.get("uri"), str) or \
+                not item["uri"].strip():
+            raise Rejected(Reason.INVALID_VALUE, f"extra_images item {item!r:.200} has no uri")
+        role = item.get("role") or "additional"
+        if not isinstance(role, str) or role.strip().lower() not in allowed:
             raise Rejected(Reason.INVALID_VALUE,
-                           f"image role {role!r} is not one of: {', '.join(allowed)}")
-        out.append(FeedImage(_resolve(item["uri"], feed_dir), role))
+                           f"image role {role!r:.100} is not one of: {', '.join(allowed)}")
+        uri = _clean_text(item["uri"], "extra_images uri", 4096)
+        out.append(FeedImage(_resolve(uri, feed_dir), role.strip().lower()))
     return out
 
 

@@ -80,25 +80,45 @@ class IngestResult:
 def validate_row(index: int, raw: str, *, feed_dir: str, categories: tuple[str, ...]) -> dict:
     """One feed record → a row dict with either its parsed fields or its reject reason."""
     out = dict.fromkeys(_ROW_FIELDS)
-    out.update(record_index=index, raw=raw)
+    out.update(record_index=index, raw=_printable(raw, 1_000_000))
     try:
         rec = feed.parse_record(raw, feed_dir=feed_dir, categories=categories)
+        out.update(product_id=rec.product_id, title=rec.title, category=rec.category,
+                   feed_date=rec.feed_date, content_key=rec.content_key(),
+                   images_json=json.dumps([[i.uri, i.role] for i in rec.images]))
     except Rejected as rej:
-        out.update(reason=rej.reason.value, detail=rej.detail, product_id=_readable_id(raw))
-        return out
-    out.update(product_id=rec.product_id, title=rec.title, category=rec.category,
-               feed_date=rec.feed_date, content_key=rec.content_key(),
-               images_json=json.dumps([[i.uri, i.role] for i in rec.images]))
+        out.update(reason=rej.reason.value, detail=rej.detail)
+    except Exception as exc:  # a bug must cost one row, never the run; the trace is kept
+        log.exception("unexpected error on feed row %d", index)
+        out.update(reason=Reason.INTERNAL_ERROR.value,
+                   detail=traceback.format_exception_only(type(exc), exc)[-1].strip())
+    if out["reason"] is not None:
+        for key in ("product_id", "title", "category", "feed_date", "content_key", "images_json"):
+            out[key] = None
+        out.update(product_id=_readable_id(raw), detail=_printable(out["detail"], 1000))
     return out
 
 
+def _printable(text: str | None, limit: int) -> str | None:
+    """`text` as valid UTF-8 (a lone surrogate written as its escape, never raised on by
+    Arrow's encoder) and at most `limit` characters."""
+    if text is None:
+        return None
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _readable_id(raw: str) -> str | None:
-    """The product id of a refused row when it can be read at all: rejects are searched by it."""
+    """The product id of a refused row when it can be read at all: rejects are searched by it.
+    Text or an integer only (not NaN, not a nested value), as valid UTF-8."""
     try:
         value = json.loads(raw).get("product_id")
-    except (ValueError, AttributeError):
+    except Exception:  # not JSON, not an object, nested too deep...
         return None
-    return str(value)[:256] if value not in (None, "") else None
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value in ("",):
+        return None
+    if isinstance(value, int) and value.bit_length() > 1000:
+        return None
+    return _printable(str(value), 256)
 
 
 def process_image(uri: str, settings: Settings, store: ImageStore,
