@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import difflib
+import ipaddress
+import logging
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -52,6 +56,11 @@ class Settings:
     # Image fetching: local paths / file URIs only under these roots; http(s) only to these hosts.
     allowed_roots: tuple[str, ...] = ()
     http_allowed_hosts: tuple[str, ...] = ()
+    # An allow-listed host name must resolve to a public address; loopback / private / other
+    # reserved addresses only inside these networks (CIDR, e.g. 10.20.0.0/16 for an internal
+    # CDN). Link-local and cloud-metadata addresses are refused whatever this says; an IP
+    # literal in http_allowed_hosts (127.0.0.1) or "localhost" itself allows its own address.
+    http_allowed_networks: tuple[str, ...] = ()
     fetch_timeout_s: float = 10.0
     # Image limits: bytes on the wire, decoded pixels (decompression bombs), side lengths.
     max_image_bytes: int = 50 * 1024 * 1024
@@ -61,6 +70,9 @@ class Settings:
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     # Where the nightly run finds the catalog feed; `{ds}` is replaced by the logical date.
     feed_uri: str = ""
+    # A feed with no rows (0 bytes, a header only) fails the ingest and changes nothing; true
+    # when an empty night is meant (the date's catalog is then written empty).
+    allow_empty_feed: bool = False
     log_level: str = "INFO"
     # Carry forward, re-dated, the rows whose input fingerprint matches the latest earlier
     # date's (adstage.incremental, docs/incremental.md); false = every stage recomputes all.
@@ -183,6 +195,11 @@ class Settings:
     gate_max_top_slots_share: float = 0.5
     gate_max_unlike_slot_share: float = 0.1
 
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
+
     # ---- derived locations -------------------------------------------------------------
     @property
     def warehouse_uri(self) -> str:
@@ -238,7 +255,10 @@ class Settings:
         for key, value in (overrides or {}).items():
             name = key.strip().lower().replace("-", "_")
             if name not in names:
-                raise ValueError(f"unknown setting {key!r}; known: {', '.join(sorted(names))}")
+                close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.75)
+                hint = (f"did you mean {' or '.join(close)}?" if close
+                        else "see `python jobs/<job>.py --help` and adstage.config.Settings")
+                raise SettingsError(f"unknown setting {key!r}: {hint}")
             raw[name] = value
         hints = typing.get_type_hints(cls)
         return cls(**{k: _parse(hints[k], v, k) for k, v in raw.items()})
@@ -260,12 +280,70 @@ class Settings:
         return out
 
 
+class SettingsError(ValueError):
+    """A setting that is unknown, unparsable or out of its range (one line, for a person)."""
+
+
+_CHOICES = {
+    "onnx_device": ("cpu", "cuda", "auto"),
+    "onnx_graph_optimization": ("disable", "basic", "extended", "all"),
+    "generator_precision": ("fp32", "int8"),
+}
+_SHARES = ("eval_holdout_share", "gate_max_reject_share", "gate_max_ingest_reject_share",
+           "staging_max_gap_share", "staging_min_fit_iou")
+_POSITIVE = ("fetch_timeout_s", "max_image_bytes", "max_pixels", "min_side", "max_side",
+             "shuffle_partitions", "inference_batch", "pairing_top_k", "staging_crop_size",
+             "parallax_seconds", "parallax_fps", "gate_history_days", "eval_image_size",
+             "seam_scale", "seam_patch", "seam_points_per_image", "shape_index_exact_max",
+             "gpu_per_executor", "pairing_max_upscale")
+_NOT_NEGATIVE = ("onnx_intra_op_threads", "staging_inpaint_batch", "gpu_per_task",
+                 "staging_full_frame_max_px", "staging_dilate_px", "gate_min_regression_images",
+                 "pairing_max_aspect_log_ratio", "gate_max_fd_regression",
+                 "gate_max_seam_regression")
+_METHODS = ("copy_paste", "hard_paste", "vanilla")
+
+
+def _problems(s: "Settings") -> list[str]:
+    """Values of the right type that make no sense: refused when the job starts, not found
+    by the first image (a timeout of -1 s, min_side above max_side, onnx_device=tpu)."""
+    out = []
+    for name in _POSITIVE + _NOT_NEGATIVE + _SHARES:
+        value = getattr(s, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            out.append(f"{name}={value} must be a finite number")
+    for name in _POSITIVE:
+        if getattr(s, name) <= 0:
+            out.append(f"{name}={getattr(s, name)} must be > 0")
+    for name in _NOT_NEGATIVE:
+        if getattr(s, name) < 0:
+            out.append(f"{name}={getattr(s, name)} must be >= 0")
+    for name in _SHARES:
+        if not 0.0 <= getattr(s, name) <= 1.0:
+            out.append(f"{name}={getattr(s, name)} must be within 0..1")
+    if s.min_side > s.max_side:
+        out.append(f"min_side={s.min_side} is above max_side={s.max_side}")
+    for name, choices in _CHOICES.items():
+        if getattr(s, name) not in choices:
+            out.append(f"{name}={getattr(s, name)!r} must be one of {', '.join(choices)}")
+    unknown = [m for m in s.staging_methods if m not in _METHODS]
+    if unknown:
+        out.append(f"staging_methods {unknown} not among {', '.join(_METHODS)}")
+    if not isinstance(logging.getLevelName(str(s.log_level).upper()), int):
+        out.append(f"log_level={s.log_level!r} is not a logging level")
+    for net in s.http_allowed_networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            out.append(f"http_allowed_networks: {net!r} is not a network (CIDR, e.g. 10.0.0.0/8)")
+    return out
+
+
 def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
     """``["a=1", "b=x"]`` from repeated ``--conf`` flags into a dict, with a clear error."""
     out: dict[str, str] = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise ValueError(f"--conf expects field=value, got {pair!r}")
+            raise SettingsError(f"--conf expects field=value, got {pair!r}")
         key, value = pair.split("=", 1)
         out[key] = value
     return out
@@ -287,5 +365,6 @@ def _parse(hint: Any, value: str, name: str) -> Any:
             pairs = [p for p in value.split(",") if p.strip()]
             return dict(p.split("=", 1) for p in pairs)
     except ValueError as exc:
-        raise ValueError(f"setting {name}: cannot parse {value!r} as {hint}") from exc
+        kind = getattr(hint, "__name__", str(hint))
+        raise SettingsError(f"setting {name}: cannot parse {value!r} as {kind}") from exc
     raise TypeError(f"setting {name}: unsupported type {hint}")

@@ -21,7 +21,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 
-from adstage.config import Settings, parse_overrides
+from adstage.config import Settings
 from adstage.incremental import RETRY_REASONS
 
 log = logging.getLogger(__name__)
@@ -105,13 +105,14 @@ def _retry_rows(settings: Settings, ds: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI (`jobs/plan_night.py`): print the decision for a date as JSON, exit 0."""
-    from adstage import logs
-    from adstage.jobrunner import job_parser
+    from adstage.jobrunner import guarded, job_parser, load_settings
 
     args = job_parser("plan_night", __doc__).parse_args(argv)
-    settings = Settings.load(parse_overrides(args.conf))
-    logs.setup(settings.log_level)
-    plan = decide(settings, args.ds)
-    log.info("night ds=%s: %s (%s)", plan.ds, plan.path, plan.reason)
-    print(json.dumps(asdict(plan)))
-    return 0
+
+    def plan_and_print() -> int:
+        plan = decide(load_settings(args), args.ds)
+        log.info("night ds=%s: %s (%s)", plan.ds, plan.path, plan.reason)
+        print(json.dumps(asdict(plan)))
+        return 0
+
+    return guarded("plan_night", args.ds, plan_and_print)

@@ -196,15 +196,19 @@ def run(settings: Settings, ds: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI of the quality gate (`jobs/quality_gate.py`)."""
-    import mlflow
-
-    from adstage import logs, tracking
-    from adstage.config import parse_overrides
-    from adstage.jobrunner import job_parser
+    from adstage.jobrunner import guarded, job_parser
 
     args = job_parser("quality_gate", __doc__).parse_args(argv)
-    settings = Settings.load(parse_overrides(args.conf))
-    logs.setup(settings.log_level)
+    return guarded("quality_gate", args.ds, lambda: _main(args))
+
+
+def _main(args) -> int:
+    import mlflow
+
+    from adstage import tracking
+    from adstage.jobrunner import load_settings
+
+    settings = load_settings(args)
     try:
         # A failed gate leaves the run FAILED (the exception passes through job_run), not
         # FINISHED with a failing exit code.

@@ -175,9 +175,7 @@ def _link_runs(settings: Settings, page: Path, ds: str, run_ids: set[str]) -> No
 
 def main(argv: list[str] | None = None) -> int:
     """CLI of the gallery job (`jobs/gallery.py`)."""
-    from adstage import logs, tracking
-    from adstage.config import parse_overrides
-    from adstage.jobrunner import job_parser
+    from adstage.jobrunner import guarded, job_parser
 
     parser: argparse.ArgumentParser = job_parser("gallery", __doc__)
     parser.add_argument("--contact-sheet", metavar="PREFIX",
@@ -185,8 +183,14 @@ def main(argv: list[str] | None = None) -> int:
                              "best copy-paste seams beside their product, donor and the other "
                              "methods (for docs and reviews)")
     args = parser.parse_args(argv)
-    settings = Settings.load(parse_overrides(args.conf))
-    logs.setup(settings.log_level)
+    return guarded("gallery", args.ds, lambda: _main(args))
+
+
+def _main(args) -> int:
+    from adstage import tracking
+    from adstage.jobrunner import load_settings
+
+    settings = load_settings(args)
     with tracking.job_run(settings, "gallery", args.ds):
         import mlflow
 
