@@ -11,11 +11,13 @@ import json
 import logging
 import os
 import traceback
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
-from adstage import delta, feed, fetch, imaging
+from adstage import delta, feed, fetch, imaging, redact
 from adstage.config import Settings
+from adstage.errors import EmptyFeed, FeedFormatError, FeedNotFound
 from adstage.imagestore import ImageStore
 from adstage.reasons import Reason, Rejected
 from adstage.tables import ddl, record_schema
@@ -154,13 +156,35 @@ def process_image(uri: str, settings: Settings, store: ImageStore,
 
 # ---- Spark wiring --------------------------------------------------------------------------
 def feed_format(feed_uri: str, declared: str | None = None) -> str:
+    """The feed's format: as declared (--format), else from the extension of the URI's path
+    (a signed URL's query string does not hide it), else, for a local file, from its first
+    bytes (Parquet's magic, a JSON object). Unknown: a FeedFormatError naming --format."""
+    formats = sorted(set(FEED_FORMATS.values()))
     if declared:
+        if declared not in formats:
+            raise FeedFormatError(f"unknown feed format {declared!r}; one of {', '.join(formats)}")
         return declared
-    ext = os.path.splitext(feed_uri.lower())[1]
-    if ext not in FEED_FORMATS:
-        raise ValueError(f"cannot tell the format of {feed_uri}; pass --format "
-                         f"({', '.join(sorted(set(FEED_FORMATS.values())))})")
-    return FEED_FORMATS[ext]
+    path = urllib.parse.urlsplit(feed_uri).path if "://" in feed_uri else feed_uri
+    ext = os.path.splitext(path.lower())[1]
+    if ext in FEED_FORMATS:
+        return FEED_FORMATS[ext]
+    sniffed = _sniff_format(feed_uri)
+    if sniffed:
+        return sniffed
+    raise FeedFormatError(f"cannot tell the format of {redact.text(feed_uri)}; pass --format "
+                          f"({', '.join(formats)})")
+
+
+def _sniff_format(feed_uri: str) -> str | None:
+    path = feed_uri[len("file://"):] if feed_uri.startswith("file://") else feed_uri
+    if "://" in path or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "jsonl" if text.startswith(b"{") else None
 
 
 def read_feed(spark: "SparkSession", feed_uri: str, fmt: str) -> "DataFrame":
@@ -176,7 +200,7 @@ def read_feed(spark: "SparkSession", feed_uri: str, fmt: str) -> "DataFrame":
         df = spark.read.parquet(feed_uri)
         df = df.select(F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias("raw"))
     else:
-        raise ValueError(f"unknown feed format {fmt!r}")
+        raise FeedFormatError(f"unknown feed format {fmt!r}")
     # zipWithIndex keeps file order, so record_index is the row's position (1-based) in the feed.
     indexed = df.rdd.zipWithIndex().map(lambda p: (p[1] + 1, p[0]["raw"]))
     out = spark.createDataFrame(indexed, "record_index long, raw string")
@@ -289,6 +313,36 @@ def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
     return images.mapInArrow(fetch_all, ddl(_IMAGE_COLUMNS))
 
 
+def check_feed(settings: Settings, ds: str, feed_uri: str,
+               fmt: str | None) -> tuple[str, str, bool]:
+    """Before Spark: the feed's format, the folder its relative image paths are resolved
+    against, and whether it is a local file of 0 bytes. A missing feed, an unknown format
+    and (unless `allow_empty_feed`) an empty feed are the run's failure, with one line."""
+    fmt = feed_format(feed_uri, fmt)
+    feed_path = feed_uri[len("file://"):] if feed_uri.startswith("file://") else feed_uri
+    feed_dir = os.path.dirname(os.path.abspath(feed_path))
+    zero_bytes = False
+    if "://" not in feed_path:
+        if not os.path.isfile(feed_path):
+            # A missing feed is the run's failure, not a row to reject: say so before Spark.
+            raise FeedNotFound(f"feed for ds={ds} not found: {redact.text(feed_uri)}")
+        zero_bytes = os.path.getsize(feed_path) == 0
+        if zero_bytes:
+            _refuse_empty(settings, ds, feed_uri, "0 bytes")
+    return fmt, feed_dir, zero_bytes
+
+
+def _refuse_empty(settings: Settings, ds: str, feed_uri: str, what: str) -> None:
+    """An empty feed would replace the date's rejects with nothing and report success: a
+    truncated upload looks exactly like that. Refused unless an empty night is meant."""
+    if settings.allow_empty_feed:
+        log.warning("ingest ds=%s: the feed has %s; allow_empty_feed=true, so the date is "
+                    "written empty", ds, what)
+        return
+    raise EmptyFeed(f"feed for ds={ds} has {what}: {redact.text(feed_uri)}; nothing was "
+                    "changed (if an empty night is meant: --conf allow_empty_feed=true)")
+
+
 class _Staging:
     """Parquet copies of one run's intermediate results, under the warehouse.
 
@@ -356,18 +410,16 @@ def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,
     accepted rows = their rows in catalog_images + the date's image rejects."""
     from pyspark.sql import functions as F
 
-    fmt = feed_format(feed_uri, fmt)
-    feed_path = feed_uri[len("file://"):] if feed_uri.startswith("file://") else feed_uri
-    feed_dir = os.path.dirname(os.path.abspath(feed_path))
-    if "://" not in feed_path and not os.path.isfile(feed_path):
-        # A missing feed is the run's failure, not a row to reject: say so before Spark does.
-        raise FileNotFoundError(f"feed for ds={ds} not found: {feed_uri}")
+    fmt, feed_dir, zero_bytes = check_feed(settings, ds, feed_uri, fmt)
     log.info("ingest ds=%s feed=%s (%s)", ds, feed_uri, fmt)
 
     staging = _Staging(spark, settings, ds)
     try:
-        rows = staging.keep(validate_rows(read_feed(spark, feed_uri, fmt), settings, feed_dir),
-                            "rows")
+        raw = (spark.createDataFrame([], "record_index long, raw string") if zero_bytes
+               else read_feed(spark, feed_uri, fmt))
+        rows = staging.keep(validate_rows(raw, settings, feed_dir), "rows")
+        if not zero_bytes and rows.isEmpty():
+            _refuse_empty(settings, ds, feed_uri, "no rows")
         # The one fetch of every image: written before anything reads or changes the tables.
         images = staging.keep(process_images(rows, settings), "images")
         row_counts = {r["reason"]: r["count"] for r in rows.groupBy("reason").count().collect()}
@@ -420,14 +472,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feed", default=None,
                         help="feed file: CSV, JSONL or Parquet (default: Settings.feed_uri)")
     parser.add_argument("--format", choices=sorted(set(FEED_FORMATS.values())), default=None,
-                        help="feed format (default: from the file extension)")
+                        help="feed format (default: from the extension of the path, also in a "
+                             "signed URL; else from the first bytes of a local file)")
     args = parser.parse_args(argv)
 
+    def feed_uri(settings: Settings) -> str:
+        if args.feed:
+            return args.feed
+        try:
+            return settings.feed_for(args.ds)
+        except ValueError as exc:
+            raise FeedNotFound(str(exc)) from None
+
     def body(spark, settings):
-        result = run(spark, settings, args.ds, args.feed or settings.feed_for(args.ds),
-                     args.format)
+        result = run(spark, settings, args.ds, feed_uri(settings), args.format)
         metrics = {k: v for k, v in asdict(result).items() if isinstance(v, int)}
         metrics.update({f"rejects.{reason}": n for reason, n in result.reasons.items()})
         return metrics
 
-    return run_spark_job("ingest", args, body, params={"feed": args.feed, "format": args.format})
+    # The feed is looked at before Spark and MLflow start: missing, unknown format or 0 bytes
+    # fail the job in a second, with one line.
+    return run_spark_job("ingest", args, body, params={"feed": args.feed, "format": args.format},
+                         precheck=lambda s: check_feed(s, args.ds, feed_uri(s), args.format))

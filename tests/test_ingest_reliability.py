@@ -195,3 +195,117 @@ def test_the_readers_turn_any_lines_into_rows_or_rejects(spark, jsonl, cells):
         rows = ingest.validate_rows(ingest.read_feed(spark, str(csv), "csv"), s, tmp).collect()
         assert len(rows) == len(cells)
         assert all(r["reason"] is None or r["detail"] for r in rows)
+
+
+# ---- 3. an empty feed fails loudly and changes nothing --------------------------------------
+
+def _delta_versions(settings) -> dict[str, list[str]]:
+    return {t: sorted(p.name for p in (Path(settings.table_uri(t)) / "_delta_log").glob("*.json"))
+            for t in ("catalog_images", "ingest_rejects")}
+
+
+def test_an_empty_feed_fails_loudly_and_changes_nothing(spark, tmp_path):
+    """An empty feed (a truncated upload) replaced the date's rejects with nothing and
+    exited 0. Now: 0 bytes, a header only or blank lines fail with one line and no table
+    moves; with allow_empty_feed=true an empty night is written."""
+    from adstage.errors import EmptyFeed
+
+    cat = tmp_path / "catalog"
+    feed = write_feed(cat / "feed.jsonl", [product("p1", str(png(cat / "p1.png"))),
+                                           product("p2", str(cat / "missing.png"))])
+    settings = make_settings(tmp_path, allowed_roots=str(cat))
+    ingest.run(spark, settings, DS, str(feed))
+    before = _delta_versions(settings)
+    assert len(read_table(settings, "ingest_rejects", ds=DS)) == 1
+
+    empties = {"zero.jsonl": b"", "blank.jsonl": b"\n \n\n", "header.csv":
+               b"product_id,title,category,image_uri\n", "zero.parquet": b""}
+    for name, data in empties.items():
+        (cat / name).write_bytes(data)
+        with pytest.raises(EmptyFeed, match=r"^feed for ds=2026-11-24 has (0 bytes|no rows): .*"
+                                            r"nothing was changed .*allow_empty_feed=true"):
+            ingest.run(spark, settings, DS, str(cat / name))
+    assert _delta_versions(settings) == before
+    assert len(read_table(settings, "ingest_rejects", ds=DS)) == 1
+
+    allowed = make_settings(tmp_path, allowed_roots=str(cat), allow_empty_feed="true")
+    result = ingest.run(spark, allowed, DS, str(cat / "zero.jsonl"))
+    assert (result.feed_rows, result.images_in) == (0, 0)
+    assert len(read_table(settings, "ingest_rejects", ds=DS)) == 0
+    assert set(read_table(settings, "catalog_images")["product_id"]) == {"p1"}
+
+
+# ---- 5. errors a person can read --------------------------------------------------------------
+
+JOB = Path(__file__).resolve().parents[1] / "jobs" / "ingest.py"
+
+
+def _run_job(tmp_path, *args: str) -> tuple[int, str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADSTAGE_")}
+    env.update(ADSTAGE_HOME=str(tmp_path / "home"), ADSTAGE_ALLOWED_ROOTS=str(tmp_path))
+    proc = subprocess.run([sys.executable, str(JOB), "--ds", DS, *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--conf", "fetch_timout_s=3"], "unknown setting 'fetch_timout_s': did you mean "
+                                     "fetch_timeout_s?"),
+    (["--conf", "fetch_timeout_s=-1"], "fetch_timeout_s=-1.0 must be > 0"),
+    (["--conf", "onnx_device=tpu"], "onnx_device='tpu' must be one of cpu, cuda, auto"),
+    (["--conf", "min_side=900", "--conf", "max_side=100"], "min_side=900 is above max_side=100"),
+    (["--feed", "{tmp}/nope.jsonl"], "feed for ds=2026-11-24 not found: {tmp}/nope.jsonl"),
+    ([], "no feed given: pass --feed or set ADSTAGE_FEED_URI"),
+    (["--feed", "{tmp}/feed.txt"], "cannot tell the format of {tmp}/feed.txt; pass --format"),
+    (["--feed", "{tmp}/empty.jsonl"], "feed for ds=2026-11-24 has 0 bytes"),
+], ids=["mistyped", "negative-timeout", "tpu", "min-above-max", "missing-feed", "no-feed",
+        "unknown-format", "empty-feed"])
+def test_operator_errors_are_one_line_without_a_traceback(tmp_path, args, message):
+    (tmp_path / "feed.txt").write_text("product_id;title\n1;x\n")
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    rc, out = _run_job(tmp_path, *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    lines = out.strip().splitlines()
+    assert rc == 2 and len(lines) == 1, out
+    assert lines[0].startswith("ingest ds=2026-11-24: error: ")
+    assert message.replace("{tmp}", str(tmp_path)) in lines[0] and "Traceback" not in out
+
+
+def test_a_warehouse_that_cannot_be_written_is_one_line_with_the_java_cause(spark, tmp_path,
+                                                                           capsys):
+    from adstage import delta
+    from adstage.jobrunner import guarded
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the warehouse should be")
+    settings = make_settings(tmp_path, warehouse=str(blocker))
+    rc = guarded("ingest", DS, lambda: delta.ensure_table(spark, settings, "ingest_rejects"))
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    line = err.strip()
+    assert line.startswith("ingest ds=2026-11-24: error: ") and "\tat " not in line
+    assert str(blocker) in line and ("Exception" in line or "Error" in line), line
+
+
+def test_a_signed_feed_url_keeps_its_format_and_content_tells_it_otherwise(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from adstage.errors import FeedFormatError
+
+    signed = ("https://feeds.example.com/2026-11-24/feed.jsonl?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+              "&X-Amz-Credential=AKIAEXAMPLE%2F20261124&X-Amz-Signature=0a1b2c3d")
+    assert ingest.feed_format(signed) == "jsonl"
+    assert ingest.feed_format("s3a://bucket/feeds/feed.csv?versionId=3") == "csv"
+    pq.write_table(pa.table({"product_id": ["1"]}), tmp_path / "feed")
+    assert ingest.feed_format(str(tmp_path / "feed")) == "parquet"
+    (tmp_path / "export").write_text('\ufeff{"product_id": "1"}\n')
+    assert ingest.feed_format(str(tmp_path / "export")) == "jsonl"
+    assert ingest.feed_format(str(tmp_path / "export"), "jsonl") == "jsonl"
+    with pytest.raises(FeedFormatError) as err:
+        ingest.feed_format("https://feeds:hunter2@feeds.example.com/export?sig=0a1b2c3d")
+    assert "hunter2" not in str(err.value) and "0a1b2c3d" not in str(err.value)
+    assert "--format" in str(err.value)
