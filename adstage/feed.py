@@ -37,8 +37,11 @@ class FeedRecord:
 
     def content_key(self) -> str:
         """Identity of the row's content: two rows with one product_id conflict when it differs."""
-        payload = json.dumps([self.title, self.category, [(i.uri, i.role) for i in self.images],
-                              self.feed_date], ensure_ascii=False)
+        from adstage.redact import uri as shown  # a new signature is the same content
+
+        payload = json.dumps([self.title, self.category,
+                              [(shown(i.uri), i.role) for i in self.images], self.feed_date],
+                             ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 

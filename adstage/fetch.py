@@ -11,7 +11,14 @@ Security model:
   symlink planted inside a root.  The final path component is opened with ``O_NOFOLLOW`` so a
   symlink swapped in between the check and the open is refused rather than followed.
 * http(s) goes only to hosts in ``http_allowed_hosts``, and every redirect hop is re-checked
-  against the same list (no open-redirect escape to internal services).
+  against the same list (no open-redirect escape to internal services).  A URL with
+  ``user:password@`` is refused before any check or lookup (reason ``credentials_in_url``).
+* the host's addresses are resolved once and checked: link-local and cloud-metadata addresses
+  (169.254.0.0/16, fe80::/10, fd00:ec2::254) are always refused; loopback, private and other
+  non-public addresses only when the allow-list names the IP literal itself (``127.0.0.1``)
+  or ``localhost``, or the address is in ``http_allowed_networks``.  The connection goes to
+  the checked address (no second DNS lookup that a rebinding name could answer differently);
+  TLS still verifies the host name.  Through a proxy (``*_proxy``), the proxy connects.
 * both paths are byte-capped: at most ``max_bytes + 1`` bytes are ever read.
 * http time: connecting and each header/body read are bounded by ``timeout_s`` (socket
   timeout); the body as a whole also by an overall ``timeout_s`` deadline, so a drip-feeding
@@ -20,9 +27,12 @@ Security model:
 """
 from __future__ import annotations
 
+import functools
 import http.client
+import ipaddress
 import os
 import re
+import socket
 import stat
 import time
 import urllib.error
@@ -30,6 +40,7 @@ import urllib.parse
 import urllib.request
 from typing import Sequence
 
+from adstage import redact
 from adstage.reasons import Reason, Rejected
 
 __all__ = ["read_image_bytes"]
@@ -43,7 +54,7 @@ _USER_AGENT = "adstage-image-fetch/1"
 
 def read_image_bytes(uri: str, *, allowed_roots: Sequence[str],
                      http_allowed_hosts: Sequence[str], timeout_s: float,
-                     max_bytes: int) -> bytes:
+                     max_bytes: int, http_allowed_networks: Sequence[str] = ()) -> bytes:
     """Return the bytes behind ``uri`` or raise :class:`Rejected`.
 
     Accepted forms: an absolute local path, a ``file://`` URI (empty host or ``localhost``)
@@ -51,7 +62,8 @@ def read_image_bytes(uri: str, *, allowed_roots: Sequence[str],
     feed-relative paths before calling.
 
     Reasons: OUTSIDE_ALLOWED_ROOT, NOT_FOUND, FETCH_ERROR, EMPTY_FILE, TOO_MANY_BYTES,
-    HOST_NOT_ALLOWED, FETCH_TIMEOUT, UNSUPPORTED_SCHEME.
+    HOST_NOT_ALLOWED, CREDENTIALS_IN_URL, FETCH_TIMEOUT, UNSUPPORTED_SCHEME. Details name the
+    URI with its secrets masked (``adstage.redact.uri``).
     """
     if not isinstance(uri, str) or not uri.strip():
         raise Rejected(Reason.UNSUPPORTED_SCHEME, f"empty or non-string image uri: {uri!r}")
@@ -64,8 +76,9 @@ def read_image_bytes(uri: str, *, allowed_roots: Sequence[str],
     if scheme == "file":
         return _read_local(_file_uri_to_path(uri), allowed_roots, max_bytes)
     if scheme in _HTTP_SCHEMES:
-        return _read_http(uri, http_allowed_hosts, timeout_s, max_bytes)
-    raise Rejected(Reason.UNSUPPORTED_SCHEME, f"scheme {scheme!r} is not supported: {uri!r}")
+        return _read_http(uri, http_allowed_hosts, timeout_s, max_bytes, http_allowed_networks)
+    raise Rejected(Reason.UNSUPPORTED_SCHEME,
+                   f"scheme {scheme!r} is not supported: {redact.uri(uri)!r}")
 
 
 # ---- local files ---------------------------------------------------------------------------
@@ -76,7 +89,7 @@ def _file_uri_to_path(uri: str) -> str:
     if parts.netloc not in ("", "localhost"):
         # file://host/path names another machine (or is a mistyped relative path).
         raise Rejected(Reason.OUTSIDE_ALLOWED_ROOT,
-                       f"file uri with host {parts.netloc!r} is not a local path: {uri!r}")
+                       f"file uri naming another host is not a local path: {redact.uri(uri)!r}")
     path = urllib.parse.unquote(parts.path)
     if not path.startswith("/"):
         raise Rejected(Reason.OUTSIDE_ALLOWED_ROOT, f"file uri without absolute path: {uri!r}")
@@ -154,31 +167,158 @@ def _normalise_host(host: str) -> str:
 
 
 def _check_host(url: str, allowed: frozenset[str]) -> None:
-    """Refuse ``url`` unless it is http(s) to an allowed host (exact, case-insensitive)."""
+    """Refuse ``url`` unless it is http(s) to an allowed host (exact, case-insensitive), with
+    no ``user:password@`` (checked first: it is how a URL hides its real host)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() not in _HTTP_SCHEMES:
-        raise Rejected(Reason.UNSUPPORTED_SCHEME, f"scheme {parts.scheme!r} not allowed: {url!r}")
+        raise Rejected(Reason.UNSUPPORTED_SCHEME,
+                       f"scheme {parts.scheme!r} not allowed: {redact.uri(url)!r}")
+    if "@" in parts.netloc:
+        raise Rejected(Reason.CREDENTIALS_IN_URL,
+                       f"image URL with user:password@ refused: {redact.uri(url)!r}")
     host = _normalise_host(parts.hostname or "")
     if not host:
-        raise Rejected(Reason.FETCH_ERROR, f"url without a host: {url!r}")
+        raise Rejected(Reason.FETCH_ERROR, f"url without a host: {redact.uri(url)!r}")
     if host not in allowed:
         raise Rejected(Reason.HOST_NOT_ALLOWED, f"host {host!r} is not in http_allowed_hosts")
+
+
+# Always refused, whatever the allow-lists say: instance metadata services and link-local.
+_METADATA = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2"))
+
+
+def _address_refusal(host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+                     networks: tuple, explicit: bool) -> str | None:
+    """Why `host` may not be fetched from `ip`, or None. `explicit`: the allow-list names
+    this IP literal, or the host is "localhost" itself."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip in _METADATA or ip.is_link_local:
+        return f"{host!r} resolves to {ip}, a link-local / cloud metadata address"
+    if ip.is_global and not ip.is_multicast:
+        return None
+    if any(ip.version == net.version and ip in net for net in networks):
+        return None
+    if explicit and not ip.is_multicast and not ip.is_unspecified:
+        return None
+    kind = ("loopback" if ip.is_loopback else "private" if ip.is_private else "non-public")
+    return (f"{host!r} resolves to {ip}, a {kind} address (name the IP in http_allowed_hosts "
+            "or its network in http_allowed_networks to allow it)")
+
+
+class _Pins:
+    """The checked addresses of each (host, port) a request may connect to: resolved once,
+    each checked, and the connection made to them (`_connect_pinned`)."""
+
+    def __init__(self, allowed: frozenset[str], networks: Sequence[str]):
+        self.allowed = allowed
+        self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+        self.addresses: dict[tuple[str, int], list[tuple]] = {}
+
+    def check(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        host = _normalise_host(parts.hostname or "")
+        try:
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        except ValueError:
+            raise Rejected(Reason.FETCH_ERROR, f"bad port in {redact.uri(url)!r}") from None
+        if (host, port) in self.addresses:
+            return
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        explicit = (literal is not None and host in self.allowed) or \
+            (host == "localhost" and "localhost" in self.allowed)
+        try:
+            infos = _resolve(host, port, 0, socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError, OSError) as exc:
+            raise Rejected(Reason.FETCH_ERROR, f"cannot resolve {host!r}: {exc}") from None
+        checked = []
+        for family, _type, _proto, _name, sockaddr in infos:
+            ip = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+            refusal = _address_refusal(host, ip, self.networks, explicit)
+            if refusal:  # one refused address refuses the host: no picking among answers
+                raise Rejected(Reason.HOST_NOT_ALLOWED, refusal)
+            checked.append((family, sockaddr))
+        if not checked:
+            raise Rejected(Reason.FETCH_ERROR, f"{host!r} resolves to no address")
+        self.addresses[(host, port)] = checked
+
+
+# The resolver, called once per host and port of a request (tests count the calls).
+_resolve = socket.getaddrinfo
+
+
+def _connect_pinned(pins: _Pins, address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT,
+                    source_address=None):
+    """`socket.create_connection` to the addresses `pins` checked for this host and port (a
+    proxy, which the pins do not name, is connected to as usual)."""
+    host, port = address
+    targets = pins.addresses.get((_normalise_host(host), port))
+    if targets is None:
+        return socket.create_connection(address, timeout, source_address)
+    error: OSError | None = None
+    for family, sockaddr in targets:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error if error else OSError(f"no address to connect to for {host}")
+
+
+def _pinned(cls, pins: _Pins):
+    def make(host, **kwargs):
+        conn = cls(host, **kwargs)
+        conn._create_connection = functools.partial(_connect_pinned, pins)
+        return conn
+    return make
+
+
+class _PinnedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, pins: _Pins):
+        super().__init__()
+        self._pins = pins
+
+    def http_open(self, req):
+        return self.do_open(_pinned(http.client.HTTPConnection, self._pins), req)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, pins: _Pins):
+        super().__init__()
+        self._pins = pins
+
+    def https_open(self, req):
+        kwargs = {"context": self._context}
+        if hasattr(self, "_check_hostname"):
+            kwargs["check_hostname"] = self._check_hostname
+        return self.do_open(_pinned(http.client.HTTPSConnection, self._pins), req, **kwargs)
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
     """Follow a redirect only when its target passes the same checks as the original URL."""
 
-    def __init__(self, allowed: frozenset[str]):
+    def __init__(self, pins: _Pins):
         super().__init__()
-        self._allowed = allowed
+        self._pins = pins
 
     def _refuse_unless_allowed(self, req, fp, code, newurl: str) -> None:
         try:
-            _check_host(newurl, self._allowed)
+            _check_host(newurl, self._pins.allowed)
+            self._pins.check(newurl)
         except Rejected as exc:
             fp.close()
-            raise Rejected(exc.reason, f"redirect {code} from {req.full_url!r} to {newurl!r} "
-                                       f"refused: {exc.detail}") from None
+            raise Rejected(exc.reason, f"redirect {code} from {redact.uri(req.full_url)!r} to "
+                                       f"{redact.uri(newurl)!r} refused: {exc.detail}") from None
 
     def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[override]
         # Checked here, before the stdlib's own scheme filter, so that a redirect to file:,
@@ -197,13 +337,14 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener(allowed: frozenset[str]) -> urllib.request.OpenerDirector:
-    """An opener with http(s) only: build_opener() would also add file:, ftp: and data:."""
+def _opener(pins: _Pins) -> urllib.request.OpenerDirector:
+    """An opener with http(s) only (build_opener() would also add file:, ftp: and data:),
+    connecting to the pinned addresses."""
     opener = urllib.request.OpenerDirector()
     # ProxyHandler honours *_proxy / no_proxy from the environment, as clusters often need.
-    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
-                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
-                    _CheckedRedirects(allowed), urllib.request.HTTPErrorProcessor()):
+    for handler in (urllib.request.ProxyHandler(), _PinnedHTTPHandler(pins),
+                    _PinnedHTTPSHandler(pins), urllib.request.HTTPDefaultErrorHandler(),
+                    _CheckedRedirects(pins), urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener
 
@@ -214,37 +355,40 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _read_http(url: str, http_allowed_hosts: Sequence[str], timeout_s: float,
-               max_bytes: int) -> bytes:
+               max_bytes: int, http_allowed_networks: Sequence[str] = ()) -> bytes:
     """GET ``url`` with a per-operation timeout, an overall deadline and a byte cap."""
     allowed = frozenset(_normalise_host(h) for h in http_allowed_hosts if h.strip())
     _check_host(url, allowed)
+    pins = _Pins(allowed, http_allowed_networks)
+    pins.check(url)
+    shown = redact.uri(url)
     request = urllib.request.Request(
         url, headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"})
     deadline = time.monotonic() + timeout_s
     try:
-        with _opener(allowed).open(request, timeout=timeout_s) as resp:
+        with _opener(pins).open(request, timeout=timeout_s) as resp:
             declared = _declared_length(resp)
             if declared is not None and declared > max_bytes:
                 raise Rejected(Reason.TOO_MANY_BYTES,
-                               f"{url}: Content-Length {declared} > limit {max_bytes}")
-            data = _read_capped_stream(resp, max_bytes, deadline, url)
+                               f"{shown}: Content-Length {declared} > limit {max_bytes}")
+            data = _read_capped_stream(resp, max_bytes, deadline, shown)
             if declared is not None and len(data) != declared:
                 # A connection closed early: http.client's read1() just returns b"" then, so
                 # without this a truncated download would pass on as a (truncated) image.
-                raise Rejected(Reason.FETCH_ERROR, f"{url}: body cut short: got {len(data)} of "
+                raise Rejected(Reason.FETCH_ERROR, f"{shown}: body cut short: got {len(data)} of "
                                                    f"{declared} bytes")
     except Rejected:
         raise
     except urllib.error.HTTPError as exc:
         exc.close()  # release the connection held by the error response
         if exc.code in (404, 410):
-            raise Rejected(Reason.NOT_FOUND, f"{url}: HTTP {exc.code}") from None
-        raise Rejected(Reason.FETCH_ERROR, f"{url}: HTTP {exc.code} {exc.reason}") from None
+            raise Rejected(Reason.NOT_FOUND, f"{shown}: HTTP {exc.code}") from None
+        raise Rejected(Reason.FETCH_ERROR, f"{shown}: HTTP {exc.code} {exc.reason}") from None
     except Exception as exc:  # URLError, OSError, http.client.HTTPException, InvalidURL...
         if _is_timeout(exc):
-            raise Rejected(Reason.FETCH_TIMEOUT, f"{url}: timed out after {timeout_s}s") from None
-        raise Rejected(Reason.FETCH_ERROR, f"{url}: {type(exc).__name__}: {exc}") from None
-    _check_size(len(data), max_bytes, url)
+            raise Rejected(Reason.FETCH_TIMEOUT, f"{shown}: timed out after {timeout_s}s") from None
+        raise Rejected(Reason.FETCH_ERROR, f"{shown}: {type(exc).__name__}: {exc}") from None
+    _check_size(len(data), max_bytes, shown)
     return data
 
 

@@ -82,12 +82,17 @@ class IngestResult:
 def validate_row(index: int, raw: str, *, feed_dir: str, categories: tuple[str, ...]) -> dict:
     """One feed record → a row dict with either its parsed fields or its reject reason."""
     out = dict.fromkeys(_ROW_FIELDS)
-    out.update(record_index=index, raw=_printable(raw, 1_000_000))
+    # What the tables keep of the row: its secrets masked (a signed or credentialed URL).
+    out.update(record_index=index, raw=_printable(redact.text(raw), 1_000_000))
     try:
         rec = feed.parse_record(raw, feed_dir=feed_dir, categories=categories)
         out.update(product_id=rec.product_id, title=rec.title, category=rec.category,
                    feed_date=rec.feed_date, content_key=rec.content_key(),
-                   images_json=json.dumps([[i.uri, i.role] for i in rec.images]))
+                   # [shown, role, fetched]: the URI as the tables show it (secrets masked,
+                   # which also names the image: a signed URL's new signature each night is
+                   # the same image) and the URI the fetch uses.
+                   images_json=json.dumps([[redact.uri(i.uri), i.role, i.uri]
+                                           for i in rec.images]))
     except Rejected as rej:
         out.update(reason=rej.reason.value, detail=rej.detail)
     except Exception as exc:  # a bug must cost one row, never the run; the trace is kept
@@ -97,7 +102,8 @@ def validate_row(index: int, raw: str, *, feed_dir: str, categories: tuple[str, 
     if out["reason"] is not None:
         for key in ("product_id", "title", "category", "feed_date", "content_key", "images_json"):
             out[key] = None
-        out.update(product_id=_readable_id(raw), detail=_printable(out["detail"], 1000))
+        out.update(product_id=_readable_id(raw),
+                   detail=_printable(redact.text(out["detail"]), 1000))
     return out
 
 
@@ -136,6 +142,7 @@ def process_image(uri: str, settings: Settings, store: ImageStore,
     try:
         data = fetch.read_image_bytes(
             uri, allowed_roots=settings.allowed_roots, http_allowed_hosts=settings.http_allowed_hosts,
+            http_allowed_networks=settings.http_allowed_networks,
             timeout_s=settings.fetch_timeout_s, max_bytes=settings.max_image_bytes)
         info = imaging.check(data, **limits) if known else None
         if info is not None and info.sha256 == known[0] and store.exists(known[1]):
@@ -144,11 +151,11 @@ def process_image(uri: str, settings: Settings, store: ImageStore,
             pixels, info = imaging.decode(data, **limits)
             stored = store.put(info.sha256, imaging.encode_png(pixels))
     except Rejected as rej:
-        return {"reason": rej.reason.value, "detail": rej.detail}
+        return {"reason": rej.reason.value, "detail": redact.text(rej.detail)}
     except Exception as exc:  # a bug must cost one image, never the run; the trace is kept
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         log.exception("unexpected error on %s", uri)
-        return {"reason": Reason.INTERNAL_ERROR.value, "detail": last[:500]}
+        return {"reason": Reason.INTERNAL_ERROR.value, "detail": redact.text(last[:500])}
     return {"content_sha256": info.sha256, "image_uri": stored, "width": info.width,
             "height": info.height, "source_format": info.format, "source_mode": info.mode,
             "source_orientation": info.orientation, "source_bytes": len(data)}
@@ -279,7 +286,8 @@ def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
               .select("record_index", "raw", "product_id", "title", "category", "feed_date",
                       F.posexplode(F.from_json("images_json", "array<array<string>>"))
                       .alias("pos", "img"))
-              .select("*", F.col("img")[0].alias("source_uri"), F.col("img")[1].alias("image_role"))
+              .select("*", F.col("img")[0].alias("source_uri"), F.col("img")[1].alias("image_role"),
+                      F.col("img")[2].alias("_fetch_uri"))
               .drop("img"))
     # The same image listed twice for one product is one image; the repeats are reported.
     repeat = F.row_number().over(Window.partitionBy("product_id", "image_role", "source_uri")
@@ -300,11 +308,12 @@ def process_images(rows: "DataFrame", settings: Settings) -> "DataFrame":
                 rec["image_id"] = feed.image_id(rec["product_id"], rec["image_role"],
                                                 rec["source_uri"])
                 known = rec.pop("_known_sha256"), rec.pop("_known_uri")
+                fetch_uri = rec.pop("_fetch_uri") or rec["source_uri"]
                 if rec.pop("_repeat"):
                     result = {"reason": Reason.DUPLICATE_ROW.value,
                               "detail": "image listed more than once for this product and role"}
                 else:
-                    result = process_image(rec["source_uri"], settings, store,
+                    result = process_image(fetch_uri, settings, store,
                                            known if known[0] else None)
                 rec.update({k: result.get(k) for k in _IMAGE_RESULT_FIELDS})
                 out.append(rec)
@@ -442,7 +451,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,
                                  F.col("source_uri").alias("image_uri"), "image_role",
                                  F.lit("image").alias("level")))
         rejects = (row_rejects.unionByName(image_rejects)
-                   .withColumn("ds", lit_ds).withColumn("feed_uri", F.lit(feed_uri))
+                   .withColumn("ds", lit_ds).withColumn("feed_uri", F.lit(redact.text(feed_uri)))
                    .withColumnRenamed("raw", "raw_record"))
         delta.replace_date(spark, rejects, settings, "ingest_rejects", ds)
         written = written_counts(spark, settings, ds, images)

@@ -19,7 +19,8 @@ class Reason(str, Enum):
     # fetching
     UNSUPPORTED_SCHEME = "unsupported_scheme"
     OUTSIDE_ALLOWED_ROOT = "outside_allowed_root"  # path traversal or a path we may not read
-    HOST_NOT_ALLOWED = "host_not_allowed"
+    HOST_NOT_ALLOWED = "host_not_allowed"          # not allow-listed, or resolves to a refused address
+    CREDENTIALS_IN_URL = "credentials_in_url"      # user:password@ in an image URL
     NOT_FOUND = "not_found"
     FETCH_TIMEOUT = "fetch_timeout"
     FETCH_ERROR = "fetch_error"

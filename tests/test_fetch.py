@@ -288,10 +288,15 @@ def test_http_host_not_allowed(server, hosts):
     assert reason_of(f"{server}/ok", hosts=hosts) is Reason.HOST_NOT_ALLOWED
 
 
-def test_http_userinfo_does_not_fool_the_host_check(server):
+def test_http_userinfo_is_refused_before_the_host_check(server):
+    """user:password@ is how a URL hides its real host ("http://127.0.0.1@127.0.0.2/"), and a
+    password has no place in a catalog: refused before any check or lookup, masked."""
     port = server.rsplit(":", 1)[1]
     assert reason_of(f"http://127.0.0.1@127.0.0.2:{port}/ok",
-                     hosts=LOOPBACK) is Reason.HOST_NOT_ALLOWED
+                     hosts=LOOPBACK) is Reason.CREDENTIALS_IN_URL
+    with pytest.raises(Rejected) as err:
+        fetch(f"http://user:hunter2@127.0.0.1:{port}/ok", hosts=LOOPBACK)
+    assert err.value.reason is Reason.CREDENTIALS_IN_URL and "hunter2" not in err.value.detail
 
 
 @pytest.mark.parametrize("path, reason", [
@@ -342,3 +347,86 @@ def test_http_connection_refused_is_a_fetch_error():
 def test_http_malformed_url_is_a_fetch_error(server):
     assert reason_of("http://127.0.0.1:notaport/ok", hosts=LOOPBACK) is Reason.FETCH_ERROR
     assert reason_of("http:///ok", hosts=LOOPBACK) is Reason.FETCH_ERROR
+
+
+# ---- resolved addresses: checked once, connected to -----------------------------------------
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Answers for made-up names, the real resolver for the rest; counts lookups per name.
+    A name maps to a list of answers, one per lookup (the last repeats): a rebinding name."""
+    from adstage import fetch as fetch_mod
+
+    answers: dict[str, list[str]] = {}
+    calls: dict[str, int] = {}
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        calls[host] = calls.get(host, 0) + 1
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        seq = answers[host]
+        ip = seq[min(calls[host], len(seq)) - 1]
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        addr = (ip, port, 0, 0) if family == socket.AF_INET6 else (ip, port)
+        return [(family, socket.SOCK_STREAM, 6, "", addr)]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)      # what urllib would call
+    monkeypatch.setattr(fetch_mod, "_resolve", resolve)      # what the fetcher calls
+    return answers, calls
+
+
+@pytest.mark.parametrize("hosts", [["169.254.169.254"], ["[fd00:ec2::254]", "fd00:ec2::254"]])
+def test_metadata_addresses_are_refused_even_when_allow_listed(hosts):
+    host = hosts[0]
+    with pytest.raises(Rejected) as err:
+        fetch(f"http://{host}/latest/meta-data/", hosts=hosts)
+    assert err.value.reason is Reason.HOST_NOT_ALLOWED and "metadata" in err.value.detail
+
+
+@pytest.mark.parametrize("ip, kind", [("169.254.169.254", "metadata"), ("169.254.10.1", "link-local"),
+                                      ("10.0.0.5", "private"), ("127.0.0.1", "loopback"),
+                                      ("::ffff:169.254.169.254", "metadata"), ("fd00:ec2::254", "metadata")])
+def test_an_allowed_name_that_resolves_to_an_internal_address_is_refused(dns, ip, kind):
+    answers, _ = dns
+    answers["cdn.example.test"] = [ip]
+    with pytest.raises(Rejected) as err:
+        fetch("http://cdn.example.test/x.png", hosts=["cdn.example.test"])
+    assert err.value.reason is Reason.HOST_NOT_ALLOWED and kind in err.value.detail
+
+
+def test_private_networks_are_allowed_only_when_named(dns, server):
+    answers, _ = dns
+    answers["cdn.internal.test"] = ["127.0.0.1"]
+    port = server.rsplit(":", 1)[1]
+    url = f"http://cdn.internal.test:{port}/ok"
+    assert reason_of(url, hosts=["cdn.internal.test"]) is Reason.HOST_NOT_ALLOWED
+    got = read_image_bytes(url, allowed_roots=(), http_allowed_hosts=["cdn.internal.test"],
+                           http_allowed_networks=["127.0.0.0/8"], timeout_s=2, max_bytes=MAX_BYTES)
+    assert got == PAYLOAD
+    # The loopback server of these tests: allowed because the allow-list names it.
+    assert fetch(f"{server}/ok", hosts=["127.0.0.1"]) == PAYLOAD
+    assert fetch(f"http://localhost:{port}/ok", hosts=["localhost"]) == PAYLOAD
+
+
+def test_the_connection_goes_to_the_checked_address_not_a_second_lookup(dns, server):
+    """DNS rebinding: the name answers an allowed address to the check and the metadata
+    service to a second lookup. There is no second lookup: the socket connects to the
+    address that was checked."""
+    answers, calls = dns
+    answers["rebind.example.test"] = ["127.0.0.1", "169.254.169.254"]
+    port = server.rsplit(":", 1)[1]
+    got = read_image_bytes(f"http://rebind.example.test:{port}/ok", allowed_roots=(),
+                           http_allowed_hosts=["rebind.example.test"],
+                           http_allowed_networks=["127.0.0.0/8"], timeout_s=2,
+                           max_bytes=MAX_BYTES)
+    assert got == PAYLOAD and calls["rebind.example.test"] == 1
+
+
+def test_a_signed_urls_secrets_are_masked_in_the_reason(server):
+    with pytest.raises(Rejected) as err:
+        fetch(f"{server}/missing?X-Amz-Credential=AKIA123&X-Amz-Signature=deadbeef&v=2",
+              hosts=LOOPBACK)
+    assert err.value.reason is Reason.NOT_FOUND
+    assert "deadbeef" not in err.value.detail and "AKIA123" not in err.value.detail
+    assert "X-Amz-Signature=***" in err.value.detail and "v=2" in err.value.detail

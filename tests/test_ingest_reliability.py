@@ -309,3 +309,58 @@ def test_a_signed_feed_url_keeps_its_format_and_content_tells_it_otherwise(tmp_p
         ingest.feed_format("https://feeds:hunter2@feeds.example.com/export?sig=0a1b2c3d")
     assert "hunter2" not in str(err.value) and "0a1b2c3d" not in str(err.value)
     assert "--format" in str(err.value)
+
+
+# ---- 4. no signed or credentialed URL in clear in the tables ---------------------------------
+
+class _Photos(BaseHTTPRequestHandler):
+    body = b""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        ok = self.path.startswith("/ok")
+        data = self.body if ok else b"no"
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_signed_and_credentialed_urls_are_stored_masked(spark, tmp_path):
+    """catalog_images.source_uri and every column of ingest_rejects (detail, image_uri, the
+    original record) hold the URL with its signature, credential, token and password
+    masked; a user:password@ URL is refused before any lookup."""
+    _Photos.body = png(tmp_path / "served.png").read_bytes()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Photos)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    secrets = ("AKIASECRET1", "sig-secret-2", "tok-secret-3", "hunter2pw", "sas-secret-4")
+    signed = (f"{base}/ok/a.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIASECRET1"
+              f"%2F20261124&X-Amz-Security-Token=tok-secret-3&X-Amz-Signature=sig-secret-2")
+    try:
+        feed = write_feed(tmp_path / "catalog" / "feed.jsonl", [
+            product("signed", signed),
+            product("missing", f"{base}/gone/b.png?sv=2024&sig=sas-secret-4"),
+            product("creds", f"http://admin:hunter2pw@127.0.0.1:{httpd.server_address[1]}/ok/c.png"),
+        ])
+        settings = make_settings(tmp_path, allowed_roots=str(tmp_path / "catalog"),
+                                 http_allowed_hosts="127.0.0.1")
+        ingest.run(spark, settings, DS, str(feed))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+    catalog = read_table(settings, "catalog_images")
+    rejects = read_table(settings, "ingest_rejects").set_index("product_id")
+    assert list(catalog["product_id"]) == ["signed"]
+    assert "X-Amz-Signature=***" in catalog["source_uri"].iloc[0]
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in catalog["source_uri"].iloc[0]
+    assert rejects.loc["missing", "reason"] == "not_found"
+    assert rejects.loc["creds", "reason"] == "credentials_in_url"
+    stored = " ".join(str(v) for df in (catalog, rejects.reset_index()) for v in df.to_numpy().ravel())
+    assert [s for s in secrets if s in stored] == []
+    # The image's identity is the masked URL: tomorrow's signature is the same image.
+    from adstage.feed import image_id
+    assert catalog["image_id"].iloc[0] == image_id("signed", "primary", catalog["source_uri"].iloc[0])

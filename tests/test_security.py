@@ -161,7 +161,8 @@ def test_image_reads_are_confined_to_allowed_roots_and_hosts(tmp_path):
         "/etc/passwd": Reason.OUTSIDE_ALLOWED_ROOT,
         "http://169.254.169.254/latest/meta-data/": Reason.HOST_NOT_ALLOWED,
         "http://cdn.example.com.evil.test/x.png": Reason.HOST_NOT_ALLOWED,
-        "http://cdn.example.com@evil.test/x.png": Reason.HOST_NOT_ALLOWED,
+        "http://cdn.example.com@evil.test/x.png": Reason.CREDENTIALS_IN_URL,
+        "http://user:pw@cdn.example.com/x.png": Reason.CREDENTIALS_IN_URL,
         "gopher://cdn.example.com/x": Reason.UNSUPPORTED_SCHEME,
         "s3://bucket/x.png": Reason.UNSUPPORTED_SCHEME,
     }
@@ -176,7 +177,8 @@ def test_image_reads_are_confined_to_allowed_roots_and_hosts(tmp_path):
 
 # ---- secrets -------------------------------------------------------------------------------
 
-SECRETS = ("hunter2-pw", "AKIAsecretKEY", "s3cr3t-token-value", "jdbc-pw-42", "sig0123abcd")
+SECRETS = ("hunter2-pw", "AKIAsecretKEY", "s3cr3t-token-value", "jdbc-pw-42", "sig0123abcd",
+           "sse-key-77")
 
 
 def secret_settings(tmp_path: Path):
@@ -185,7 +187,8 @@ def secret_settings(tmp_path: Path):
         spark_conf=("spark.hadoop.fs.s3a.access.key=AKIAsecretKEY,"
                     "spark.hadoop.fs.s3a.secret.key=s3cr3t-token-value,"
                     "spark.sql.shuffle.partitions=2,"
-                    "spark.hadoop.javax.jdo.option.ConnectionPassword=jdbc-pw-42"),
+                    "spark.hadoop.javax.jdo.option.ConnectionPassword=jdbc-pw-42,"
+                    "spark.hadoop.fs.s3a.encryption.key=sse-key-77"),
         feed_uri="https://feeds:hunter2-pw@feeds.example.com/{ds}.jsonl?X-Amz-Signature=sig0123abcd",
         warehouse=str(tmp_path / "warehouse"))
 
@@ -200,6 +203,43 @@ def test_settings_params_mask_every_secret_and_keep_the_rest(tmp_path):
                                   "?X-Amz-Signature=***")
     assert params["home"] == str(tmp_path)  # nothing else is touched
     assert redact.text("https://u:p@mlflow.example.com/") == "https://u:***@mlflow.example.com/"
+    assert "spark.hadoop.fs.s3a.encryption.key=***" in params["spark_conf"]
+
+
+@pytest.mark.parametrize("line, shown", [
+    # A URL as the value of another key: its token was left in clear.
+    ("k=https://h/x?token=abc", "k=https://h/x?token=***"),
+    ("fetching https://cdn.example.com/a.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
+     "AKIAEXAMPLE%2F20261124%2Fus-east-1&X-Amz-Security-Token=FQoG&X-Amz-Signature=0a1b&v=1",
+     "fetching https://cdn.example.com/a.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
+     "***&X-Amz-Security-Token=***&X-Amz-Signature=***&v=1"),
+    ("https://acct.blob.core.windows.net/c/a.png?sv=2024&sig=abc%3D&se=2026",
+     "https://acct.blob.core.windows.net/c/a.png?sv=2024&sig=***&se=2026"),
+    ("u=https://h/a?key=abc&signature=def&Signature=x&apikey=y&keyboard=fine",
+     "u=https://h/a?key=***&signature=***&Signature=***&apikey=***&keyboard=fine"),
+    ("password=ab?cd", "password=***"),
+    ('{"image_uri": "https://u:pw@h/x.png", "api_key": "abc"}',
+     '{"image_uri": "https://u:***@h/x.png", "api_key": "***"}'),
+    ("Authorization: Bearer abcdefghijkl", "Authorization: Bearer ***"),
+])
+def test_signed_url_parameters_and_tokens_are_masked_in_log_lines(line, shown):
+    assert redact.text(line) == shown
+
+
+@pytest.mark.parametrize("key", ["spark.hadoop.fs.s3a.encryption.key",
+                                 "spark.hadoop.fs.s3a.server-side-encryption.key",
+                                 "fs.azure.account.key.acct.blob.core.windows.net",
+                                 "spark.hadoop.fs.gs.auth.service.account.private.key",
+                                 "clientCredential", "accountKey", "api_token", "db.password"])
+def test_key_secret_token_password_credential_names_are_secret(key):
+    assert redact.is_secret_key(key)
+    assert redact.mapping({key: "v4lue"}) == {key: "***"}
+
+
+@pytest.mark.parametrize("key", ["spark.sql.shuffle.partitions", "monkey", "keyboard_layout",
+                                 "spark.kerberos.keytab", "categories"])
+def test_other_names_are_not(key):
+    assert not redact.is_secret_key(key)
 
 
 def test_a_real_job_run_logs_no_secret_to_mlflow_or_the_log(tmp_path):
@@ -218,7 +258,7 @@ def test_a_real_job_run_logs_no_secret_to_mlflow_or_the_log(tmp_path):
     finally:
         logging.getLogger().removeHandler(handler)
     stored = MlflowClient(settings.tracking_uri).get_run(run.info.run_id).data.params
-    assert stored["conf.spark_conf"].count("***") == 3 and stored["api_key"] == "***"
+    assert stored["conf.spark_conf"].count("***") == 4 and stored["api_key"] == "***"
     leaked = [s for s in SECRETS
               if s in " ".join(stored.values()) or s in stream.getvalue()]
     assert leaked == []
