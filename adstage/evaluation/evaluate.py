@@ -3,7 +3,9 @@
 For every method in ``staged_images`` on the date, against the real staged photos held apart
 from the donors (``adstage.evalsplit``):
 
-* whole-image Fréchet distance and KID (features of the images resized to ``eval_image_size``²);
+* whole-image Fréchet distance and KID on the FID extractor's features: by default the
+  FID Inception-v3 (``adstage-fid-inception``, built at set-up; each photo resized to 299² by
+  its input function) — FIDs as the field computes them (docs/fid.md);
 * the seam measure (``adstage.evaluation.seam``): outline patches of the outputs against
   patches on strong edges of the real photos — cross-validated two-sample balanced accuracy
   (0.5 = indistinguishable) and patch KID — plus each image's seam score, written back to
@@ -11,24 +13,30 @@ from the donors (``adstage.evalsplit``):
 * the method's mean object expansion and worst product-pixel change, from its rows.
 
 A control row (``real_vs_real``: one half of the real photos against the other) gives the floor
-both measures reach with this many images. Every row names the feature extractor: the standard
-Inception when ``fid_inception_path`` points at a local TorchScript file, else
-``adstage-randfeat-v1`` (numbers comparable within this project only). Pixels are read and
-embedded on the executors; only feature vectors reach the driver.
+both measures reach with this many images. Every row names the FID extractor (``extractor``):
+``adstage-fid-inception`` when its ONNX file is there, else ``adstage-randfeat-v1`` with a
+warning saying so (numbers comparable within this project only); ``fid_inception_path=off``
+picks the random features, a path another ONNX Inception (``features.fid_model_path``). The
+seam figures always use ``adstage-randfeat-v1`` patch features (``seam_extractor``): 24
+patches of 32² per image would cost 24 Inception passes each at 299², and the seam test was
+validated on those features. Pixels are read and embedded on the executors (onnxruntime, no
+torch); only feature vectors reach the driver.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from adstage import delta, incremental
 from adstage.config import Settings
-from adstage.evaluation.seam import MissingMasks, SeamPatches, split_halves, two_sample
+from adstage.evaluation import features
+from adstage.evaluation.frechet import frechet_distance
 from adstage.evaluation.kid import kid
-from adstage.generative.fid import frechet_distance
+from adstage.evaluation.seam import MissingMasks, SeamPatches, split_halves, two_sample
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTROL = "real_vs_real"
+SEAM_EXTRACTOR = features.RANDFEAT_NAME
 _FEATURE_DDL = ("kind string, method string, key string, whole array<double>, "
                 "patches array<double>, n_patches int, error string")
 
@@ -116,26 +125,34 @@ def items(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
     return gen.unionByName(real)
 
 
-def embed_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
+def embed_frame(todo: "DataFrame", settings: Settings, fid_path: str = "") -> "DataFrame":
+    """Whole-image features on the FID extractor (the ONNX at ``fid_path``, else the random
+    features) and seam patch features on ``adstage-randfeat-v1``, one row per image. The
+    model bytes travel in the task closure (PySpark broadcasts a large one)."""
     import pyarrow as pa
 
     from adstage import tables
     from adstage.imagestore import ImageStore
+    from adstage.onnx_runtime import OrtOptions
 
-    store_root, inception = settings.image_store_uri, settings.fid_inception_path
+    store_root = settings.image_store_uri
+    fid_model = Path(fid_path).read_bytes() if fid_path else None
+    fid_name = features.extractor_name(fid_path)
+    device, options = settings.onnx_device, OrtOptions.from_settings(settings)
     size, scale = settings.eval_image_size, settings.seam_scale
     patch, points = settings.seam_patch, settings.seam_points_per_image
     cols = [(f.split()[0], f.split()[1]) for f in _FEATURE_DDL.split(", ")]
     schema = tables.record_schema(cols)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import torch
-
-        from adstage.evaluation.features import embedder, whole_image_features
+        from adstage.evaluation.features import (inception_embedder, randfeat_embedder,
+                                                 whole_image_features)
         from adstage.evaluation.seam import edge_patches, outline_patches
 
-        torch.set_num_threads(1)  # Spark runs one Python worker per core already
-        embed, store = embedder(inception), ImageStore(store_root)
+        embed = randfeat_embedder(device, options)
+        whole = (inception_embedder(fid_model, fid_name, device, options)
+                 if fid_model is not None else embed)
+        store = ImageStore(store_root)
         for b in batches:
             out = []
             for rec in b.to_pylist():
@@ -148,7 +165,7 @@ def embed_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
                     else:
                         sp = edge_patches([(rec["key"], img)], scale, patch, points)
                     feats = embed(sp.patches)
-                    row.update(whole=whole_image_features(embed, [img], size)[0].tolist(),
+                    row.update(whole=whole_image_features(whole, [img], size)[0].tolist(),
                                patches=feats.ravel().tolist(), n_patches=len(feats))
                 except Exception as exc:  # one bad image is recorded, never fatal
                     row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -166,15 +183,16 @@ def _collect(rows: list) -> dict[str | None, FeatureSet]:
     by: dict[str | None, list] = {}
     for r in sorted(rows, key=lambda r: (r["method"] or "", r["key"])):
         by.setdefault(r["method"], []).append(r)
+    # The patch width is the seam extractor's, not the whole-image one's (Inception: 2048).
+    pdim = next((len(r["patches"]) // r["n_patches"] for r in rows if r["n_patches"]), 0)
     sets = {}
     for method, rs in by.items():
         ids = [r["key"] for r in rs]
         whole = np.asarray([r["whole"] for r in rs], np.float64)
-        dim = whole.shape[1]
-        patches = [np.asarray(r["patches"], np.float64).reshape(-1, dim) for r in rs]
+        patches = [np.asarray(r["patches"], np.float64).reshape(-1, pdim) for r in rs]
         groups = [r["key"] for r, p in zip(rs, patches) for _ in range(len(p))]
         sets[method] = FeatureSet(ids, whole, np.concatenate(patches) if patches else
-                                  np.zeros((0, dim)), groups)
+                                  np.zeros((0, pdim)), groups)
     return sets
 
 
@@ -183,19 +201,19 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     import mlflow
     from pyspark.sql import functions as F
 
-    from adstage.evaluation.features import embedder
-
-    extractor = embedder(settings.fid_inception_path).name
+    fid_path = features.fid_model_path(settings.fid_inception_path)
+    extractor = features.extractor_name(fid_path)
+    log.info("evaluation ds=%s: FD/KID on %s%s, seam measure on %s", ds, extractor,
+             f" ({fid_path})" if fid_path else "", SEAM_EXTRACTOR)
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     todo = items(spark, settings, ds)
     fingerprint = input_digest(todo, settings, extractor)
     carried = incremental.carry_date(spark, settings, "staging_metrics", ds, fingerprint)
     if carried is not None:
-        if mlflow.active_run():
-            mlflow.set_tag("adstage.extractor", extractor)
+        _tag(extractor)
         return _carry(spark, settings, ds, *carried)
     todo = todo.repartition(max(spark.sparkContext.defaultParallelism, 1), "key")
-    rows = embed_frame(todo, settings).collect()
+    rows = embed_frame(todo, settings, fid_path).collect()
     failed = [r for r in rows if r["error"]]
     bad_masks = [f"{r['key']}/{r['method']}" for r in failed if r["kind"] == "gen"]
     if bad_masks:
@@ -211,7 +229,8 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
              .groupBy("method").agg(F.avg(F.col("object_expansion").cast("decimal(38,18)"))
                                     .cast("double").alias("object_expansion"),
                                     F.max("preservation_max").alias("preservation_max")).collect()}
-    common = {"extractor": extractor, "image_size": settings.eval_image_size,
+    side = features.INCEPTION_SIZE if fid_path else settings.eval_image_size
+    common = {"extractor": extractor, "image_size": side,
               "patch_size": settings.seam_patch, "seam_scale": settings.seam_scale,
               "mlflow_run_id": run_id}
     out_rows, scores, metrics = [], [], {"real_images": len(real.ids),
@@ -235,10 +254,17 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
                  {k: row.get(k) for k in ("n_images", "n_real", "fd", "kid", "seam_accuracy",
                                           "seam_kid", "object_expansion", "detail")})
     _write(spark, settings, ds, [{**r, incremental.FINGERPRINT: fingerprint} for r in out_rows],
-           scores, extractor)
-    if mlflow.active_run():
-        mlflow.set_tag("adstage.extractor", extractor)
+           scores, SEAM_EXTRACTOR)
+    _tag(extractor)
     return {**metrics, "incremental.computed": len(out_rows), "incremental.carried": 0}
+
+
+def _tag(extractor: str) -> None:
+    import mlflow
+
+    if mlflow.active_run():
+        mlflow.set_tags({"adstage.extractor": extractor,
+                         "adstage.seam_extractor": SEAM_EXTRACTOR})
 
 
 def input_digest(todo: "DataFrame", settings: Settings, extractor: str) -> str:
@@ -246,7 +272,8 @@ def input_digest(todo: "DataFrame", settings: Settings, extractor: str) -> str:
     URIs), the extractor and the settings the figures depend on. The figures are statistics over
     the whole set, so they are carried only when all of it is unchanged."""
     stage_salt = incremental.salt(
-        "evaluate", extractor=extractor, fid_inception_path=settings.fid_inception_path,
+        "evaluate", extractor=extractor, seam_extractor=SEAM_EXTRACTOR,
+        fid_inception_path=settings.fid_inception_path,
         image_size=settings.eval_image_size, seam_scale=settings.seam_scale,
         seam_patch=settings.seam_patch, seam_points=settings.seam_points_per_image)
     return incremental.digest(stage_salt, [tuple(r) for r in todo.select(
@@ -277,7 +304,7 @@ def _carry(spark: "SparkSession", settings: Settings, ds: str, source: str,
 
 
 def _write(spark: "SparkSession", settings: Settings, ds: str, rows: list[dict],
-           scores: list[tuple[str, str, float]], extractor: str) -> None:
+           scores: list[tuple[str, str, float]], seam_extractor: str) -> None:
     from pyspark.sql import functions as F
 
     from adstage import tables
@@ -290,7 +317,7 @@ def _write(spark: "SparkSession", settings: Settings, ds: str, rows: list[dict],
     if scores:
         s = (spark.createDataFrame(scores, "product_id string, method string, seam_score double")
              .withColumn("ds", F.lit(ds).cast("date"))
-             .withColumn("seam_extractor", F.lit(extractor)))
+             .withColumn("seam_extractor", F.lit(seam_extractor)))
         delta.update_columns(spark, s, settings, "staged_images", ("seam_score", "seam_extractor"))
 
 

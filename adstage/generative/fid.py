@@ -1,11 +1,16 @@
-"""Fréchet distance on a *named* feature extractor.
+"""Torch feature extractors for training-side code (``boundary_eval`` and friends).
 
-The standard FID needs ImageNet Inception-v3 weights that this project does not have and
-never downloads.  Default extractor: ``adstage-randfeat-v1`` — a fixed-seed random conv
-net (weights drawn from numpy's PCG64 with seed 20230728, He-normal, 4 stride-2 3×3 convs
-3→32→64→128→256, ReLU, global mean pool -> 256-d).  Random conv features are a known,
-weaker proxy for perceptual similarity: numbers are comparable *within* this project only,
-never with published FIDs (the paper's 38.44 / 37.44 are Inception FIDs).
+The nightly evaluation imports none of this: it runs its extractors with onnxruntime
+(``adstage.evaluation.features``: the FID Inception ``adstage-fid-inception`` built at set-up
+by ``tools/build_fid.py``, and ``adstage-randfeat-v1``) and computes the Fréchet distance in
+``adstage.evaluation.frechet`` — re-exported here as :func:`frechet_distance`, one
+implementation for both sides.
+
+``adstage-randfeat-v1`` — a fixed-seed random conv net (weights drawn from numpy's PCG64 with
+seed 20230728, He-normal, 4 stride-2 3×3 convs 3→32→64→128→256, ReLU, global mean pool ->
+256-d).  Random conv features are a known, weaker proxy for perceptual similarity: numbers are
+comparable *within* this project only, never with published FIDs. The ONNX twin in
+``adstage.evaluation.features`` draws the same weights (parity tested).
 
 If a local TorchScript Inception file is configured (e.g. the NVIDIA/StyleGAN3
 ``inception-2015-12-05.pt``, called as ``net(uint8 NCHW, return_features=True)``),
@@ -19,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from adstage.evaluation.frechet import frechet_distance  # noqa: F401  (one implementation)
 
 RANDFEAT_NAME = "adstage-randfeat-v1"
 RANDFEAT_SEED = 20230728
@@ -79,24 +86,3 @@ def features(extractor: nn.Module, images: np.ndarray, batch: int = 64) -> np.nd
         x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch].transpose(0, 3, 1, 2))).float()
         out.append(extractor(x).double().numpy())
     return np.concatenate(out)
-
-
-def frechet_distance(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> float:
-    """Fréchet distance between Gaussians fitted to feature sets ``a`` and ``b`` (N x D)."""
-    import warnings
-
-    from scipy import linalg
-
-    mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    with warnings.catch_warnings():
-        # Fewer images than feature dimensions make the product singular by construction
-        # (every small evaluation set); the result is finite and used as is, or regularised.
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():  # singular product: regularise as pytorch-fid does
-        off = np.eye(s1.shape[0]) * eps
-        covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
-    covmean = covmean.real
-    diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
