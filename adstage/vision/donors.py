@@ -44,14 +44,17 @@ FLAGS = (OUT_OF_TAXONOMY, OCCLUDED, OVERLAPS_OTHER, CUT_BY_FRAME, TOO_SMALL, TOO
 DETECTOR_CATEGORIES = {
     "chair": "chair", "couch": "sofa", "sofa": "sofa", "bed": "bed",
     "dining table": "table", "table": "table", "desk": "table", "coffee table": "table",
-    "potted plant": "plant_pot", "houseplant": "plant_pot", "clock": "clock",
+    "clock": "clock",
 }
+# Not staged although detected: a potted plant is the plant, not the catalog's empty pot.
+# Pieces that hide or carry what stands behind them, whatever their class.
+BLOCKERS = ("person",)
 
 # A product's feed category -> the slot category it may replace (like for like).
 PRODUCT_SLOT_CATEGORY = {
     "sofa": "sofa", "couch": "sofa", "armchair": "chair", "chair": "chair", "stool": "chair",
     "table": "table", "dining_table": "table", "desk": "table", "bed": "bed",
-    "clock": "clock", "plant_pot": "plant_pot",
+    "clock": "clock",
 }
 
 MaskFn = Callable[[np.ndarray], np.ndarray]   # BGR crop -> float32 P(object), crop-sized
@@ -71,15 +74,20 @@ def product_slot_category(category: str | None) -> str | None:
 class DonorParams:
     min_score: float = 0.35          # detections below are not rows at all
     merge_iou: float = 0.55          # two detectors' boxes of one category: one piece
+    merge_any_iou: float = 0.7       # nearly the same box under two classes: one piece
+    minor_share: float = 0.3         # a non-furniture box under this share of a piece's
+                                     # area sits on or by it (a vase, a book): no flag
     crop_margin: float = 0.1         # context around the box for the mask net (share of side)
     mask_threshold: float = 0.5
     box_pad: float = 0.03            # the silhouette may leave its box by this share of a side
     min_area_frac: float = 0.01
     max_area_frac: float = 0.45
-    max_cover: float = 0.12          # share of a box another box may cover before a flag
+    max_occluded: float = 0.25       # share of a piece's box a piece in front may cover
+    max_cover: float = 0.35          # share of another piece's box this one may hide
     frame_px: int = 2                # a box this close to the left/right/top edge is cut
     min_span: float = 0.75           # silhouette's tight box over the detection box, per side
     min_fill: float = 0.2            # silhouette area over box area
+    refine: str = "salient"          # salient | grabcut | both (module docstring)
 
 
 @dataclass
@@ -119,15 +127,17 @@ def _covered(a, b) -> float:
 def merge_detections(dets: Sequence["Detection"], params: DonorParams = DonorParams()
                      ) -> list[Detection]:
     """Detections of all detectors, above ``min_score``, one per piece: boxes of the same slot
-    category (or the same label when out of the taxonomy) that overlap by ``merge_iou`` are one
+    category (or the same label when out of the taxonomy) that overlap by ``merge_iou``, or of
+    any classes by ``merge_any_iou`` (one detector calling a box both Chair and Table), are one
     piece, the higher score kept. Sorted by score, highest first (deterministic ties)."""
     keep: list[Detection] = []
     ordered = sorted((d for d in dets if d.score >= params.min_score),
                      key=lambda d: (-d.score, d.box, d.label))
     for d in ordered:
         key = slot_category(d.label) or d.label.lower()
-        if any((slot_category(k.label) or k.label.lower()) == key
-               and _iou(d.box, k.box) >= params.merge_iou for k in keep):
+        if any(_iou(d.box, k.box) >= params.merge_any_iou
+               or ((slot_category(k.label) or k.label.lower()) == key
+                   and _iou(d.box, k.box) >= params.merge_iou) for k in keep):
             continue
         keep.append(d)
     return keep
@@ -174,6 +184,43 @@ def silhouette(prob: np.ndarray, crop_box: list[int], det_box: list[int],
     return _fill_holes(np.isin(lab, ids).astype(np.uint8) * 255)
 
 
+MASK_METHODS = ("salient", "grabcut", "both")
+
+
+def grabcut_silhouette(bgr: np.ndarray, det_box: list[int], prob_crop: np.ndarray | None,
+                       crop_box: list[int], iters: int = 3, side: int = 320) -> np.ndarray:
+    """Box-seeded refinement: GrabCut inside the detection box (everything outside it is
+    background), its colour models seeded by the mask net's map when given (p >= 0.8 sure
+    piece, p < 0.1 probable background), else by the box alone. Photo-sized uint8 mask."""
+    H, W = bgr.shape[:2]
+    cx0, cy0, cx1, cy1 = crop_box
+    f = min(1.0, side / max(cx1 - cx0, cy1 - cy0))
+    size = (max(1, int((cx1 - cx0) * f)), max(1, int((cy1 - cy0) * f)))
+    crop = cv2.resize(np.ascontiguousarray(bgr[cy0:cy1, cx0:cx1]), size,
+                      interpolation=cv2.INTER_AREA)
+    seed = np.full((size[1], size[0]), cv2.GC_BGD, np.uint8)
+    x0, y0, x1, y1 = det_box
+    bx0, by0 = int((x0 - cx0) * f), int((y0 - cy0) * f)
+    bx1, by1 = max(bx0 + 1, int((x1 - cx0) * f)), max(by0 + 1, int((y1 - cy0) * f))
+    seed[by0:by1, bx0:bx1] = cv2.GC_PR_FGD
+    if prob_crop is not None:
+        p = cv2.resize(prob_crop.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        inside = seed == cv2.GC_PR_FGD
+        seed[inside & (p < 0.1)] = cv2.GC_PR_BGD
+        seed[inside & (p >= 0.8)] = cv2.GC_FGD
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means: the same mask on every re-run and worker
+    try:
+        cv2.grabCut(crop, seed, None, bgd, fgd, iters, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # a box too small or of one colour: nothing to separate
+        return np.zeros((H, W), np.uint8)
+    fg = np.isin(seed, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8) * 255
+    full = np.zeros((H, W), np.uint8)
+    full[cy0:cy1, cx0:cx1] = cv2.resize(fg, (cx1 - cx0, cy1 - cy0),
+                                        interpolation=cv2.INTER_NEAREST)
+    return full
+
+
 def crop_box_of(det_box: list[int], frame_hw: tuple[int, int], margin: float) -> list[int]:
     H, W = frame_hw
     x0, y0, x1, y1 = det_box
@@ -187,12 +234,18 @@ def _geometry_flags(d: "Detection", box: list[int], others: Sequence["Detection"
     flags = []
     if slot_category(d.label) is None:
         flags.append(OUT_OF_TAXONOMY)
+    area_d = (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])
     for o in others:
         if o is d:
             continue
-        if _covered(d.box, o.box) > params.max_cover and o.box[3] > d.box[3]:
+        area_o = (o.box[2] - o.box[0]) * (o.box[3] - o.box[1])
+        if (slot_category(o.label) is None and o.label.lower() not in BLOCKERS
+                and area_o < params.minor_share * area_d):
+            continue  # a vase on the table, a book on the bed: replaced with the piece
+        in_front = o.box[3] > d.box[3]   # reaches lower in the photo: nearer the camera
+        if in_front and _covered(d.box, o.box) > params.max_occluded:
             flags.append(OCCLUDED)
-        elif _covered(o.box, d.box) > params.max_cover or _covered(d.box, o.box) > params.max_cover:
+        elif not in_front and _covered(o.box, d.box) > params.max_cover:
             flags.append(OVERLAPS_OTHER)
     x0, y0, x1, y1 = box
     if x0 <= params.frame_px or y0 <= params.frame_px or x1 >= W - params.frame_px:
@@ -203,6 +256,24 @@ def _geometry_flags(d: "Detection", box: list[int], others: Sequence["Detection"
     if area > params.max_area_frac:
         flags.append(TOO_LARGE)
     return list(dict.fromkeys(flags))
+
+
+def piece_mask(bgr: np.ndarray, det_box: list[int], crop: list[int], mask_fn: MaskFn | None,
+               params: DonorParams = DonorParams()) -> np.ndarray:
+    """One piece's silhouette by ``params.refine``: the mask net's map of the crop
+    (``salient``), GrabCut in the box (``grabcut``), or GrabCut seeded by the map (``both``);
+    then kept inside the box, central component(s), holes filled (:func:`silhouette`)."""
+    if params.refine not in MASK_METHODS:
+        raise ValueError(f"refine must be one of {MASK_METHODS}, got {params.refine!r}")
+    H, W = bgr.shape[:2]
+    prob = None
+    if params.refine != "grabcut" and mask_fn is not None:
+        prob = mask_fn(np.ascontiguousarray(bgr[crop[1]:crop[3], crop[0]:crop[2]]))
+    if params.refine == "salient":
+        return silhouette(prob, crop, det_box, (H, W), params)
+    cut = grabcut_silhouette(bgr, det_box, prob, crop)
+    as_prob = (cut[crop[1]:crop[3], crop[0]:crop[2]] > 0).astype(np.float32)
+    return silhouette(as_prob, crop, det_box, (H, W), params)
 
 
 def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: MaskFn | None,
@@ -218,10 +289,9 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
         det_box = _int_box(d.box, H, W)
         flags = _geometry_flags(d, det_box, dets, (H, W), params)
         mask, box, quality = None, det_box, 0.0
-        if not flags and mask_fn is not None:
+        if not flags and (mask_fn is not None or params.refine == "grabcut"):
             crop = crop_box_of(det_box, (H, W), params.crop_margin)
-            prob = mask_fn(np.ascontiguousarray(bgr[crop[1]:crop[3], crop[0]:crop[2]]))
-            mask = silhouette(prob, crop, det_box, (H, W), params)
+            mask = piece_mask(bgr, det_box, crop, mask_fn, params)
             ys, xs = np.nonzero(mask)
             if len(xs):
                 box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
