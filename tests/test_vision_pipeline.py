@@ -89,7 +89,7 @@ def test_slots_match_ground_truth(run):
     # Categories come from the detector: known ones on usable slots, none on foreign classes.
     usable = slots[slots.usable]
     assert usable["category"].isin(set(DETECTOR_CATEGORIES.values())).all()
-    foreign = slots[slots.flags.map(lambda f: f is not None and "out_of_taxonomy" in list(f))]
+    foreign = slots[slots["flags"].map(lambda f: f is not None and "out_of_taxonomy" in list(f))]
     assert foreign["category"].isna().all() and not foreign["usable"].any()
     assert slots["label"].notna().sum() == len(slots[slots.slot_index >= 0])
 
