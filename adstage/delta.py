@@ -99,34 +99,54 @@ def replace_date(spark: "SparkSession", df: "DataFrame", settings: Settings, nam
 
 
 def merge_upsert(spark: "SparkSession", df: "DataFrame", settings: Settings, name: str,
-                 keep_on_insert: tuple[str, ...] = ()) -> dict[str, int]:
+                 keep_on_insert: tuple[str, ...] = (),
+                 seen: tuple[str, ...] = ()) -> dict[str, int]:
     """Upsert on the contract's key. A matched row is updated only when the source's `ds` is
     not older than the row's and some column differs, so re-running a date rewrites nothing and a
     backfill of an old date never overwrites newer data. `keep_on_insert` columns are written on
-    insert only (e.g. first_seen_ds)."""
+    insert only (e.g. first_seen_ds). `seen` columns (e.g. last_seen_ds) move forward on every
+    match, the content unchanged or not: the later of the row's and the source's value.
+
+    Returns the rows inserted, updated (content) and seen again (only a `seen` column moved);
+    `updated` is counted before the MERGE (Delta reports one figure for all its update clauses)."""
     from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
 
     contract = spec(name)
     uri = ensure_table(spark, settings, name)
     src = conform(df, name)
     key = " AND ".join(f"t.{k} = s.{k}" for k in contract.key)
-    update_cols = [c for c in contract.names if c not in contract.key and c not in keep_on_insert]
+    update_cols = [c for c in contract.names
+                   if c not in contract.key and c not in keep_on_insert and c not in seen]
     changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in update_cols if c != "ds")
+    content = f"s.ds >= t.ds AND ({changed})"
+    forward = {c: f"CASE WHEN t.{c} IS NULL OR s.{c} > t.{c} THEN s.{c} ELSE t.{c} END"
+               for c in seen}
+    moved = " OR ".join(f"(s.{c} IS NOT NULL AND (t.{c} IS NULL OR s.{c} > t.{c}))" for c in seen)
 
     def run():
-        return (DeltaTable.forPath(spark, uri).alias("t").merge(src.alias("s"), key)
-                .whenMatchedUpdate(condition=f"s.ds >= t.ds AND ({changed})",
-                                   set={c: f"s.{c}" for c in update_cols})
-                .whenNotMatchedInsert(values={c: f"s.{c}" for c in contract.names})
-                .execute())
+        merge = (DeltaTable.forPath(spark, uri).alias("t").merge(src.alias("s"), key)
+                 .whenMatchedUpdate(condition=content,
+                                    set={**{c: f"s.{c}" for c in update_cols}, **forward}))
+        if seen:
+            merge = merge.whenMatchedUpdate(condition=moved, set=forward)
+        return merge.whenNotMatchedInsert(values={c: f"s.{c}" for c in contract.names}).execute()
 
+    updated = None
+    if seen:
+        target = spark.read.format("delta").load(uri)
+        updated = (src.alias("s").join(target.alias("t"), F.expr(key)).filter(F.expr(content))
+                   .count())
     result = _with_retries(run, name)
-    metrics = {"inserted": 0, "updated": 0}
+    metrics = {"inserted": 0, "updated": 0, "seen": 0}
     if result is not None:
         row = result.first()
         if row is not None:
             metrics = {"inserted": int(row["num_inserted_rows"]),
-                       "updated": int(row["num_updated_rows"])}
+                       "updated": int(row["num_updated_rows"]), "seen": 0}
+    if updated is not None:
+        metrics["seen"] = max(metrics["updated"] - updated, 0)
+        metrics["updated"] = min(updated, metrics["updated"])
     return metrics
 
 

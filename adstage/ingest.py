@@ -64,6 +64,7 @@ class IngestResult:
     reasons: dict[str, int]
     inserted: int
     updated: int
+    seen_again: int = 0   # catalog rows whose content was unchanged: only last_seen_ds moved
 
     def check_balance(self) -> None:
         """rows in = accepted + rejected, for rows and for images; a bug if not. `ingest.run`
@@ -438,9 +439,12 @@ def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,
         lit_ds = F.lit(ds).cast("date")
         accepted = (images.filter(F.col("reason").isNull())
                     .withColumn("feed_date", F.to_date("feed_date"))
-                    .withColumn("ds", lit_ds).withColumn("first_seen_ds", lit_ds))
+                    .withColumn("ds", lit_ds).withColumn("first_seen_ds", lit_ds)
+                    .withColumn("last_seen_ds", lit_ds))
+        # last_seen_ds moves forward on every accepted image, changed or not: a row whose
+        # product left the feed (or whose URI changed) keeps an older one, not current.
         merged = delta.merge_upsert(spark, accepted, settings, "catalog_images",
-                                    keep_on_insert=("first_seen_ds",))
+                                    keep_on_insert=("first_seen_ds",), seen=("last_seen_ds",))
         row_rejects = (rows.filter(F.col("reason").isNotNull())
                        .select("record_index", "raw", "product_id", "reason", "detail",
                                F.lit(None).cast("string").alias("image_uri"),
@@ -462,12 +466,14 @@ def run(spark: "SparkSession", settings: Settings, ds: str, feed_uri: str,
         ds=ds, feed_rows=sum(row_counts.values()), rows_accepted=row_counts.get(None, 0),
         rows_rejected=written["rows_rejected"], images_in=images_in,
         images_accepted=written["images_accepted"], images_rejected=written["images_rejected"],
-        reasons=written["reasons"], inserted=merged["inserted"], updated=merged["updated"])
+        reasons=written["reasons"], inserted=merged["inserted"], updated=merged["updated"],
+        seen_again=merged["seen"])
     result.check_balance()
     log.info("ingest ds=%s: %d/%d rows accepted, %d/%d images accepted, %d inserted, "
-             "%d updated, rejects by reason %s (counted in the written tables)", ds,
-             result.rows_accepted, result.feed_rows, result.images_accepted, result.images_in,
-             result.inserted, result.updated, result.reasons or "{}")
+             "%d updated, %d seen again unchanged, rejects by reason %s (counted in the "
+             "written tables)", ds, result.rows_accepted, result.feed_rows,
+             result.images_accepted, result.images_in, result.inserted, result.updated,
+             result.seen_again, result.reasons or "{}")
     return result
 
 

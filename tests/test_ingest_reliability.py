@@ -364,3 +364,40 @@ def test_signed_and_credentialed_urls_are_stored_masked(spark, tmp_path):
     # The image's identity is the masked URL: tomorrow's signature is the same image.
     from adstage.feed import image_id
     assert catalog["image_id"].iloc[0] == image_id("signed", "primary", catalog["source_uri"].iloc[0])
+
+
+# ---- 6. rows of images no longer in the feed are not current ---------------------------------
+
+def test_last_seen_ds_tells_the_current_images_from_the_ones_that_left(spark, tmp_path):
+    """A product that left the feed, or whose image URI changed, kept its old row "current"
+    forever. last_seen_ds moves with every feed that lists the image (content changed or
+    not); the rows that left keep theirs. A re-run changes nothing, a backfill of an older
+    date moves nothing back."""
+    cat = tmp_path / "catalog"
+    a, b, b2, c = (str(png(cat / f"{n}.png", colour=col)) for n, col in
+                   (("a", (10, 20, 30)), ("b", (40, 50, 60)), ("b2", (70, 80, 90)),
+                    ("c", (100, 110, 120))))
+    feed = cat / "feed.jsonl"
+    settings = make_settings(tmp_path, allowed_roots=str(cat))
+    D1, D2 = DS, "2026-11-25"
+    write_feed(feed, [product("a", a), product("b", b), product("c", c)])
+    ingest.run(spark, settings, D1, str(feed))
+    write_feed(feed, [product("a", a), product("b", b2)])       # b's URI changed, c left
+    result = ingest.run(spark, settings, D2, str(feed))
+    assert (result.inserted, result.updated, result.seen_again) == (1, 0, 1)
+
+    def seen():
+        df = read_table(settings, "catalog_images")
+        return {(r.product_id, r.source_uri.rsplit("/", 1)[-1]): str(r.last_seen_ds)
+                for r in df.itertuples()}
+
+    expected = {("a", "a.png"): D2, ("b", "b.png"): D1, ("b", "b2.png"): D2, ("c", "c.png"): D1}
+    assert seen() == expected
+    current = read_table(settings, "catalog_images")
+    current = current[current["last_seen_ds"].astype(str) == D2]
+    assert sorted(current["product_id"]) == ["a", "b"]
+    again = ingest.run(spark, settings, D2, str(feed))
+    assert (again.inserted, again.updated, again.seen_again) == (0, 0, 0) and seen() == expected
+    write_feed(feed, [product("a", a), product("b", b), product("c", c)])
+    ingest.run(spark, settings, D1, str(feed))                 # a late backfill of D1
+    assert seen() == expected
