@@ -117,6 +117,8 @@ class Settings:
                                         "adstage-detector-coco-centernet")
     salient_model: str = "adstage-salient-u2netp"
     detector_min_score: float = 0.35
+    # A detected piece's silhouette: both (GrabCut seeded by the salient map), salient, grabcut.
+    slot_mask_method: str = "both"
     # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.
     shape_index_exact_max: int = 20_000
     pairing_top_k: int = 5
@@ -289,18 +291,21 @@ _CHOICES = {
     "onnx_device": ("cpu", "cuda", "auto"),
     "onnx_graph_optimization": ("disable", "basic", "extended", "all"),
     "generator_precision": ("fp32", "int8"),
+    "slot_source": ("detector", "segmenter"),
+    "slot_mask_method": ("both", "salient", "grabcut"),
 }
 _SHARES = ("eval_holdout_share", "gate_max_reject_share", "gate_max_ingest_reject_share",
-           "staging_max_gap_share", "staging_min_fit_iou")
+           "staging_max_gap_share", "staging_min_fit_iou", "detector_min_score",
+           "gate_max_top_slots_share", "gate_max_unlike_slot_share")
 _POSITIVE = ("fetch_timeout_s", "max_image_bytes", "max_pixels", "min_side", "max_side",
              "shuffle_partitions", "inference_batch", "pairing_top_k", "staging_crop_size",
              "parallax_seconds", "parallax_fps", "gate_history_days", "eval_image_size",
              "seam_scale", "seam_patch", "seam_points_per_image", "shape_index_exact_max",
-             "gpu_per_executor", "pairing_max_upscale")
+             "gpu_per_executor", "pairing_max_upscale", "staging_max_size_ratio")
 _NOT_NEGATIVE = ("onnx_intra_op_threads", "staging_inpaint_batch", "gpu_per_task",
                  "staging_full_frame_max_px", "staging_dilate_px", "gate_min_regression_images",
                  "pairing_max_aspect_log_ratio", "gate_max_fd_regression",
-                 "gate_max_seam_regression")
+                 "gate_max_seam_regression", "pairing_diversity", "gate_min_spread_images")
 _METHODS = ("copy_paste", "hard_paste", "vanilla")
 
 

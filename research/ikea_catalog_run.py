@@ -1,6 +1,7 @@
 """The nightly stages, end to end, on the IKEA research set as a real catalog.
 
-    python research/ikea_catalog_run.py --home /tmp/adstage-ikea [--products 0] [--sheet 36]
+    PYSPARK_PYTHON=.venv/bin/python python research/ikea_catalog_run.py --home /tmp/adstage-ikea
+    # [--products N] [--sheet 36]
 
 A feed is written from ``../shared/datasets/ikea``: every product whose type maps to a pipeline
 category (``adstage.vision.ikea.category_of``) with its photo on white as the primary image, and
@@ -70,7 +71,8 @@ def summarise(settings, ds: str) -> dict:
     counts = cp["slot_id"].value_counts()
     slot_cat = dict(zip(slots["slot_id"], slots["category"]))
     return {
-        "labels": dict(Counter(zip(labels["image_role"], labels["label"])).most_common()),
+        "labels": {f"{r}->{l}": n for (r, l), n in
+                   Counter(zip(labels["image_role"], labels["label"])).most_common()},
         "staged_photos": int(len(photos)),
         "staged_photos_with_usable_slot": int(usable["image_uri"].nunique()),
         "usable_slots": int(len(usable)),
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sheet", type=int, default=36, help="staged images on the contact sheets")
     ap.add_argument("--phase", choices=("all", "summary"), default="all")
+    ap.add_argument("--from-stage", default="ingest",
+                    help="re-run from this stage on (e.g. pair_donors after a pairing change)")
     ap.add_argument("--conf", action="append", default=[], metavar="FIELD=VALUE")
     args = ap.parse_args(argv)
 
@@ -164,13 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase == "all":
         report["feed"] = write_feed(args.root, feed, args.products, args.seed)
         spark = get_session(settings, "adstage-ikea-catalog")
-        seconds = {}
+        seconds, started = {}, False
         for name, fn in (("ingest", lambda: ingest.run(spark, settings, DS, str(feed))),
                          ("classify", lambda: classify.run(spark, settings, DS)),
                          ("cutouts", lambda: regions.run(spark, settings, DS)),
                          ("shape_index", lambda: shape_index.run(spark, settings, DS)),
                          ("pair_donors", lambda: pairing.run(spark, settings, DS)),
                          ("stage_copy_paste", lambda: copy_paste.run(spark, settings, DS))):
+            started = started or name == args.from_stage
+            if not started:
+                continue
             t0 = time.perf_counter()
             fn()
             seconds[name] = round(time.perf_counter() - t0, 1)

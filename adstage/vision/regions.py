@@ -223,7 +223,8 @@ def slot_finder(settings: Settings, models: Sequence[registry.ResolvedModel]):
     *dets, salient = models
     detectors = [Detector(m.data, model_catalog.get(m.name), device) for m in dets]
     masker = SalientMasker(salient.data, model_catalog.get(salient.name), device)
-    return DetectorSlots(detectors, masker, DonorParams(min_score=settings.detector_min_score))
+    return DetectorSlots(detectors, masker, DonorParams(min_score=settings.detector_min_score,
+                                                        refine=settings.slot_mask_method))
 
 
 def extract_frame(images: "DataFrame", settings: Settings,
@@ -255,16 +256,27 @@ def extract_frame(images: "DataFrame", settings: Settings,
 
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
     """Cutouts and slots of the images labelled on `ds`; idempotent for that date."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     models = slot_models(settings)
     labels = spark.read.format("delta").load(delta.ensure_table(spark, settings, "image_labels"))
     todo = labels.filter((F.col("ds") == F.lit(ds).cast("date")) & F.col("label").isNotNull())
-    todo = todo.repartition(max(spark.sparkContext.defaultParallelism, 1), "image_id")
-    rows = extract_frame(todo, settings, models)
-    meta = todo.select("image_id", "product_id", "category", "image_role", "image_uri", "width",
-                       "height", "ds")
-    out = rows.join(meta, "image_id").persist()
+    # A photo listed under several products (a room with five catalog pieces in it) is one
+    # photo: its slots or cutout are computed once, by content (the store URI), and every
+    # image row of it gets the same answer.
+    once = (todo.select("image_id", "image_uri", "label")
+            .withColumn("_n", F.row_number().over(
+                Window.partitionBy("image_uri", "label").orderBy("image_id")))
+            .filter("_n = 1").drop("_n"))
+    once = once.repartition(max(spark.sparkContext.defaultParallelism, 1), "image_uri")
+    rows = (extract_frame(once, settings, models).withColumnRenamed("image_id", "_computed_for")
+            .join(once.select(F.col("image_id").alias("_computed_for"), "image_uri",
+                              F.col("label").alias("_image_label")), "_computed_for")
+            .drop("_computed_for"))
+    meta = todo.select("image_id", "product_id", "category", "image_role", "image_uri",
+                       F.col("label").alias("_image_label"), "width", "height", "ds")
+    out = rows.join(meta, ["image_uri", "_image_label"]).drop("_image_label").persist()
     try:
         cutouts = out.filter(F.col("kind") == "cutout")
         slots = (out.filter(F.col("kind") == "slot")
