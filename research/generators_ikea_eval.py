@@ -119,6 +119,15 @@ def demo_crops(n_products: int) -> q.CropSet:
                        holes_per_room=2)
 
 
+def comparisons(names: list[str]) -> list[tuple[str, str]]:
+    """``(b, a)`` pairs reported as ``b − a``: boundary vs baseline, every model vs the shipped
+    one, every model vs Telea."""
+    out = [(b, a) for b, a in (("new_boundary", "new_baseline"),) if b in names and a in names]
+    out += [(m, "shipped") for m in names if m not in ("shipped", "opencv_telea") and "shipped" in names]
+    out += [(m, "opencv_telea") for m in names if m != "opencv_telea"]
+    return out
+
+
 def eval_edgeconnect(models: dict[str, list[str]], sets: dict[str, q.CropSet]) -> dict:
     results: dict = {"tables": {}, "paired": {}, "n": {k: len(v) for k, v in sets.items()},
                      "hole_fraction": {k: float((v.holes > 0).mean()) for k, v in sets.items()}}
@@ -133,12 +142,8 @@ def eval_edgeconnect(models: dict[str, list[str]], sets: dict[str, q.CropSet]) -
             per[name] = per_crop(runner(list(crops.crops), list(crops.holes)), crops)
             per[name]["seconds_per_crop"] = np.asarray([(time.monotonic() - t) / len(crops)])
         results["tables"][kind] = {m: {k: float(np.nanmean(v)) for k, v in d.items()} for m, d in per.items()}
-        names = list(per)
-        for a in names:
-            for b in names:
-                if a < b:
-                    results["paired"][f"{kind}|{b}-{a}"] = {k: paired(per[a][k], per[b][k])
-                                                           for k in ("hole_l1", "hole_psnr")}
+        for b, a in comparisons(list(per)):
+            results["paired"][f"{kind}|{b} − {a}"] = {k: paired(per[a][k], per[b][k]) for k in ("hole_l1", "hole_psnr")}
         log.info("%s: %s", kind, json.dumps(results["tables"][kind]))
     return results
 
@@ -160,9 +165,18 @@ def eval_pix2pix(models: dict[str, str], root: str, share: float, n: int, size: 
         x, y = data_mod.paired_example(scene, mask, size)
         pairs.append((x, y, (x != 255).any(-1)))
     out = {}
-    for name, path in models.items():
-        stager = inference.Pix2PixStager(inference.session(path, threads=1), size)
-        pred = stager([p[0] for p in pairs])
+    # Non-learned reference rows: the input itself (product on white) and the product on the
+    # training rooms' mean colour.
+    train_mean = np.mean([data_mod.read_rgb(p, 64).reshape(-1, 3).mean(0) for p in split["train_rooms"]], 0)
+    refs = {"ref_product_on_white": np.stack([p[0] for p in pairs]),
+            "ref_product_on_mean_room_colour": np.stack([np.where(fg[..., None], x, train_mean).astype(np.uint8)
+                                                         for x, _, fg in pairs])}
+    for name, path in {**refs, **models}.items():
+        if isinstance(path, np.ndarray):
+            pred = path
+        else:
+            stager = inference.Pix2PixStager(inference.session(path, threads=1), size)
+            pred = stager([p[0] for p in pairs])
         whole, bg = [], []
         for (x, y, fg), s in zip(pairs, pred):
             s, y = s.astype(np.float32) / 255, y.astype(np.float32) / 255
