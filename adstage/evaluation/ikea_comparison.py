@@ -1244,8 +1244,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="product sample seed")
     p.add_argument("--boundary-experiment", default=RunConfig.boundary_experiment,
                    help="--out folder of adstage.generative.boundary_experiment")
-    p.add_argument("--inception", default="", help="local TorchScript Inception file (never "
-                   "downloaded); default: the project's adstage-randfeat-v1 features")
+    p.add_argument("--inception", default="", help="local ONNX Inception, e.g. the set-up's "
+                   "~/.cache/adstage/models/fid/inception_fid.onnx (tools/build_fid.py; docs/"
+                   "fid.md); default: the project's adstage-randfeat-v1 features")
     p.add_argument("--ikea-root", default="", help="IKEA research set (default: ikea.DEFAULT_ROOT)")
     p.add_argument("--room-side", type=int, default=RunConfig.room_side,
                    help="short side, px, donor rooms are staged at")
