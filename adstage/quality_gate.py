@@ -6,8 +6,9 @@ Checks, each with its threshold in ``Settings`` (``gate_*``):
   reason (nothing lost silently);
 * **product preserved** — copy-paste never changed an opaque product pixel
   (``preservation_max`` = 0 on every row: the method's guarantee, so any other value is a bug);
-* **rejects** — the share of products without a copy-paste image, of refused feed rows, and of
-  refused images of accepted rows (two shares: rows and images are not one unit) stay under
+* **rejects** — the share of products without a copy-paste image (among those whose
+  category has a like slot: a ``no_like_slot`` refusal is by design and counted apart), of
+  refused feed rows, and of refused images of accepted rows (two shares: rows and images are not one unit) stay under
   their limits;
 * **donor spread** — copy-paste images do not pile onto a handful of donor slots
   (``gate_top_slots`` slots hold at most ``gate_max_top_slots_share``) nor onto slots of
@@ -32,6 +33,7 @@ import pandas as pd
 from adstage.config import Settings
 from adstage.report import read_table
 from adstage.staging import codes
+from adstage.vision.codes import VisionReason
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +73,19 @@ def check(ds: str, ev: Evidence, s: Settings) -> tuple[list[str], dict[str, floa
     figures["preservation_max"] = worst
     if worst > 0:
         failures.append(f"copy-paste changed product pixels (preservation_max {worst:g} > 0)")
-    if ev.products:
-        share = len(set(cp_rej["product_id"])) / len(ev.products)
+    # A product of a category no detector sees (a lamp, a cabinet) is refused by design
+    # (no_like_slot): counted apart, not as the method failing.
+    detail = cp_rej["detail"] if "detail" in cp_rej else pd.Series("", index=cp_rej.index)
+    unlike = set(cp_rej.loc[detail.fillna("").astype(str).str.startswith(
+        VisionReason.NO_LIKE_SLOT.value), "product_id"])
+    figures["no_like_slot"] = len(unlike)
+    stageable = ev.products - unlike
+    if stageable:
+        share = len(set(cp_rej["product_id"]) - unlike) / len(stageable)
         figures["reject_share"] = round(share, 4)
         if share > s.gate_max_reject_share:
-            failures.append(f"{share:.0%} of products have no copy-paste image "
-                            f"(> {s.gate_max_reject_share:.0%})")
+            failures.append(f"{share:.0%} of the products with a like slot category have no "
+                            f"copy-paste image (> {s.gate_max_reject_share:.0%})")
     for unit, total, refused in (("feed rows", ev.ingest_rows, ev.ingest_rows_rejected),
                                  ("images", ev.ingest_images, ev.ingest_images_rejected)):
         if not total:

@@ -62,7 +62,7 @@ def test_too_many_rejects_fail_and_history_needs_the_same_extractor():
                    rejects=pd.DataFrame({"product_id": ["p2", "p3", "p4"],
                                          "method": ["copy_paste"] * 3}))
     failures, _ = check(DS, ev, S)
-    assert any("75% of products" in f for f in failures)
+    assert any("75% of the products with a like slot category" in f for f in failures)
     # A worse FD measured with another extractor is not a regression: it is another scale.
     other = _metrics([("2026-11-23", "inception-torchscript:x.pt", 1.0, 0.5),
                       (DS, "adstage-randfeat-v1", 11.0, 0.6)])
@@ -159,3 +159,35 @@ def test_a_failed_gate_ends_its_mlflow_run_failed(tmp_path, monkeypatch):
     _tables(settings)  # the copy-paste figures are there now: it passes
     assert main(["--ds", DS]) == 0
     assert sorted(_gate_runs(settings)) == [("FAILED", "fail"), ("FINISHED", "pass")]
+
+
+def test_a_product_no_detector_can_stage_is_counted_apart_not_as_a_reject():
+    rejects = pd.DataFrame({"product_id": ["p3", "p4"], "method": ["copy_paste"] * 2,
+                            "detail": ["no_like_slot: category 'lamp' has no detector class",
+                                       "no_compatible_donor: ..."]})
+    staged = pd.DataFrame({"product_id": ["p1", "p2"], "method": ["copy_paste"] * 2,
+                           "preservation_max": [0.0, 0.0]})
+    failures, figures = check(DS, _evidence(staged=staged, rejects=rejects), S)
+    assert figures["no_like_slot"] == 1 and figures["reject_share"] == round(1 / 3, 4)
+
+
+def _spread(slots: list[str], categories: list[str]) -> Evidence:
+    n = len(slots)
+    staged = pd.DataFrame({"product_id": [f"p{i}" for i in range(n)],
+                           "method": ["copy_paste"] * n, "preservation_max": [0.0] * n,
+                           "slot_id": slots, "category": categories})
+    return _evidence(products=set(staged["product_id"]), staged=staged,
+                     rejects=pd.DataFrame({"product_id": [], "method": []}),
+                     slot_categories={s: "chair" for s in slots})
+
+
+def test_copy_paste_piled_on_a_handful_of_slots_or_on_unlike_slots_fails():
+    spread = _spread([f"s{i % 20}" for i in range(40)], ["chair"] * 40)
+    failures, figures = check(DS, spread, S)
+    assert not [f for f in failures if "slot" in f] and figures["top_slots_share"] == 0.25
+    piled = _spread([f"s{i % 3}" for i in range(40)], ["armchair"] * 40)
+    assert any("most used donor slots" in f for f in check(DS, piled, S)[0])
+    unlike = _spread([f"s{i % 20}" for i in range(40)], ["sofa"] * 40)
+    failures, figures = check(DS, unlike, S)
+    assert figures["unlike_slot_share"] == 1.0
+    assert any("another category" in f for f in failures)
