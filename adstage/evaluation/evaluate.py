@@ -103,7 +103,7 @@ def control_sets(real: FeatureSet) -> tuple[FeatureSet, FeatureSet]:
 # ---- Spark wiring --------------------------------------------------------------------------
 def items(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
     """Every image to embed: the date's staged outputs (kind gen) and the held-apart real
-    staged photos as of the date (kind real)."""
+    staged photos as of the date (kind real), each photo once whatever products list it."""
     from pyspark.sql import functions as F
 
     from adstage.evalsplit import photo_holdout_col
@@ -117,10 +117,13 @@ def items(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
     gen = staged.select(F.lit("gen").alias("kind"), "method", F.col("product_id").alias("key"),
                         F.col("output_uri").alias("uri"), F.col("product_mask_uri").alias("mask_uri"))
     labels = delta.read_as_of(spark, settings, "image_labels", ds, "image_id")
+    # One real photo is one row, keyed by its content (the store URI): a room listed under
+    # five products would otherwise count five times, and sit on both halves of the control.
     real = (labels.filter((F.col("label") == "staged")
                           & photo_holdout_col("image_uri", settings.eval_holdout_share))
+            .select("image_uri").distinct()
             .select(F.lit("real").alias("kind"), F.lit(None).cast("string").alias("method"),
-                    F.col("image_id").alias("key"), F.col("image_uri").alias("uri"),
+                    F.col("image_uri").alias("key"), F.col("image_uri").alias("uri"),
                     F.lit(None).cast("string").alias("mask_uri")))
     return gen.unionByName(real)
 
