@@ -80,36 +80,32 @@ def slot_rows(image_id: str, bgr: np.ndarray, prob: np.ndarray, store,
     """One staged photo and its segmenter probability map -> donor_slots fields, one per slot."""
     slots = find_slots(prob, bgr.shape[:2], params, bgr=bgr)
     if not slots:
-        return [{"kind": "slot", "image_id": image_id, "slot_index": -1, "ok": False,
-                 "reason": VisionReason.NO_SLOT_FOUND.value,
-                 "detail": "the segmenter found no product region above the threshold"}]
-    rows = []
-    for i, s in enumerate(slots):
-        row = {"kind": "slot", "image_id": image_id, "slot_index": i, "box": s.box,
-               "area_frac": s.area_frac, "quality": s.quality, "flags": s.flags, "ok": s.usable,
-               "mask_uri": _store_mask(store, s.mask)}
+        return _no_slot(image_id, "the segmenter found no product region above the threshold")
+    return [_slot_row(image_id, i, s, store) for i, s in enumerate(slots)]
+
+
+def _no_slot(image_id: str, detail: str) -> list[dict]:
+    return [{"kind": "slot", "image_id": image_id, "slot_index": -1, "ok": False,
+             "reason": VisionReason.NO_SLOT_FOUND.value, "detail": detail}]
+
+
+def _slot_row(image_id: str, index: int, s, store, **extra) -> dict:
+    """One slot (``slots.Slot`` or ``donors.DonorSlot``) -> its donor_slots fields."""
+    row = {"kind": "slot", "image_id": image_id, "slot_index": index, "box": s.box,
+           "area_frac": s.area_frac, "quality": s.quality, "flags": s.flags, "ok": s.usable,
+           **extra}
+    if s.mask is not None:
+        row["mask_uri"] = _store_mask(store, s.mask)
         row.update(_shape_fields(s.mask))
-        rows.append(row)
-    return rows
+    return row
 
 
 def detection_rows(image_id: str, bgr: np.ndarray, slots: list, store) -> list[dict]:
     """One staged photo's detected pieces (``donors.DonorSlot``) -> donor_slots fields."""
     if not slots:
-        return [{"kind": "slot", "image_id": image_id, "slot_index": -1, "ok": False,
-                 "reason": VisionReason.NO_SLOT_FOUND.value,
-                 "detail": "the detectors found no piece of furniture"}]
-    rows = []
-    for i, s in enumerate(slots):
-        row = {"kind": "slot", "image_id": image_id, "slot_index": i, "box": s.box,
-               "area_frac": s.area_frac, "quality": s.quality, "flags": s.flags,
-               "ok": s.usable, "slot_category": s.category, "label": s.label,
-               "score": s.score}
-        if s.mask is not None:
-            row["mask_uri"] = _store_mask(store, s.mask)
-            row.update(_shape_fields(s.mask))
-        rows.append(row)
-    return rows
+        return _no_slot(image_id, "the detectors found no piece of furniture")
+    return [_slot_row(image_id, i, s, store, slot_category=s.category, label=s.label,
+                      score=s.score) for i, s in enumerate(slots)]
 
 
 class SegmenterSlots:
