@@ -32,7 +32,9 @@ def run(spark, tmp_path_factory):
     # Any folder: the evaluation's hold-out follows the photos' content (adstage.evalsplit),
     # so the same photos are held apart, and the seam figures below stay put, run to run.
     home = tmp_path_factory.mktemp("staging")
-    summary = generate_catalog(home / "catalog", 40, seed=7, ds=DS)
+    # 60 products: like-for-like donors leave lamps and cabinets without an image, and the
+    # seam test needs a dozen copy-paste images beside the held-apart photos.
+    summary = generate_catalog(home / "catalog", 60, seed=7, ds=DS)
     # A larger hold-out than the default gives the seam test enough real photos on 40 products.
     settings = make_settings(home, allowed_roots=str(home / "catalog"), onnx_device="cpu",
                              staging_methods="copy_paste,hard_paste,vanilla",
@@ -63,7 +65,9 @@ def test_every_unstaged_product_has_an_image_or_a_reason(run):
         refused = set(rejects[rejects.method == method].product_id)
         assert done | refused == products and not done & refused, method
         assert rejects[rejects.method == method]["detail"].str.len().gt(0).all()
-    assert len(staged[staged.method == "copy_paste"]) >= 0.75 * len(products)
+    # Like for like (measured: 16 of the 40 demo products, 15 refused as no_like_slot).
+    assert len(staged[staged.method == "copy_paste"]) >= 0.3 * len(products)
+    assert rejects[rejects.method == "copy_paste"]["detail"].str.startswith("no_like_slot").any()
     assert not staged.duplicated(["product_id", "method"]).any()
     # Pairing rejects are carried over with their cause.
     unpaired = set(read_table(settings, "pairing_rejects", ds=DS)["product_id"])
