@@ -57,6 +57,7 @@ class Evidence:
     ingest_images_rejected: int  # of them refused (ingest_rejects, level image)
     metrics: pd.DataFrame       # staging_metrics, every date
     slot_categories: dict[str, str | None] | None = None   # donor_slots: slot_id -> category
+    usable_slots: int = 0                                   # distinct usable slots offered
 
 
 def check(ds: str, ev: Evidence, s: Settings) -> tuple[list[str], dict[str, float]]:
@@ -95,16 +96,18 @@ def check(ds: str, ev: Evidence, s: Settings) -> tuple[list[str], dict[str, floa
         if share > s.gate_max_ingest_reject_share:
             failures.append(f"ingest refused {share:.0%} of {unit} ({refused} of {total}; "
                             f"> {s.gate_max_ingest_reject_share:.0%})")
-    failures += _donor_spread(cp, ev.slot_categories or {}, s, figures)
+    failures += _donor_spread(cp, ev.slot_categories or {}, ev.usable_slots, s, figures)
     failures += _regressions(ds, ev.metrics, s, figures)
     return failures, figures
 
 
-def _donor_spread(cp: pd.DataFrame, slot_categories: dict, s: Settings, figures: dict
-                  ) -> list[str]:
+def _donor_spread(cp: pd.DataFrame, slot_categories: dict, usable_slots: int, s: Settings,
+                  figures: dict) -> list[str]:
     """Copy-paste images piled onto a handful of donor slots, or onto slots of another
     category than the product's, are the failure a real catalog showed first (61 of 156
-    images on one wall poster): judged once the date has ``gate_min_spread_images``."""
+    images on one wall poster): judged once the date has ``gate_min_spread_images``; the
+    pile-up only where the catalog offers at least 4 x ``gate_top_slots`` usable slots (a
+    catalog of a dozen slots has most of them among its five most used)."""
     from adstage.vision.donors import product_slot_category
 
     if len(cp) < s.gate_min_spread_images:
@@ -113,8 +116,9 @@ def _donor_spread(cp: pd.DataFrame, slot_categories: dict, s: Settings, figures:
     top = int(counts.head(s.gate_top_slots).sum())
     figures["distinct_donor_slots"] = int(len(counts))
     figures["top_slots_share"] = round(top / len(cp), 4)
+    figures["usable_slots"] = usable_slots
     out = []
-    if top / len(cp) > s.gate_max_top_slots_share:
+    if usable_slots >= 4 * s.gate_top_slots and top / len(cp) > s.gate_max_top_slots_share:
         out.append(f"{top} of {len(cp)} copy-paste images use the {s.gate_top_slots} most used "
                    f"donor slots (> {s.gate_max_top_slots_share:.0%}): {list(counts.index[:3])}")
     unlike = sum(product_slot_category(c) != product_slot_category(slot_categories.get(sid))
@@ -190,7 +194,25 @@ def gather(settings: Settings, ds: str) -> Evidence:
                     ingest_rows_rejected=ingest["rows_rejected"],
                     ingest_images=ingest["images_in"],
                     ingest_images_rejected=ingest["images_rejected"],
-                    metrics=read_table(settings, "staging_metrics"))
+                    metrics=read_table(settings, "staging_metrics"),
+                    **_donor_slots(settings, ds))
+
+
+def _donor_slots(settings: Settings, ds: str) -> dict:
+    """slot_id -> category of every slot as of the date, and how many distinct usable slots
+    (one per photo content) the catalog offers; none before the cutouts stage ever ran."""
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        slots = read_table(settings, "donor_slots",
+                           ["ds", "slot_id", "category", "usable", "image_uri", "slot_index"])
+    except TableNotFoundError:
+        return {"slot_categories": {}, "usable_slots": 0}
+    slots = slots[slots["ds"].astype(str) <= ds].sort_values("ds")
+    usable = slots[slots["usable"].fillna(False).astype(bool)]
+    return {"slot_categories": {k: (None if pd.isna(v) else v)
+                                for k, v in zip(slots["slot_id"], slots["category"])},
+            "usable_slots": int(len(usable.drop_duplicates(["image_uri", "slot_index"])))}
 
 
 def run(settings: Settings, ds: str) -> dict[str, float]:

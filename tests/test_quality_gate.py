@@ -1,6 +1,8 @@
 """The quality gate's checks on hand-made evidence: each check fails on its own fault."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 from deltalake import write_deltalake
@@ -178,7 +180,7 @@ def _spread(slots: list[str], categories: list[str]) -> Evidence:
                            "slot_id": slots, "category": categories})
     return _evidence(products=set(staged["product_id"]), staged=staged,
                      rejects=pd.DataFrame({"product_id": [], "method": []}),
-                     slot_categories={s: "chair" for s in slots})
+                     slot_categories={s: "chair" for s in slots}, usable_slots=40)
 
 
 def test_copy_paste_piled_on_a_handful_of_slots_or_on_unlike_slots_fails():
@@ -187,6 +189,8 @@ def test_copy_paste_piled_on_a_handful_of_slots_or_on_unlike_slots_fails():
     assert not [f for f in failures if "slot" in f] and figures["top_slots_share"] == 0.25
     piled = _spread([f"s{i % 3}" for i in range(40)], ["armchair"] * 40)
     assert any("most used donor slots" in f for f in check(DS, piled, S)[0])
+    few = replace(piled, usable_slots=12)  # a dozen slots: five of them are most of the catalog
+    assert not any("most used donor slots" in f for f in check(DS, few, S)[0])
     unlike = _spread([f"s{i % 20}" for i in range(40)], ["sofa"] * 40)
     failures, figures = check(DS, unlike, S)
     assert figures["unlike_slot_share"] == 1.0
