@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SLOT_SOURCES = ("detector", "segmenter")
 # One row schema for both outputs; `kind` says which table a row goes to.
 _FIELDS = ("kind string, image_id string, slot_index int, mask_uri string, box array<int>, "
            "area_frac double, background_bgr array<int>, border_sigma double, "
@@ -193,8 +192,6 @@ def process_batch(records: list[dict], finder, store) -> list[dict]:
 def slot_models(settings: Settings) -> list[registry.ResolvedModel]:
     """The models the slot finder of ``settings.slot_source`` runs, resolved once per job:
     the detectors then the salient-mask net, or the slot segmenter."""
-    if settings.slot_source not in SLOT_SOURCES:
-        raise ValueError(f"slot_source must be one of {SLOT_SOURCES}, got {settings.slot_source!r}")
     if settings.slot_source == "segmenter":
         return [model_catalog.resolve(settings, settings.segmenter_model)]
     return [model_catalog.resolve(settings, n)
