@@ -191,11 +191,12 @@ class Settings:
     # 12 demo products, same models).
     gate_min_regression_images: int = 30
     # Donor spread, judged from this many copy-paste images of the date up: the
-    # `gate_top_slots` most used slots may hold at most this share of them, and at most this
-    # share may replace a slot of another category than the product's.
+    # `gate_top_slots` most used slots may hold at most this share more of them than an even
+    # spread over each category's usable slots would (the floor like-for-like pairing has),
+    # and at most `gate_max_unlike_slot_share` may replace a slot of another category.
     gate_min_spread_images: int = 20
     gate_top_slots: int = 5
-    gate_max_top_slots_share: float = 0.5
+    gate_max_top_slots_excess: float = 0.25
     gate_max_unlike_slot_share: float = 0.1
 
     def __post_init__(self) -> None:
@@ -296,7 +297,7 @@ _CHOICES = {
 }
 _SHARES = ("eval_holdout_share", "gate_max_reject_share", "gate_max_ingest_reject_share",
            "staging_max_gap_share", "staging_min_fit_iou", "detector_min_score",
-           "gate_max_top_slots_share", "gate_max_unlike_slot_share")
+           "gate_max_top_slots_excess", "gate_max_unlike_slot_share")
 _POSITIVE = ("fetch_timeout_s", "max_image_bytes", "max_pixels", "min_side", "max_side",
              "shuffle_partitions", "inference_batch", "pairing_top_k", "staging_crop_size",
              "parallax_seconds", "parallax_fps", "gate_history_days", "eval_image_size",

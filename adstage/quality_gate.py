@@ -11,7 +11,8 @@ Checks, each with its threshold in ``Settings`` (``gate_*``):
   refused feed rows, and of refused images of accepted rows (two shares: rows and images are not one unit) stay under
   their limits;
 * **donor spread** — copy-paste images do not pile onto a handful of donor slots
-  (``gate_top_slots`` slots hold at most ``gate_max_top_slots_share``) nor onto slots of
+  (``gate_top_slots`` slots hold at most ``gate_max_top_slots_excess`` more than an even
+  spread over each category's usable slots would give them) nor onto slots of
   another category than the product's (``gate_max_unlike_slot_share``);
 * **no regression** — the copy-paste Fréchet distance and seam accuracy of the date against the
   median of the previous evaluated dates measured with the same extractor, judged only where
@@ -34,6 +35,7 @@ from adstage.config import Settings
 from adstage.report import read_table
 from adstage.staging import codes
 from adstage.vision.codes import VisionReason
+from adstage.vision.donors import product_slot_category
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class Evidence:
     ingest_images_rejected: int  # of them refused (ingest_rejects, level image)
     metrics: pd.DataFrame       # staging_metrics, every date
     slot_categories: dict[str, str | None] | None = None   # donor_slots: slot_id -> category
-    usable_slots: int = 0                                   # distinct usable slots offered
+    usable_slots: dict[str, int] | None = None              # slot category -> distinct usable slots
 
 
 def check(ds: str, ev: Evidence, s: Settings) -> tuple[list[str], dict[str, float]]:
@@ -96,31 +98,46 @@ def check(ds: str, ev: Evidence, s: Settings) -> tuple[list[str], dict[str, floa
         if share > s.gate_max_ingest_reject_share:
             failures.append(f"ingest refused {share:.0%} of {unit} ({refused} of {total}; "
                             f"> {s.gate_max_ingest_reject_share:.0%})")
-    failures += _donor_spread(cp, ev.slot_categories or {}, ev.usable_slots, s, figures)
+    failures += _donor_spread(cp, ev.slot_categories or {}, ev.usable_slots or {}, s, figures)
     failures += _regressions(ds, ev.metrics, s, figures)
     return failures, figures
 
 
-def _donor_spread(cp: pd.DataFrame, slot_categories: dict, usable_slots: int, s: Settings,
+def even_top_share(images_per_category: dict, slots_per_category: dict, top: int) -> float:
+    """The share of images the ``top`` most used slots would hold if every category's images
+    were spread evenly over that category's usable slots: the floor like-for-like pairing
+    cannot go below (three chair slots for thirty chairs hold all thirty, whatever pairing does)."""
+    loads = []
+    for cat, n in images_per_category.items():
+        k = max(int(slots_per_category.get(cat, 0)), 1)
+        loads += [n / k] * k
+    total = sum(images_per_category.values())
+    return sum(sorted(loads, reverse=True)[:top]) / total if total else 0.0
+
+
+def _donor_spread(cp: pd.DataFrame, slot_categories: dict, usable_slots: dict, s: Settings,
                   figures: dict) -> list[str]:
     """Copy-paste images piled onto a handful of donor slots, or onto slots of another
     category than the product's, are the failure a real catalog showed first (61 of 156
-    images on one wall poster): judged once the date has ``gate_min_spread_images``; the
-    pile-up only where the catalog offers at least 4 x ``gate_top_slots`` usable slots (a
-    catalog of a dozen slots has most of them among its five most used)."""
-    from adstage.vision.donors import product_slot_category
-
+    images on one wall poster): judged once the date has ``gate_min_spread_images``. The
+    pile-up is judged against an even spread over each category's usable slots
+    (`even_top_share`), so a catalog that simply has few sofa slots is not failed for it."""
     if len(cp) < s.gate_min_spread_images:
         return []
     counts = cp["slot_id"].value_counts()
     top = int(counts.head(s.gate_top_slots).sum())
+    cats = cp["category"].map(product_slot_category).value_counts().to_dict()
+    even = even_top_share(cats, usable_slots, s.gate_top_slots)
     figures["distinct_donor_slots"] = int(len(counts))
     figures["top_slots_share"] = round(top / len(cp), 4)
-    figures["usable_slots"] = usable_slots
+    figures["top_slots_share_even"] = round(even, 4)
+    figures["usable_slots"] = int(sum(usable_slots.values()))
     out = []
-    if usable_slots >= 4 * s.gate_top_slots and top / len(cp) > s.gate_max_top_slots_share:
+    if top / len(cp) > even + s.gate_max_top_slots_excess:
         out.append(f"{top} of {len(cp)} copy-paste images use the {s.gate_top_slots} most used "
-                   f"donor slots (> {s.gate_max_top_slots_share:.0%}): {list(counts.index[:3])}")
+                   f"donor slots ({top / len(cp):.0%}; an even spread over each category's "
+                   f"usable slots gives {even:.0%}, tolerance +{s.gate_max_top_slots_excess:.0%}):"
+                   f" {list(counts.index[:3])}")
     unlike = sum(product_slot_category(c) != product_slot_category(slot_categories.get(sid))
                  for c, sid in zip(cp["category"], cp["slot_id"]))
     figures["unlike_slot_share"] = round(unlike / len(cp), 4)
@@ -200,19 +217,20 @@ def gather(settings: Settings, ds: str) -> Evidence:
 
 def _donor_slots(settings: Settings, ds: str) -> dict:
     """slot_id -> category of every slot as of the date, and how many distinct usable slots
-    (one per photo content) the catalog offers; none before the cutouts stage ever ran."""
+    (one per photo content) the catalog offers per category; none before cutouts ever ran."""
     from deltalake.exceptions import TableNotFoundError
 
     try:
         slots = read_table(settings, "donor_slots",
                            ["ds", "slot_id", "category", "usable", "image_uri", "slot_index"])
     except TableNotFoundError:
-        return {"slot_categories": {}, "usable_slots": 0}
+        return {"slot_categories": {}, "usable_slots": {}}
     slots = slots[slots["ds"].astype(str) <= ds].sort_values("ds")
     usable = slots[slots["usable"].fillna(False).astype(bool)]
     return {"slot_categories": {k: (None if pd.isna(v) else v)
                                 for k, v in zip(slots["slot_id"], slots["category"])},
-            "usable_slots": int(len(usable.drop_duplicates(["image_uri", "slot_index"])))}
+            "usable_slots": usable.drop_duplicates(["image_uri", "slot_index"])["category"]
+            .dropna().map(product_slot_category).value_counts().to_dict()}
 
 
 def run(settings: Settings, ds: str) -> dict[str, float]:

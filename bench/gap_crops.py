@@ -9,7 +9,7 @@ spread over the photo, tiled with overlaps): that one is inpainted whole, in a c
     PYTHONPATH=. python bench/gap_crops.py --ikea-products 40 --room-sides 384 768 \
         --demo-products 40 --batches 1 2 4 8 16 32 --out /tmp/adstage-bench/gap_crops.json
 
-Pairs: **IKEA** = the IKEA staging comparison's own pairing (``adstage.evaluation.ikea_comparison``:
+Pairs: **IKEA** = the IKEA staging comparison's own pairing (``research.ikea_comparison``:
 shipped segmenter's donor slots in the non-held-apart rooms, one shape index, ``pairing.pair``,
 first donor passing the copy-paste job's fit/gap checks), rooms at ``--room-sides`` px on the
 short side (384 is the comparison's working size; 768 is about the photos' native size);
@@ -111,7 +111,7 @@ def ikea_pairs(n: int, seed: int, room_side: int, cache: Path) -> list[Pair]:
     from adstage import registry
     from adstage.config import Settings
     from adstage.evalsplit import is_holdout
-    from adstage.evaluation import ikea_comparison as cmp
+    from research import ikea_comparison as cmp
     from adstage.onnx_runtime import session_from_bytes
     from adstage.staging.copy_paste import CopyPasteParams
     from adstage.vision import ikea, shape
@@ -164,7 +164,7 @@ def demo_pairs(n: int, seed: int, folder: Path, size: tuple[int, int] = (512, 38
     """Demo-catalog pairs: each unstaged product in the first same-category staged photo that
     passes the copy-paste checks (ground-truth masks as slot and alpha)."""
     from adstage.demo.catalog import generate_catalog
-    from adstage.evaluation.ikea_comparison import accept_donor
+    from research.ikea_comparison import accept_donor
     from adstage.staging.copy_paste import CopyPasteParams
 
     generate_catalog(folder, n, seed=seed, staged_size=size)

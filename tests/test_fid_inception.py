@@ -240,7 +240,6 @@ import importlib.util, sys
 import numpy as np
 import adstage.evaluation, adstage.evaluation.evaluate, adstage.evaluation.features
 import adstage.evaluation.frechet, adstage.evaluation.kid, adstage.evaluation.seam
-import adstage.evaluation.ikea_comparison
 spec = importlib.util.spec_from_file_location("evaluate_job", {str(ROOT / "jobs" / "evaluate.py")!r})
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
 from adstage.evaluation import features

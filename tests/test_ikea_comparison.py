@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from adstage.evaluation import ikea_comparison as ic
+from research import ikea_comparison as ic
 from adstage.evaluation.evaluate import CONTROL, compare
 from adstage.staging.composite import opencv_inpainter
 from adstage.staging.copy_paste import CopyPasteParams
@@ -187,7 +187,7 @@ def test_missing_boundary_experiment_says_what_to_run(tmp_path):
     with pytest.raises(SystemExit) as e:
         ic.Comparison(cfg)
     msg = str(e.value)
-    assert "boundary_experiment --out" in msg and str(tmp_path / "nope") in msg
+    assert "boundary_experiment.py --out" in msg and str(tmp_path / "nope") in msg
     assert not (tmp_path / "out").exists()   # nothing written before the check
 
 

@@ -8,7 +8,7 @@ import pytest
 from deltalake import write_deltalake
 
 from adstage.config import Settings
-from adstage.quality_gate import Evidence, GateFailed, check, gather, main
+from adstage.quality_gate import Evidence, GateFailed, check, even_top_share, gather, main
 from conftest import make_settings
 
 DS = "2026-11-24"
@@ -180,7 +180,7 @@ def _spread(slots: list[str], categories: list[str]) -> Evidence:
                            "slot_id": slots, "category": categories})
     return _evidence(products=set(staged["product_id"]), staged=staged,
                      rejects=pd.DataFrame({"product_id": [], "method": []}),
-                     slot_categories={s: "chair" for s in slots}, usable_slots=40)
+                     slot_categories={s: "chair" for s in slots}, usable_slots={"chair": 40})
 
 
 def test_copy_paste_piled_on_a_handful_of_slots_or_on_unlike_slots_fails():
@@ -189,9 +189,20 @@ def test_copy_paste_piled_on_a_handful_of_slots_or_on_unlike_slots_fails():
     assert not [f for f in failures if "slot" in f] and figures["top_slots_share"] == 0.25
     piled = _spread([f"s{i % 3}" for i in range(40)], ["armchair"] * 40)
     assert any("most used donor slots" in f for f in check(DS, piled, S)[0])
-    few = replace(piled, usable_slots=12)  # a dozen slots: five of them are most of the catalog
-    assert not any("most used donor slots" in f for f in check(DS, few, S)[0])
+    # Three chair slots for forty chairs: the pile-up is the catalog's, not the pairing's.
+    few = replace(piled, usable_slots={"chair": 3})
+    failures, figures = check(DS, few, S)
+    assert figures["top_slots_share_even"] == 1.0
+    assert not any("most used donor slots" in f for f in failures)
     unlike = _spread([f"s{i % 20}" for i in range(40)], ["sofa"] * 40)
     failures, figures = check(DS, unlike, S)
     assert figures["unlike_slot_share"] == 1.0
     assert any("another category" in f for f in failures)
+
+
+def test_the_even_spread_floor_weighs_each_category_by_its_own_slots():
+    # 30 chairs over 3 chair slots (10 each), 10 sofas over 10 sofa slots (1 each):
+    # the five busiest slots hold 10 + 10 + 10 + 1 + 1 of 40 images whatever pairing does.
+    assert even_top_share({"chair": 30, "sofa": 10}, {"chair": 3, "sofa": 10}, 5) == 32 / 40
+    # A category with no usable slot recorded counts as one slot (its images pile by force).
+    assert even_top_share({"bed": 4}, {}, 5) == 1.0

@@ -222,7 +222,7 @@ SHIPPED_CLASSIFIER = registry.MODELS_DIR / "classifier" / "classifier.onnx"
 
 @pytest.mark.parametrize("setting, stage, broken", [
     ("classifier_model", classify, "unpromoted"),
-    ("segmenter_model", regions, "corrupt"),
+    ("salient_model", regions, "corrupt"),  # the donor slots' mask net (slot_source detector)
     ("inpaint_model", copy_paste, "corrupt"),
     ("pix2pix_model", vanilla, "unpromoted"),
 ])

@@ -3,10 +3,10 @@ without the weighted boundary loss, then + contact shadow + harmonisation) and v
 scored exactly as the nightly evaluation job scores them (``evaluate.compare``/``control_sets``).
 
     # prerequisite (~60 min CPU): the EdgeConnect models trained on IKEA rooms
-    PYTHONPATH=. python -m adstage.generative.boundary_experiment --out /tmp/adstage-boundary
+    PYTHONPATH=. python research/boundary_experiment.py --out /tmp/adstage-boundary
     # the comparison: ~8 min on 2 shared vCPUs; ~19 min with --train-pix2pix 6000 (adds a
     # pix2pix trained on the IKEA donor rooms as the row vanilla_ikea)
-    PYTHONPATH=. python -m adstage.evaluation.ikea_comparison --out /tmp/adstage-ikea-cmp
+    PYTHONPATH=. python research/ikea_comparison.py --out /tmp/adstage-ikea-cmp
 
 What it does:
 
@@ -105,7 +105,7 @@ PASTE_SPECS = {
 
 BOUNDARY_RUNS = {"edge": "edge", "baseline": "inpaint_silhouette_baseline",
                  "boundary": "inpaint_silhouette_boundary"}
-BOUNDARY_COMMAND = ("PYTHONPATH=. python -m adstage.generative.boundary_experiment --out {dir}")
+BOUNDARY_COMMAND = ("PYTHONPATH=. python research/boundary_experiment.py --out {dir}")
 
 TABLE_COLUMNS = ("method", "fd", "kid", "seam_accuracy", "seam_kid", "object_expansion",
                  "preservation_max", "gap_closed", "n_images", "n_patches")
@@ -563,7 +563,7 @@ def export_generators(boundary_dir: Path, out: Path) -> dict[str, dict]:
         if not dest.is_file() or dest.stat().st_mtime < ck.stat().st_mtime:
             log.info("exporting %s (%s) -> %s", run, ck, dest)
             publish.export_checkpoint(ck, [stem], dest.parent, training={
-                "data": "IKEA rooms (adstage.generative.boundary_experiment)",
+                "data": "IKEA rooms (research.boundary_experiment)",
                 "checkpoint": str(ck)})
         blob = ckpt.load(ck)
         cfg = blob["config"]
@@ -1098,7 +1098,7 @@ class Comparison:
         s = self.settings
         ec_holdout = self._edgeconnect_overlap()
         result = {
-            "command": "python -m adstage.evaluation.ikea_comparison " + " ".join(sys.argv[1:]),
+            "command": "python research/ikea_comparison.py " + " ".join(sys.argv[1:]),
             "config": asdict(self.cfg), "extractor": self.embed.name,
             "settings": {"eval_image_size": s.eval_image_size, "seam_scale": s.seam_scale,
                          "seam_patch": s.seam_patch, "seam_points_per_image": s.seam_points_per_image,
@@ -1234,7 +1234,7 @@ class Comparison:
 def main(argv: list[str] | None = None) -> int:
     from adstage import logs
 
-    p = argparse.ArgumentParser(prog="python -m adstage.evaluation.ikea_comparison",
+    p = argparse.ArgumentParser(prog="python research/ikea_comparison.py",
                                 description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder, outside the repository "
@@ -1243,7 +1243,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="products to sample (those in a pipeline category)")
     p.add_argument("--seed", type=int, default=0, help="product sample seed")
     p.add_argument("--boundary-experiment", default=RunConfig.boundary_experiment,
-                   help="--out folder of adstage.generative.boundary_experiment")
+                   help="--out folder of research.boundary_experiment")
     p.add_argument("--inception", default="", help="local ONNX Inception, e.g. the set-up's "
                    "~/.cache/adstage/models/fid/inception_fid.onnx (tools/build_fid.py; docs/"
                    "fid.md); default: the project's adstage-randfeat-v1 features")

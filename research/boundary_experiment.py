@@ -5,7 +5,7 @@ one shared edge generator and four inpainting generators
 ({free-form, silhouette-difference} training masks × {baseline, boundary loss}), then
 evaluates all of them on held-back rooms with held-back product silhouettes::
 
-    PYTHONPATH=. python -m adstage.generative.boundary_experiment --out /tmp/adstage-boundary
+    PYTHONPATH=. python research/boundary_experiment.py --out /tmp/adstage-boundary
 
 Outputs (checkpoints, samples, ``results.json``, ``results.md``) go to ``--out``; only the
 markdown table is meant for docs/.  Re-running skips runs whose checkpoint is complete.
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
              "hardware": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
                           "torch": torch.__version__}}, indent=2))
     if args.phase in {"all", "eval"}:
-        from adstage.generative.boundary_eval import evaluate_all
+        from research.boundary_eval import evaluate_all
 
         evaluate_all(args)
 

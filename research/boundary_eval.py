@@ -1,4 +1,4 @@
-"""Evaluation half of :mod:`adstage.generative.boundary_experiment`.
+"""Evaluation half of :mod:`research.boundary_experiment`.
 
 Held-back rooms × held-back product silhouettes (odd-indexed products; training used the
 even ones) -> fixed 128² crops with silhouette-difference holes (the copy-paste case) and

@@ -1,10 +1,10 @@
 """IKEA figures of the vision core (numbers for docs/vision-core.md; pictures only to var/ or /tmp).
 
-    python -m adstage.vision.evaluate_ikea classifier          # accuracy + confusion, test split
-    python -m adstage.vision.evaluate_ikea cutouts  [--sheet var/vision/ikea_cutouts.jpg]
-    python -m adstage.vision.evaluate_ikea slots    [--sheet var/vision/ikea_slots.jpg]
-    python -m adstage.vision.evaluate_ikea retrieval
-    python -m adstage.vision.evaluate_ikea synthetic-slots  # held-back synthetic scenes
+    python research/evaluate_ikea.py classifier          # accuracy + confusion, test split
+    python research/evaluate_ikea.py cutouts  [--sheet var/vision/ikea_cutouts.jpg]
+    python research/evaluate_ikea.py slots    [--sheet var/vision/ikea_slots.jpg]
+    python research/evaluate_ikea.py retrieval
+    python research/evaluate_ikea.py synthetic-slots  # held-back synthetic scenes
 
 Models are the shipped ONNX files (``models/``); the IKEA set is read in place and nothing derived
 from it is written into the repository (contact sheets go where --sheet says; keep that under
@@ -164,7 +164,7 @@ def synthetic_slots(_args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m adstage.vision.evaluate_ikea", description=__doc__,
+    p = argparse.ArgumentParser(prog="python research/evaluate_ikea.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["classifier", "cutouts", "slots", "retrieval",
                                     "synthetic-slots"])
