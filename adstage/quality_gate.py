@@ -216,17 +216,25 @@ def gather(settings: Settings, ds: str) -> Evidence:
 
 
 def _donor_slots(settings: Settings, ds: str) -> dict:
-    """slot_id -> category of every slot as of the date, and how many distinct usable slots
-    (one per photo content) the catalog offers per category; none before cutouts ever ran."""
+    """slot_id -> category of every slot as of the date, and per category how many distinct
+    slots pairing could pick: usable, of each photo's latest date, one per photo content, and
+    not a photo held apart for the evaluation (`shape_index.current_slots`' rule: a held-apart
+    photo is never a donor, so its slots must not lower the spread floor); none before
+    cutouts ever ran."""
     from deltalake.exceptions import TableNotFoundError
 
+    from adstage.evalsplit import photo_is_holdout
+
     try:
-        slots = read_table(settings, "donor_slots",
-                           ["ds", "slot_id", "category", "usable", "image_uri", "slot_index"])
+        slots = read_table(settings, "donor_slots", ["ds", "image_id", "slot_id", "category",
+                                                     "usable", "image_uri", "slot_index"])
     except TableNotFoundError:
         return {"slot_categories": {}, "usable_slots": {}}
     slots = slots[slots["ds"].astype(str) <= ds].sort_values("ds")
-    usable = slots[slots["usable"].fillna(False).astype(bool)]
+    latest = slots.groupby("image_id")["ds"].transform("max")
+    usable = slots[(slots["ds"] == latest) & slots["usable"].fillna(False).astype(bool)]
+    usable = usable[~usable["image_uri"].map(
+        lambda u: photo_is_holdout(u, settings.eval_holdout_share))]
     return {"slot_categories": {k: (None if pd.isna(v) else v)
                                 for k, v in zip(slots["slot_id"], slots["category"])},
             "usable_slots": usable.drop_duplicates(["image_uri", "slot_index"])["category"]

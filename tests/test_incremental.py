@@ -49,8 +49,11 @@ def _night(spark, settings, ds: str, feed: str) -> dict[str, dict]:
 def nights(spark, tmp_path_factory):
     home = tmp_path_factory.mktemp("incremental")
     summary = generate_catalog(home / "catalog", 10, seed=7, ds=D0)
+    # Ten products hold one of each demo shape: like-for-like pairing would find no donor of
+    # the product's own category, and this module tests carrying rows, not the pairing rule.
     settings = make_settings(home, allowed_roots=str(home / "catalog"), onnx_device="cpu",
-                             eval_holdout_share="0.5", parallax_seconds="0.5")
+                             eval_holdout_share="0.5", parallax_seconds="0.5",
+                             pairing_like_only="false")
     # One product photo blank: no cutout, so a pairing and a staging reject on every date (the
     # carried partitions compared below are then never all empty by chance of the catalog).
     blank = sorted((home / "catalog" / "images" / "products").glob("*.png"))[-1]
