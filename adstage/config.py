@@ -144,6 +144,11 @@ class Settings:
     staging_harmonize: bool = False
     staging_dilate_px: int = 4
     staging_crop_size: int = 256
+    # The ad crops (1:1, 1.91:1) in the image store: jpg of staging_crop_quality (they go to
+    # ad platforms, which take JPEG; PNG made them two thirds of a staged image's bytes), or
+    # png (lossless). The staged image and its masks stay PNG whatever this says.
+    staging_crop_format: str = "jpg"
+    staging_crop_quality: int = 90
     # A photo whose gap crops would hold more pixels than the photo itself is inpainted whole, in
     # one call, when it has at most this many pixels (docs/benchmarks.md); 0 = always crops.
     staging_full_frame_max_px: int = 2 * 1024 * 1024
@@ -165,6 +170,10 @@ class Settings:
     # Parallax clips: length, frame rate.
     parallax_seconds: float = 2.0
     parallax_fps: int = 12
+    # Which clip files a night writes (adstage.staging.parallax): mp4 (mp4v, what the ad
+    # platforms ingest), webm (VP9, what the gallery plays), gif (a fallback for places
+    # that play neither: opt-in, it was 28 % of a night's store; docs/reliability.md item 12).
+    parallax_formats: tuple[str, ...] = ("mp4", "webm")
     # ---- evaluation ----------------------------------------------------------------------
     # A local TorchScript Inception file makes the Fréchet distance a true FID; empty = the
     # project's own adstage-randfeat-v1 extractor (named in every metrics row).
@@ -175,6 +184,14 @@ class Settings:
     seam_points_per_image: int = 24
     # The HTML review pages; empty = <home>/gallery.
     gallery_dir: str = ""
+    # What the gallery keeps of the store's objects beside its pages (adstage.staging.review):
+    # preview = each image once as a JPEG of at most gallery_preview_side px (quality
+    # gallery_preview_quality), the WebM / GIF clips as they are, no MP4 (a download the
+    # browser cannot play; it stays in the store); copy = every object byte for byte, MP4
+    # included (the pages then show full-size, lossless pictures).
+    gallery_assets: str = "preview"
+    gallery_preview_side: int = 800
+    gallery_preview_quality: int = 90
     # ---- quality gate (adstage.quality_gate): the nightly run fails loudly beyond these ----
     # Share of a date's unstaged products without a copy-paste image.
     gate_max_reject_share: float = 0.5
@@ -294,6 +311,8 @@ _CHOICES = {
     "generator_precision": ("fp32", "int8"),
     "slot_source": ("detector", "segmenter"),
     "slot_mask_method": ("both", "salient", "grabcut"),
+    "gallery_assets": ("preview", "copy"),
+    "staging_crop_format": ("jpg", "png"),
 }
 _SHARES = ("eval_holdout_share", "gate_max_reject_share", "gate_max_ingest_reject_share",
            "staging_max_gap_share", "staging_min_fit_iou", "detector_min_score",
@@ -302,12 +321,14 @@ _POSITIVE = ("fetch_timeout_s", "max_image_bytes", "max_pixels", "min_side", "ma
              "shuffle_partitions", "inference_batch", "pairing_top_k", "staging_crop_size",
              "parallax_seconds", "parallax_fps", "gate_history_days", "eval_image_size",
              "seam_scale", "seam_patch", "seam_points_per_image", "shape_index_exact_max",
-             "gpu_per_executor", "pairing_max_upscale", "staging_max_size_ratio")
+             "gpu_per_executor", "pairing_max_upscale", "staging_max_size_ratio",
+             "gallery_preview_side")
 _NOT_NEGATIVE = ("onnx_intra_op_threads", "staging_inpaint_batch", "gpu_per_task",
                  "staging_full_frame_max_px", "staging_dilate_px", "gate_min_regression_images",
                  "pairing_max_aspect_log_ratio", "gate_max_fd_regression",
                  "gate_max_seam_regression", "pairing_diversity", "gate_min_spread_images")
 _METHODS = ("copy_paste", "hard_paste", "vanilla")
+_CLIP_FORMATS = ("mp4", "webm", "gif")
 
 
 def _problems(s: "Settings") -> list[str]:
@@ -332,6 +353,13 @@ def _problems(s: "Settings") -> list[str]:
     for name, choices in _CHOICES.items():
         if getattr(s, name) not in choices:
             out.append(f"{name}={getattr(s, name)!r} must be one of {', '.join(choices)}")
+    for name in ("gallery_preview_quality", "staging_crop_quality"):
+        if not 1 <= getattr(s, name) <= 100:
+            out.append(f"{name}={getattr(s, name)} must be within 1..100")
+    bad = [f for f in s.parallax_formats if f not in _CLIP_FORMATS]
+    if bad or not s.parallax_formats:
+        out.append(f"parallax_formats {list(s.parallax_formats)} must be one or more of "
+                   f"{', '.join(_CLIP_FORMATS)}")
     unknown = [m for m in s.staging_methods if m not in _METHODS]
     if unknown:
         out.append(f"staging_methods {unknown} not among {', '.join(_METHODS)}")

@@ -54,10 +54,18 @@ _CURRENT: set[str] = set()  # tables seen with every contract column, in this pr
 
 def _add_new_columns(spark: "SparkSession", uri: str, name: str) -> None:
     """A contract column added after the table was created (nullable, appended): added to the
-    table, so that a warehouse written by an older adstage keeps working."""
+    table, so that a warehouse written by an older adstage keeps working. A column the
+    contract now allows to be null (``animations.gif_uri`` once GIFs became opt-in) has its
+    NOT NULL dropped."""
     if uri in _CURRENT:
         return
-    have = set(spark.read.format("delta").load(uri).columns)
+    fields = {f.name: f for f in spark.read.format("delta").load(uri).schema.fields}
+    have = set(fields)
+    for c in spec(name).columns:
+        if c.nullable and c.name in fields and not fields[c.name].nullable:
+            log.info("%s: column %s may now be null (contract)", name, c.name)
+            _with_retries(lambda c=c: spark.sql(
+                f"ALTER TABLE delta.`{uri}` ALTER COLUMN {c.name} DROP NOT NULL"), name)
     missing = [c for c in spec(name).columns if c.name not in have]
     for c in missing:
         if not c.nullable:

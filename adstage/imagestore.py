@@ -56,14 +56,19 @@ class ImageStore:
         writes nothing new)."""
         return self.put(hashlib.sha256(data).hexdigest(), data, ext)
 
-    def put_image(self, image: np.ndarray) -> str:
-        """Encode a BGR or single-channel uint8 array as PNG and store it."""
+    def put_image(self, image: np.ndarray, fmt: str = "png", quality: int = 90) -> str:
+        """Encode a BGR or single-channel uint8 array as PNG (lossless), or as JPEG of
+        ``quality`` (``fmt="jpg"``: pictures without alpha that nobody measures pixel by
+        pixel, e.g. ad crops), and store it."""
         import cv2
 
-        ok, buf = cv2.imencode(".png", image)
+        if fmt not in ("png", "jpg"):
+            raise ValueError(f"images are stored as png or jpg, not {fmt!r}")
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if fmt == "jpg" else []
+        ok, buf = cv2.imencode(f".{fmt}", image, params)
         if not ok:
-            raise ValueError(f"cannot encode a {image.dtype} {image.shape} array as PNG")
-        return self.put_bytes(buf.tobytes(), "png")
+            raise ValueError(f"cannot encode a {image.dtype} {image.shape} array as {fmt}")
+        return self.put_bytes(buf.tobytes(), fmt)
 
     def get_image(self, uri: str, grey: bool = False) -> np.ndarray:
         """Decode a stored PNG: BGR uint8, or one channel when ``grey`` (masks)."""

@@ -4,8 +4,9 @@ a short video ad (``animations``), or why not (``staging_rejects``, method ``par
 The product layer comes from the staged image and its stored alpha
 (``staged_images.product_mask_uri``); the background plate is the staged image with the
 product's support removed and filled by the same EdgeConnect models and crop machinery as the
-copy-paste gap (``adstage.staging.parallax``). Clips go to the image store as MP4, WebM and GIF;
-the plate as PNG (creatives reuse it).
+copy-paste gap (``adstage.staging.parallax``). Clips go to the image store in
+``Settings.parallax_formats`` (MP4 and WebM by default, GIF opt-in; a format not written leaves
+its ``*_uri`` null); the plate as PNG (creatives reuse it).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from adstage.reasons import Reason
 from adstage.staging import codes
 from adstage.staging.copy_paste import load_generators
 from adstage.staging.outputs import record_columns
-from adstage.staging.parallax import CameraMove, make_layers, render_frames, write_gif, write_mp4, write_webm
+from adstage.staging.parallax import CameraMove, make_layers, render_frames, write_clips
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -33,9 +34,9 @@ class AnimateWorker:
     """Animates staged-image records (numpy and the image store; no Spark)."""
 
     def __init__(self, store, inpaint_fn: Callable, move: CameraMove, crop_size: int,
-                 model_versions: list[str]):
+                 model_versions: list[str], formats: tuple[str, ...] = ("mp4", "webm")):
         self.store, self.inpaint_fn, self.move = store, inpaint_fn, move
-        self.crop_size, self.model_versions = crop_size, model_versions
+        self.crop_size, self.model_versions, self.formats = crop_size, model_versions, formats
 
     def animate(self, rec: dict) -> dict:
         base = {"product_id": rec["product_id"], "method": rec["method"]}
@@ -48,10 +49,9 @@ class AnimateWorker:
             layers = make_layers(staged, alpha, self.inpaint_fn, crop_size=self.crop_size)
             frames = render_frames(layers, self.move)
             with tempfile.TemporaryDirectory(prefix="adstage-parallax-") as tmp:
-                files = {"mp4": write_mp4(frames, Path(tmp) / "c.mp4", self.move.fps),
-                         "webm": write_webm(frames, Path(tmp) / "c.webm", self.move.fps),
-                         "gif": write_gif(frames, Path(tmp) / "c.gif", self.move.fps)}
+                files = write_clips(frames, tmp, "c", self.move.fps, self.formats)
                 uris = {f"{k}_uri": self.store.put_bytes(p.read_bytes(), k) for k, p in files.items()}
+                uris.update({f"{k}_uri": None for k in ("mp4", "webm", "gif") if k not in files})
         except Exception as exc:
             log.exception("parallax failed on %s", rec["product_id"])
             return {**base, "reason": Reason.INTERNAL_ERROR.value,
@@ -78,6 +78,7 @@ def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
     versions = [f"{edge.name}@{edge.version}", f"{inpaint.name}@{inpaint.version}"]
     move = CameraMove(seconds=settings.parallax_seconds, fps=settings.parallax_fps)
     store_root, device, crop = settings.image_store_uri, settings.onnx_device, settings.staging_crop_size
+    formats = settings.parallax_formats
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from adstage.generative.inference import EdgeConnectInpainter
@@ -86,7 +87,7 @@ def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
         e, i = (session_from_bytes(b, device) for b in blobs)
         worker = AnimateWorker(ImageStore(store_root),
                                rgb_inpainter(EdgeConnectInpainter(e, i, sigma=sigma)), move,
-                               crop, versions)
+                               crop, versions, formats)
         for b in batches:
             rows = [worker.animate(rec) for rec in b.to_pylist()]
             yield pa.RecordBatch.from_pylist([{c: r.get(c) for c, _ in cols} for r in rows],
@@ -106,7 +107,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     stage_salt = incremental.salt(
         "animate", models=[f"{m.name}@{m.version}" for m in load_generators(settings)],
         seconds=settings.parallax_seconds, fps=settings.parallax_fps,
-        crop_size=settings.staging_crop_size)
+        crop_size=settings.staging_crop_size, formats=sorted(settings.parallax_formats))
     inputs = staged.filter(F.col("method") == codes.COPY_PASTE).select(*cols).withColumn(
         incremental.FINGERPRINT, incremental.fingerprint(stage_salt, *cols))
     # Only clips are carried: a failed clip has a transient reason (always retried), a

@@ -71,13 +71,16 @@ class CopyPasteParams:
     min_fit_iou: float = 0.3
     full_frame_max_px: int = 2 * 1024 * 1024
     max_size_ratio: float = 2.0
+    crop_format: str = "jpg"
+    crop_quality: int = 90
 
     @classmethod
     def from_settings(cls, s: Settings) -> "CopyPasteParams":
         methods = tuple(m for m in s.staging_methods if m in codes.PASTE_METHODS)
         return cls(methods, s.staging_shadow, s.staging_harmonize, s.staging_dilate_px,
                    s.staging_crop_size, s.staging_max_gap_share, s.staging_min_fit_iou,
-                   s.staging_full_frame_max_px, s.staging_max_size_ratio)
+                   s.staging_full_frame_max_px, s.staging_max_size_ratio,
+                   s.staging_crop_format, s.staging_crop_quality)
 
 
 def _error(exc: BaseException) -> str:
@@ -188,7 +191,7 @@ class CopyPasteWorker:
             res = finish_copy_paste(job.pending, filled)
             row = {**job.head, **self._scores(res)}
             row.update(store_outputs(self.store, res.image, res.product_alpha, res.gap_mask,
-                                     res.box))
+                                     res.box, self.params.crop_format, self.params.crop_quality))
         except Exception as exc:
             log.exception("staging %s into %s failed", job.product_id, job.head["slot_id"])
             return self._rejects(base, Reason.INTERNAL_ERROR.value,
@@ -282,7 +285,7 @@ class CopyPasteWorker:
             row.update({"shadow": False, "harmonize": False, "model_versions": [],
                         "onnx_providers": "none", **self._scores(res)})
             row.update(store_outputs(self.store, res.image, res.product_alpha, res.gap_mask,
-                                     res.box))
+                                     res.box, self.params.crop_format, self.params.crop_quality))
             row["seconds"] = round(time.perf_counter() - t0, 4)
             rows[method] = row
         if job is None:

@@ -26,19 +26,26 @@ def alpha_png(alpha: np.ndarray) -> np.ndarray:
 
 
 def store_outputs(store, image: np.ndarray, product_alpha: np.ndarray, generated: np.ndarray,
-                  box: Box) -> dict:
-    """Write image, masks and crops to the image store; the staged_images columns they fill."""
+                  box: Box, crop_format: str = "jpg", crop_quality: int = 90) -> dict:
+    """Write image, masks and crops to the image store; the staged_images columns they fill.
+
+    The image and its masks are lossless PNG (the evaluation, the parallax layers and the
+    seam measure read their pixels); the ad crops, which only go to ad platforms, are JPEG of
+    ``crop_quality`` by default (``Settings.staging_crop_format``; they were two thirds of a
+    staged image's bytes as PNG: docs/reliability.md, item 12)."""
     h, w = image.shape[:2]
     # A crop that does not fit inside the photo is refused, not padded: its URI stays null and
     # crop_refused says why.
     crops, refused = ad_crops(image, box)
+
+    def crop(name: str) -> str | None:
+        return store.put_image(crops[name], crop_format, crop_quality) if name in crops else None
     return {"output_uri": store.put_image(image), "width": w, "height": h,
             "product_mask_uri": store.put_image(alpha_png(product_alpha)),
             "gap_mask_uri": store.put_image(generated),
             "box_mask_uri": store.put_image(box_mask((h, w), box)),
             "product_box": [int(v) for v in box],
-            "crop_square_uri": store.put_image(crops["square"]) if "square" in crops else None,
-            "crop_wide_uri": store.put_image(crops["landscape"]) if "landscape" in crops else None,
+            "crop_square_uri": crop("square"), "crop_wide_uri": crop("landscape"),
             "crop_refused": "; ".join(f"{name}: {why}" for name, why in sorted(refused.items()))
             or None}
 

@@ -8,9 +8,11 @@ the plate — near things move faster — which reads as depth.  The plate is ov
 with mirrored borders as a second guard, so no frame has an empty edge.  The product's contact
 shadow lives in the plate (it stays on the floor), so keep the move small.
 
-Written three ways (``parallax_clip``): MP4 (OpenCV ``mp4v``, MPEG-4 Part 2) for the ad
-platforms, which ingest MP4; WebM (OpenCV ``VP90``, VP9) for browsers, i.e. the review gallery's
-``<video>``; and a looping GIF (Pillow) as the fallback.  Which codec plays where was measured
+Written up to three ways (``write_clips``; the nightly job writes ``Settings.parallax_formats``,
+MP4 and WebM by default): MP4 (OpenCV ``mp4v``, MPEG-4 Part 2) for the ad platforms, which
+ingest MP4; WebM (OpenCV ``VP90``, VP9) for browsers, i.e. the review gallery's ``<video>``;
+and, opt-in, a looping GIF (Pillow) as the fallback for places that play neither (at 1024x768
+a GIF was 5x the MP4 and WebM together; docs/reliability.md, item 12).  Which codec plays where was measured
 with the pinned opencv-python-headless 5.0 (its wheel bundles FFmpeg) and Debian's Chromium 156
 (``tests/test_gallery_browser.py`` checks that the gallery's WebM plays there):
 
@@ -171,29 +173,50 @@ def fixed_track_uid(webm: bytes) -> bytes:
 
 
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: int, max_side: int = 480) -> Path:
-    """Write BGR frames as a looping GIF (Pillow), downscaled so the longer side <= ``max_side``."""
+    """Write BGR frames as a looping GIF (Pillow), downscaled so the longer side <= ``max_side``.
+
+    One 256-colour palette for the whole clip (median cut over the first, middle and last
+    frame), so that Pillow stores each frame after the first as the rectangle that changed
+    and the palette once, instead of a palette of its own per frame (which made every frame
+    differ everywhere)."""
     from PIL import Image
 
     path = Path(path)
     h, w = frames[0].shape[:2]
     k = min(1.0, max_side / max(h, w))
     size = (max(1, int(round(w * k))), max(1, int(round(h * k))))
-    imgs = [Image.fromarray(np.ascontiguousarray(
-        (cv2.resize(f, size, interpolation=cv2.INTER_AREA) if k < 1 else f)[..., ::-1])) for f in frames]
+    rgb = [np.ascontiguousarray((cv2.resize(f, size, interpolation=cv2.INTER_AREA) if k < 1 else f)[..., ::-1])
+           for f in frames]
+    keys = sorted({0, len(rgb) // 2, len(rgb) - 1})
+    palette = Image.fromarray(np.concatenate([rgb[i] for i in keys], axis=0)).quantize(
+        256, method=Image.Quantize.MEDIANCUT)
+    imgs = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in rgb]
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(round(1000 / fps)), loop=0,
-                 optimize=False)
+                 optimize=True)
     return path
+
+
+# Clip formats by name (Settings.parallax_formats).
+WRITERS = {"mp4": write_mp4, "webm": write_webm, "gif": write_gif}
+
+
+def write_clips(frames: list[np.ndarray], out_dir: str | Path, stem: str, fps: int,
+                formats: tuple[str, ...] = ("mp4", "webm")) -> dict[str, Path]:
+    """``{format: out_dir/stem.<format>}`` for each of ``formats`` (``WRITERS``' names)."""
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown or not formats:
+        raise ValueError(f"clip formats {list(formats)}: each one of {', '.join(WRITERS)}")
+    return {f: WRITERS[f](frames, Path(out_dir) / f"{stem}.{f}", fps) for f in formats}
 
 
 def parallax_clip(staged: np.ndarray, product_alpha: np.ndarray, inpaint_fn: InpaintFn, out_dir: str | Path,
                   stem: str, *, product_image: np.ndarray | None = None, move: CameraMove = CameraMove(),
-                  crop_size: int = 256) -> dict[str, Path]:
-    """Layers, frames and the three files:
+                  crop_size: int = 256, formats: tuple[str, ...] = ("mp4", "webm", "gif")
+                  ) -> dict[str, Path]:
+    """Layers, frames and a file per format, e.g.
     ``{"mp4": out_dir/stem.mp4, "webm": out_dir/stem.webm, "gif": out_dir/stem.gif}``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     layers = make_layers(staged, product_alpha, inpaint_fn, product_image=product_image, crop_size=crop_size)
     frames = render_frames(layers, move)
-    return {"mp4": write_mp4(frames, out_dir / f"{stem}.mp4", move.fps),
-            "webm": write_webm(frames, out_dir / f"{stem}.webm", move.fps),
-            "gif": write_gif(frames, out_dir / f"{stem}.gif", move.fps)}
+    return write_clips(frames, out_dir, stem, move.fps, formats)

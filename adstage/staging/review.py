@@ -3,8 +3,11 @@
 One card per staged product — product before, donor room, the copy-paste result beside the
 hard paste and the vanilla (pix2pix) baseline, the ad crops, the scores and the parallax clip —
 worst seam first (``staged_images.seam_score``, higher = more visibly pasted), so failures are
-seen before an auditor sees them. Images are copied from the image store next to the page
-(relative links: the folder can be zipped, mailed or served as is). The page's path is logged
+seen before an auditor sees them. What the page shows is kept next to it (relative links: the
+folder can be zipped, mailed or served as is): by default (``gallery_assets=preview``) each
+picture as a JPEG preview of at most ``gallery_preview_side`` px, the WebM (and, when written,
+GIF) clips as they are and no MP4 (the browser cannot play it; it stays in the store);
+``gallery_assets=copy`` copies every object byte for byte, as before issue 18 item 12. The page's path is logged
 on this job's MLflow run and tagged on the staging run it shows (``adstage.gallery``).
 """
 from __future__ import annotations
@@ -41,13 +44,50 @@ def _num(v):
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
-class Assets:
-    """Copies store objects into ``<gallery>/assets/`` once each, shared by every date's page
-    (store names are content addresses: a name never changes content, so a night that shows
-    the same images copies nothing); returns links relative to a date's page."""
+# Store objects a page shows as they are (the browser plays them) and those it leaves in the
+# store in preview mode (an MP4 is a download the browser cannot play).
+_CLIPS = ("webm", "gif")
+_NOT_PREVIEWED = ("mp4",)
 
-    def __init__(self, store: ImageStore, gallery_dir: Path):
+
+def preview_bytes(data: bytes, side: int, quality: int) -> tuple[bytes, str]:
+    """A stored picture for a page: scaled so its longer side <= ``side`` (never up), JPEG of
+    ``quality``; PNG when it has an alpha channel (JPEG has none). (bytes, extension)."""
+    import cv2
+    import numpy as np
+
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError("not a decodable image")
+    h, w = img.shape[:2]
+    k = side / max(h, w)
+    if k < 1:
+        img = cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))),
+                         interpolation=cv2.INTER_AREA)
+    if img.ndim == 3 and img.shape[2] == 4:
+        ok, buf = cv2.imencode(".png", img)
+        return buf.tobytes(), "png"
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError(f"cannot encode a {img.shape} preview")
+    return buf.tobytes(), "jpg"
+
+
+class Assets:
+    """Keeps what the pages show in ``<gallery>/assets/``, once each, shared by every date's
+    page (store names are content addresses: a name never changes content, so a night that
+    shows the same images writes nothing); returns links relative to a date's page.
+
+    ``mode="copy"``: every object byte for byte under its store name. ``mode="preview"``:
+    pictures as ``<sha256>-s<side>q<quality>.jpg`` previews (the name says how it was made,
+    so other settings never reuse a stale preview), clips copied, MP4s not kept (None)."""
+
+    def __init__(self, store: ImageStore, gallery_dir: Path, mode: str = "preview",
+                 side: int = 800, quality: int = 90):
+        if mode not in ("preview", "copy"):
+            raise ValueError(f"gallery assets: preview or copy, not {mode!r}")
         self.store, self.dir = store, gallery_dir / "assets"
+        self.mode, self.side, self.quality = mode, side, quality
         self.dir.mkdir(parents=True, exist_ok=True)
         self.copied = 0
 
@@ -55,17 +95,31 @@ class Assets:
         if not isinstance(uri, str) or not uri:
             return None
         name = uri.rsplit("/", 1)[-1]
+        ext = name.rsplit(".", 1)[-1].lower()
+        preview = self.mode == "preview" and ext not in _CLIPS
+        if preview and ext in _NOT_PREVIEWED:
+            return None
+        if preview:
+            stem = name.split(".", 1)[0]
+            done = [p for p in (self.dir / f"{stem}-s{self.side}q{self.quality}.{e}"
+                                for e in ("jpg", "png")) if p.exists()]
+            if done:
+                return f"../assets/{done[0].name}"
         target = self.dir / name
-        if not target.exists():
+        if preview or not target.exists():
             try:  # a temporary name then a rename: a page never links half a file
-                part = target.with_name(f".{name}.{os.getpid()}.part")
-                part.write_bytes(self.store.get(uri))
+                data = self.store.get(uri)
+                if preview:
+                    data, out_ext = preview_bytes(data, self.side, self.quality)
+                    target = self.dir / f"{stem}-s{self.side}q{self.quality}.{out_ext}"
+                part = target.with_name(f".{target.name}.{os.getpid()}.part")
+                part.write_bytes(data)
                 part.replace(target)
                 self.copied += 1
             except Exception as exc:
-                log.warning("gallery: %s not copied (%s)", uri, exc)
+                log.warning("gallery: %s not kept (%s)", uri, exc)
                 return None
-        return f"../assets/{name}"
+        return f"../assets/{target.name}"
 
 
 def build_items(staged: list[dict], animations: list[dict], link) -> list[dict]:
@@ -91,8 +145,8 @@ def build_items(staged: list[dict], animations: list[dict], link) -> list[dict]:
             item["scores"]["vanilla_object_expansion"] = _num(methods[codes.VANILLA]["object_expansion"])
         clip = clips.get(pid)
         if clip:
-            item.update(video=link(clip["mp4_uri"]), webm=link(clip["webm_uri"]),
-                        gif=link(clip["gif_uri"]))
+            item.update(video=link(clip.get("mp4_uri")), webm=link(clip.get("webm_uri")),
+                        gif=link(clip.get("gif_uri")))
         items.append(item)
     return items
 
@@ -105,7 +159,9 @@ def run(settings: Settings, ds: str) -> dict[str, float]:
         shutil.rmtree(page_dir)  # a re-run never keeps stale pictures of an older run
     staged = _rows(settings, "staged_images", ds)
     animations = _rows(settings, "animations", ds)
-    assets = Assets(ImageStore(settings.image_store_uri), settings.gallery_path)
+    assets = Assets(ImageStore(settings.image_store_uri), settings.gallery_path,
+                    settings.gallery_assets, settings.gallery_preview_side,
+                    settings.gallery_preview_quality)
     items = build_items(staged, animations, assets)
     page = write_gallery(page_dir, ds, items, sort_by=SORT_BY)
     _link_runs(settings, page, ds, {r["mlflow_run_id"] for r in staged + animations})

@@ -73,9 +73,11 @@ class VanillaWorker:
     """Stages product records with pix2pix (``Pix2PixStager``) and measures them with the
     segmenter (``Segmenter``); numpy and the image store, no Spark."""
 
-    def __init__(self, store, stager, segmenter, model_versions: list[str], providers: str):
+    def __init__(self, store, stager, segmenter, model_versions: list[str], providers: str,
+                 crop_format: str = "jpg", crop_quality: int = 90):
         self.store, self.stager, self.segmenter = store, stager, segmenter
         self.model_versions, self.providers = model_versions, providers
+        self.crop_format, self.crop_quality = crop_format, crop_quality
 
     def stage(self, recs: list[dict]) -> list[dict]:
         out, ready = [], []
@@ -116,7 +118,8 @@ class VanillaWorker:
                    "attempts": 1, "model_versions": self.model_versions,
                    "onnx_providers": self.providers, "seconds": round(per_image, 4)}
             generated = np.full(scene.shape[:2], 255, np.uint8)  # every pixel is painted
-            row.update(store_outputs(self.store, scene, a, generated, mask_box(intended)))
+            row.update(store_outputs(self.store, scene, a, generated, mask_box(intended),
+                                     self.crop_format, self.crop_quality))
             out.append(row)
         return out
 
@@ -143,6 +146,7 @@ def stage_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
     size = int((p2p.card or {}).get("preprocessing", {}).get("train_resolution", 128))
     versions = [f"{p2p.name}@{p2p.version}", f"{seg.name}@{seg.version}"]
     blobs, store_root, device = (p2p.data, seg.data), settings.image_store_uri, settings.onnx_device
+    crops_as = (settings.staging_crop_format, settings.staging_crop_quality)
     batch = settings.inference_batch
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -152,7 +156,7 @@ def stage_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
 
         p, s = (session_from_bytes(b, device) for b in blobs)
         worker = VanillaWorker(ImageStore(store_root), Pix2PixStager(p, size), Segmenter(s),
-                               versions, ",".join(p.get_providers()))
+                               versions, ",".join(p.get_providers()), *crops_as)
         for b in batches:
             recs = b.to_pylist()
             for i in range(0, len(recs), batch):
@@ -177,7 +181,8 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     cols = ["product_id", "category", "image_id", "image_uri", "mask_uri", "ok", "flags"]
     stage_salt = incremental.salt("stage_vanilla",
-                                  models=[f"{m.name}@{m.version}" for m in load_models(settings)])
+                                  models=[f"{m.name}@{m.version}" for m in load_models(settings)],
+                                  crops=[settings.staging_crop_format, settings.staging_crop_quality])
     inputs = queries(spark, settings, ds).select(*cols).withColumn(
         incremental.FINGERPRINT, incremental.fingerprint(stage_salt, *cols))
     only = {"method": [codes.VANILLA]}
