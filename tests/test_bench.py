@@ -5,6 +5,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -15,6 +17,7 @@ def load(name: str):
     return module
 
 
+@pytest.mark.slow
 def test_edgeconnect_inference_bench_runs(tmp_path):
     out = tmp_path / "rows.json"
     assert load("edgeconnect_inference").main(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from test_bench import load
 
 
+@pytest.mark.slow
 def test_donor_detection_bench_runs_on_two_demo_rooms(tmp_path):
     out = tmp_path / "donor"
     assert load("donor_detection").main(

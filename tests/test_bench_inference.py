@@ -107,6 +107,7 @@ def test_without_cuda_the_same_interface_runs_fp32_on_the_cpu():
 
 
 # ---- the benches, on minimal sizes ---------------------------------------------------------
+@pytest.mark.slow
 def test_gap_crops_bench_runs(tmp_path):
     out = tmp_path / "gap.json"
     assert load("gap_crops").main(["--ikea-products", "0", "--demo-products", "6",
@@ -125,6 +126,7 @@ def test_gap_crops_bench_runs(tmp_path):
     assert set(row["ms_per_image_by_batch"]) == {"1", "2"} and row["best_batch"] in (1, 2)
 
 
+@pytest.mark.slow
 def test_onnx_sessions_bench_runs(tmp_path):
     out = tmp_path / "sessions.json"
     # Two real worker processes started together, and one per session setting.

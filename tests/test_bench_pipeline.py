@@ -94,6 +94,7 @@ def test_date_rows_counts_carried_rows_but_not_their_seconds(tmp_path):
     assert pt.date_rows(tmp_path, "staged_images", "2026-11-25") == (2, 1, 4.0)
 
 
+@pytest.mark.slow
 def test_faiss_bench_at_1k_vectors(tmp_path):
     out = tmp_path / "faiss"
     # nprobe = nlist (25 lists at 1k vectors) scans every list: IVF must then be exact too.

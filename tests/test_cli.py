@@ -22,6 +22,7 @@ def test_help(argv, capsys):
     assert "usage" in capsys.readouterr().out.lower()
 
 
+@pytest.mark.slow
 def test_job_scripts_have_help():
     """Every job answers --help; the ones a DAG schedules also take the logical date."""
     scheduled = "".join(p.read_text() for p in (ROOT / "dags").glob("*.py"))

@@ -18,7 +18,7 @@ from feeds import mixed_feed
 JOB = Path(__file__).resolve().parents[1] / "jobs" / "ingest.py"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_ingest_on_a_standalone_cluster(tmp_path):
     feed, expected = mixed_feed(tmp_path)
     settings = make_settings(tmp_path / "home")

@@ -5,6 +5,15 @@ and `airflow backfill create` of two dates (two runs at once) → SparkSubmitOpe
 spark-submit → every job in jobs/ → Delta tables, the gallery, the quality gate and an MLflow
 run per task; then a re-run of the second date. The whole-night assertions read the first
 date, the backfill and re-run tests both, and the training DAG trains (tiny) on that warehouse.
+
+Tiers: the integrity tests are unit tests (marked slow: each parses a DAG in a fresh
+interpreter); the five tests on ``nights`` are e2e. They share one fixture on purpose — a
+scheduler, three backfills and the training DAG take ~17 min on two cores, and a fixture per
+test would multiply that by five — so when that fixture fails (a task failed, a backfill timed
+out) all five report the same setup error: read the first one's traceback, which names the
+failing run and ends with its task's last log lines. Once the fixture passes, each test fails
+alone on its own assertion. One scenario by itself:
+``pytest tests/test_dag.py -k backfill_runs_each_date`` (the fixture still runs whole).
 """
 from __future__ import annotations
 
@@ -72,6 +81,7 @@ print(json.dumps({{
     return proc.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_dag_integrity(tmp_path):
     info = json.loads(load_dagbag_in_subprocess(tmp_path))
     assert info["errors"] == {}
@@ -110,6 +120,7 @@ def test_dag_file_imports_nothing_heavy(dag_file):
         assert f"import {heavy}" not in source and f"from {heavy}" not in source
 
 
+@pytest.mark.slow
 def test_training_dag_integrity(tmp_path):
     info = json.loads(load_dagbag_in_subprocess(tmp_path, TRAINING_DAG_FILE, "adstage_training"))
     assert info["errors"] == {} and info["dags"] == ["adstage_training"]
@@ -209,7 +220,7 @@ def snapshot(settings, ds: str, volatile: set[str] = VOLATILE) -> dict[str, list
     return out
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_real_dag_run_stages_the_demo_catalog(nights):
     """The whole night of D1, every task for real, on its half of the demo catalog."""
     from adstage.report import read_table
@@ -247,7 +258,7 @@ def test_real_dag_run_stages_the_demo_catalog(nights):
     assert [r for r in recent_runs(settings, 40) if r["job"] == "ingest"][0]["status"] == "FINISHED"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_backfill_runs_each_date_into_its_own_partitions(nights):
     """Two dates in one backfill, run at once: every task of both runs succeeded (the one-app
     layout skipped), and every date-partitioned table holds rows of each date, for that
@@ -280,7 +291,7 @@ def test_backfill_runs_each_date_into_its_own_partitions(nights):
         k: int(expected.get(k, 0)) for k in built.index}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_rerun_of_one_date_replaces_exactly_that_date(nights):
     """The second backfill re-ran D2 only; D2's rows came back identical (bar run ids and
     timings), D1's were not touched."""
@@ -293,7 +304,7 @@ def test_rerun_of_one_date_replaces_exactly_that_date(nights):
     assert changed == [], {t: (len(before[D2][t]), len(after[D2][t])) for t in changed}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_unchanged_catalog_night_runs_in_one_application(nights):
     """D3's feed is D2's: the night plan sends it down carry_forward (one spark-submit for
     every stage), the per-stage tasks are skipped, and D3's partitions are D2's apart from the
@@ -325,7 +336,7 @@ def test_unchanged_catalog_night_runs_in_one_application(nights):
     assert gate["tags.adstage.gate"] == "pass"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_training_dag_trains_on_the_tables_and_promotes_only_as_good(nights):
     """The training DAG for real on the nights' warehouse, tiny trainers: sets from the tables
     (held-apart photos kept out), four candidates, and a champion that moves only for a

@@ -37,6 +37,7 @@ def demo(tmp_path_factory) -> tuple[Path, dict]:
     return root, catalog.generate_catalog(root, n_products=N, seed=7, ds=DS)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     for out, seed in ((a, 11), (b, 11), (c, 12)):
@@ -53,6 +54,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
     assert (a / first).read_bytes() != (c / first).read_bytes()
 
 
+@pytest.mark.slow
 def test_masks_are_binary_and_match_their_images(demo):
     root, _ = demo
     for t in _truth(root):
@@ -66,6 +68,7 @@ def test_masks_are_binary_and_match_their_images(demo):
             assert t[view]["box"] == _tight(mask), (t["product_id"], view)
 
 
+@pytest.mark.slow
 def test_unstaged_photos_show_the_product_on_white(demo):
     root, _ = demo
     for t in _truth(root):
@@ -79,6 +82,7 @@ def test_unstaged_photos_show_the_product_on_white(demo):
         assert abs((x0 + x1) - 256) <= 2 and abs((y0 + y1) - 256) <= 2  # centred
 
 
+@pytest.mark.slow
 def test_staged_products_stand_inside_the_frame(demo):
     root, _ = demo
     staged = [t for t in _truth(root) if t["staged"]]
@@ -96,6 +100,7 @@ def test_staged_products_stand_inside_the_frame(demo):
         assert np.abs(np.median(un, 0) - np.median(st, 0)).max() < 40, t["product_id"]
 
 
+@pytest.mark.slow
 def test_counts_honour_staged_fraction_and_cover_every_class(demo, tmp_path):
     root, summary = demo
     truth = _truth(root)

@@ -220,6 +220,7 @@ def test_decode_min_max_normalises_and_resizes_back():
     assert (S.decode(np.full((1, 1, 320, 320), 0.3, np.float32), (5, 5)) == 0).all()
 
 
+@pytest.mark.slow
 def test_salient_mask_covers_a_dark_square_on_white(masker):
     img = np.full((240, 320, 3), 255, np.uint8)
     img[60:180, 100:220] = (40, 40, 40)
@@ -235,6 +236,7 @@ def test_salient_mask_covers_a_dark_square_on_white(masker):
 
 
 # --- no torch on this path ----------------------------------------------------------------
+@pytest.mark.slow
 def test_no_torch_imported():
     code = (
         "import sys, numpy as np\n"

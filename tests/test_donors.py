@@ -122,6 +122,7 @@ def test_every_mask_method_outlines_a_plain_piece(refine):
     assert s.usable and iou > 0.9, (s.flags, iou)
 
 
+@pytest.mark.slow
 def test_the_shipped_detectors_give_a_demo_room_one_usable_slot_per_piece(tmp_path):
     """The nightly path end to end on one photo: both shipped detectors, the salient net,
     the store; a bad image costs its own row only."""

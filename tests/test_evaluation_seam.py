@@ -38,6 +38,7 @@ def test_kid_matches_the_unbiased_estimator_on_the_full_sets():
     assert std == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_kid_is_near_zero_for_one_distribution_and_clearly_positive_for_a_shift():
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
@@ -298,6 +299,7 @@ def staged_sets(tmp_path_factory):
     return real, pastes
 
 
+@pytest.mark.slow
 def test_hard_pastes_are_told_from_real_edges_and_real_edges_are_not(staged_sets):
     real_items, paste_items = staged_sets
     embed = embedder()

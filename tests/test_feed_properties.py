@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +58,7 @@ def check(raw: str) -> dict:
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(record)
 def test_any_json_record_is_a_row_or_a_reject(rec):
@@ -65,6 +67,7 @@ def test_any_json_record_is_a_row_or_a_reject(rec):
           .decode("utf-8", "replace"))          # or as raw (replaced) bytes
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(any_text | json_value.map(json.dumps))
 def test_any_line_is_a_row_or_a_reject(line):

@@ -102,6 +102,7 @@ def test_the_card_matches_the_catalog_and_the_pinned_wheel():
     assert card["parity"]["passed"] and tool.up_to_date(tool.paths(_onnx().parents[2])) is None
 
 
+@pytest.mark.slow
 def test_onnx_matches_the_torchscript_on_project_images():
     """Demo rooms and synthetic images through the package's own preprocessing and TorchScript,
     and through ``inception_input`` and onnxruntime."""
@@ -143,6 +144,7 @@ def test_inception_input_resizes_as_the_package_and_scales_exactly():
 
 # -- the Fréchet distance: two independent implementations --------------------------------
 
+@pytest.mark.slow
 def test_frechet_agrees_with_the_eigenvalue_formula_on_inception_features(room_features):
     a, b = room_features
     assert a.shape == (20, 2048) and b.shape == (20, 2048)
@@ -155,6 +157,7 @@ def test_frechet_agrees_with_the_eigenvalue_formula_on_inception_features(room_f
     assert frechet_distance(a, b) == pytest.approx(frechet_distance(b, a), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_frechet_agrees_with_scipy_sqrtm_on_real_features(room_features):
     """scipy.linalg.sqrtm of S1 S2 (pytorch-fid's formula) on 256 Inception dimensions (the
     full 2048 take sqrtm ~30 s; docs/fid.md has them on IKEA photos) and on the random
@@ -234,6 +237,7 @@ def test_the_executors_embed_whole_images_with_inception_and_patches_with_randfe
     np.testing.assert_allclose(sets["copy_paste"].whole[0], direct, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_nightly_evaluation_imports_no_torch():
     code = f"""
 import importlib.util, sys

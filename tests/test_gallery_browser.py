@@ -1,10 +1,11 @@
-"""The review gallery in a real headless Chromium (Debian's chromium + chromium-driver, `make browser`).
+"""The review gallery in a real headless Chromium (Debian's chromium + chromium-driver, `make browser`,
+driven by Selenium: ``chromium`` and ``check_page`` in tests/conftest.py).
 
 One gallery for a made-up date with real PNGs and real parallax clips (``adstage.staging.parallax``
 writers); one browser session for the module.  Checked: it loads, every image resolves, the
 WebM clips play (the MP4s are only download links: Chromium does not play ``mp4v``), a card
 without a WebM shows its GIF, cards are worst first and the select box re-sorts them, and a
-screenshot is kept (``tests/browser.py`` says where).  The negative test breaks a copy of the
+screenshot is kept (``conftest.artifacts_dir`` says where).  The negative test breaks a copy of the
 gallery to show that the check can fail.  Missing chromium/chromedriver is an error, not a skip.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from PIL import Image
 
 from adstage.staging.gallery import write_gallery
 from adstage.staging.parallax import write_gif, write_mp4, write_webm
-from browser import Browser, BrowserMissing, find_binaries
+from conftest import BrowserMissing, check_page, chromium, find_binaries
 
 DS = "2031-02-03"
 # product id -> scores; "p-noscore" has no fit_iou (goes last), "p-gif" has no WebM (GIF shown).
@@ -83,7 +84,7 @@ def expected_order(key: str, higher_is_better: bool) -> list[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    with Browser() as b:
+    with chromium() as b:
         yield b
 
 
@@ -96,15 +97,15 @@ CARD_ORDER = "return Array.from(document.querySelectorAll('#cards > section.card
 
 
 def test_gallery_loads_every_image_resolves_and_a_screenshot_is_kept(browser, gallery):
-    check = browser.check_page(gallery, f"gallery-{DS}")
+    check = check_page(browser, gallery, f"gallery-{DS}")
     assert check.ok, check.problems()
     assert DS in check.title
-    assert DS in browser.execute("return document.querySelector('h1').textContent")
-    assert browser.execute(CARD_ORDER) and len(browser.execute(CARD_ORDER)) == len(PRODUCTS)
-    n_img, n_broken_alt = browser.execute(
+    assert DS in browser.execute_script("return document.querySelector('h1').textContent")
+    assert browser.execute_script(CARD_ORDER) and len(browser.execute_script(CARD_ORDER)) == len(PRODUCTS)
+    n_img, n_broken_alt = browser.execute_script(
         "const i = Array.from(document.images); return [i.length, i.filter(x => !x.naturalWidth).length]")
     assert (n_img, n_broken_alt) == (5 * len(PRODUCTS) + 1, 0)      # 5 pictures a card + p-gif's GIF
-    assert "<oak & ash>" in browser.execute("return document.querySelector('h2 small').textContent")
+    assert "<oak & ash>" in browser.execute_script("return document.querySelector('h2 small').textContent")
 
     shot = check.screenshot
     assert shot.is_file() and shot.name == f"gallery-{DS}.png" and shot.stat().st_size > 10_000
@@ -117,10 +118,10 @@ def test_gallery_loads_every_image_resolves_and_a_screenshot_is_kept(browser, ga
 
 
 def test_webm_clips_play_gif_and_mp4_links_resolve(browser, gallery):
-    browser.get(gallery)
-    assert browser.execute("return document.createElement('video').canPlayType('video/webm; codecs=\"vp9\"')") \
+    browser.get(gallery.as_uri())
+    assert browser.execute_script("return document.createElement('video').canPlayType('video/webm; codecs=\"vp9\"')") \
         == "probably"
-    clips = browser.execute("""return (async () => {
+    clips = browser.execute_script("""return (async () => {
       const out = [];
       for (const v of document.querySelectorAll("video")) {
         v.muted = true;
@@ -141,25 +142,25 @@ def test_webm_clips_play_gif_and_mp4_links_resolve(browser, gallery):
         assert c["err"] is None and c["error"] is None and c["fellBack"] is None, c
         assert c["src"].endswith(".webm") and c["readyState"] >= 2 and c["t"] > 0.2, c
         assert (c["w"], c["h"]) == (162, 102), c                      # padded to even, not cropped
-    gif = browser.execute("""const s = document.querySelector('section[data-pid="p-gif"]');
+    gif = browser.execute_script("""const s = document.querySelector('section[data-pid="p-gif"]');
       return Array.from(s.querySelectorAll("img")).filter(i => i.src.endsWith(".gif"))
                   .map(i => [i.naturalWidth, i.naturalHeight])""")
     assert gif == [list(CLIP_SIZE)]
-    links = browser.execute("return Array.from(document.querySelectorAll('a[download]')).map(a => a.href)")
+    links = browser.execute_script("return Array.from(document.querySelectorAll('a[download]')).map(a => a.href)")
     assert len(links) == len(PRODUCTS) and all(u.endswith(".mp4") for u in links)
     # Resolving links to existing files is check_page's job (tested above and below).
 
 
 def test_cards_are_worst_first_and_the_select_resorts_them(browser, gallery):
-    browser.get(gallery)
-    assert browser.execute("return document.getElementById('sort').value") == "fit_iou"
-    assert browser.execute(CARD_ORDER) == expected_order("fit_iou", higher_is_better=True)
+    browser.get(gallery.as_uri())
+    assert browser.execute_script("return document.getElementById('sort').value") == "fit_iou"
+    assert browser.execute_script(CARD_ORDER) == expected_order("fit_iou", higher_is_better=True)
     resort = """const s = document.getElementById('sort'); s.value = arguments[0];
                 s.dispatchEvent(new Event('change', {bubbles: true}));"""
-    browser.execute(resort, "gap_share")
-    assert browser.execute(CARD_ORDER) == expected_order("gap_share", higher_is_better=False)
-    browser.execute(resort, "fit_iou")
-    assert browser.execute(CARD_ORDER) == expected_order("fit_iou", higher_is_better=True)
+    browser.execute_script(resort, "gap_share")
+    assert browser.execute_script(CARD_ORDER) == expected_order("gap_share", higher_is_better=False)
+    browser.execute_script(resort, "fit_iou")
+    assert browser.execute_script(CARD_ORDER) == expected_order("fit_iou", higher_is_better=True)
 
 
 def test_a_broken_gallery_is_reported(browser, gallery, tmp_path):
@@ -168,14 +169,14 @@ def test_a_broken_gallery_is_reported(browser, gallery, tmp_path):
     (broken / "img" / "p-mid result.png").unlink()
     (broken / "vid" / "p-good.webm").unlink()
     (broken / "vid" / "p-bad.mp4").unlink()
-    check = browser.check_page(broken / "index.html", f"gallery-{DS}-broken")
+    check = check_page(browser, broken / "index.html", f"gallery-{DS}-broken")
     assert not check.ok
     assert [i["src"] for i in check.broken_images] == ["img/p-mid%20result.png"]
     assert [v["sources"] for v in check.broken_videos] == [[(broken / "vid" / "p-good.webm").as_uri()]]
     assert sorted(check.missing_files) == sorted(
         [(broken / "vid" / "p-bad.mp4").as_uri(), (broken / "vid" / "p-good.webm").as_uri()])
     # The page itself falls back to the GIF for the clip that cannot play.
-    fallback = browser.execute("""const s = document.querySelector('section[data-pid="p-good"]');
+    fallback = browser.execute_script("""const s = document.querySelector('section[data-pid="p-good"]');
       const v = s.querySelector("video");
       const g = Array.from(s.querySelectorAll("img")).find(i => i.src.endsWith(".gif"));
       return [v.hidden, v.dataset.fellBack || null, g ? g.naturalWidth : null]""")
@@ -187,4 +188,5 @@ def test_missing_browser_is_an_error_naming_make_browser(monkeypatch, tmp_path):
     with pytest.raises(BrowserMissing, match="make browser"):
         find_binaries()
     with pytest.raises(BrowserMissing, match="chromium and chromedriver"):
-        Browser().__enter__()
+        with chromium():
+            pass

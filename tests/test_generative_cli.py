@@ -15,12 +15,14 @@ TINY_EC = ["--size", "32", "--batch-size", "2", "--base-channels", "8", "--res-b
            "--disc-channels", "8", "--steps", "2", "--log-every", "1", "--sample-every", "2", "--threads", "1"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("job", ["train_edgeconnect", "train_pix2pix", "export_models"])
 def test_jobs_have_help(job):
     res = subprocess.run([sys.executable, str(ROOT / "jobs" / f"{job}.py"), "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "usage" in res.stdout
 
 
+@pytest.mark.slow
 def test_train_export_register_load(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("ADSTAGE_HOME", str(home))
@@ -52,6 +54,7 @@ def test_train_export_register_load(tmp_path, monkeypatch):
         assert sess.get_inputs()[0].shape[0] == "batch"
 
 
+@pytest.mark.slow
 def test_export_takes_the_edge_generator_from_its_own_run(tmp_path, monkeypatch):
     """G1 and G2 trained as separate runs (--stage edge / --stage inpaint) export as one pair."""
     monkeypatch.setenv("ADSTAGE_HOME", str(tmp_path / "home"))

@@ -37,6 +37,7 @@ def pair(tmp_path_factory):
             "embed": qj.rgb_embedder(Settings.load({}, environ={}))[0]}
 
 
+@pytest.mark.slow
 def test_int8_pair_stays_within_tolerance_of_fp32_on_fixed_crops(pair):
     ev = pair["eval"]
     assert len(ev) >= 4 and len({h.tobytes() for h in ev.holes}) == len(ev)
@@ -69,6 +70,7 @@ def _damaged(model: bytes, factor: float = 3.0) -> bytes:
     return m.SerializeToString()
 
 
+@pytest.mark.slow
 def test_gate_refuses_damaged_int8_and_registry_keeps_fp32_champion(pair, settings):
     from dataclasses import replace
 

@@ -22,6 +22,7 @@ def _export(tmp_path, seed):
     return ex.export_onnx(model, s, tmp_path / f"inpaint{seed}.onnx", ["image", "edges", "hole"], ["image_out"])
 
 
+@pytest.mark.slow
 def test_register_alias_and_load_in_onnxruntime(tmp_path, monkeypatch):
     monkeypatch.setenv("ADSTAGE_HOME", str(tmp_path / "home"))
     settings = Settings.load()
@@ -54,6 +55,7 @@ def test_register_alias_and_load_in_onnxruntime(tmp_path, monkeypatch):
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_promote_and_roll_back_the_champion(tmp_path, monkeypatch, capsys):
     from adstage import cli
     from adstage import registry as reg
@@ -75,6 +77,7 @@ def test_promote_and_roll_back_the_champion(tmp_path, monkeypatch, capsys):
     assert registry.resolve(settings, name).version == "1"
 
 
+@pytest.mark.slow
 def test_models_registered_in_one_job_run_keep_their_own_files(tmp_path, monkeypatch):
     """export_models registers several models inside its job run: each champion must be its
     own file, not the last one logged into a shared artifact folder."""

@@ -65,6 +65,7 @@ def test_shipped_pix2pix_stages_a_product():
     assert scenes.shape == (2, card["resolution"], card["resolution"], 3) and scenes.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_jobs_fall_back_to_the_shipped_generators(tmp_path, monkeypatch):
     """A fresh MLflow store has no @champion yet: the shipped files and their cards are used."""
     from adstage.config import Settings

@@ -1,5 +1,6 @@
 """Losses go down over a few real training steps on a tiny fixed batch; resume works."""
 import numpy as np
+import pytest
 import torch
 
 from adstage.generative import checkpoint as ckpt
@@ -17,6 +18,7 @@ def _first_last(hist, key, n=3):
     return np.mean(v[:n]), np.mean(v[-n:])
 
 
+@pytest.mark.slow
 def test_edgeconnect_losses_decrease_with_and_without_boundary_weight():
     for weight in (1.0, 5.0):
         cfg = EdgeConnectTrainConfig(**TINY, boundary_weight=weight, seed=0)
@@ -29,6 +31,7 @@ def test_edgeconnect_losses_decrease_with_and_without_boundary_weight():
             assert last < first, (weight, key, first, last)
 
 
+@pytest.mark.slow
 def test_pix2pix_losses_decrease():
     cfg = Pix2PixTrainConfig(size=32, num_downs=5, base_channels=8, disc_channels=8, batch_size=2, lr=1e-3)
     torch.manual_seed(0)
@@ -39,6 +42,7 @@ def test_pix2pix_losses_decrease():
     assert last < first
 
 
+@pytest.mark.slow
 def test_edgeconnect_train_writes_samples_and_resumes(tmp_path):
     cfg = EdgeConnectTrainConfig(**TINY, steps=2, log_every=1, sample_every=2, checkpoint_every=1,
                                  out_dir=str(tmp_path / "run"))

@@ -85,7 +85,7 @@ def test_local_mode_runs_without_a_profile(spark, tmp_path, caplog):
 
 
 # ---- standalone cluster with a fake GPU: the profile itself -----------------------------------
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_profile_on_a_standalone_cluster_with_a_fake_gpu(tmp_path):
     script = tmp_path / "fake-gpu.sh"
     script.write_text('#!/bin/sh\necho \'{"name": "gpu", "addresses": ["0"]}\'\n')

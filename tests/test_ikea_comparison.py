@@ -133,6 +133,7 @@ def test_render_vanilla_with_fakes():
     assert r.scores["preservation_max"] > 0.0   # the painted floor crossed the product
 
 
+@pytest.mark.slow
 def test_features_and_compare_end_to_end():
     """features_of / feature_set feed evaluate.compare like the nightly job's collector."""
     from adstage.evaluation.features import embedder
@@ -233,6 +234,7 @@ def _fs(prefix: str, n_img: int, shift: float, rng, k: int = 12, dim: int = 8) -
     return ic.feature_set(items)
 
 
+@pytest.mark.slow
 def test_outline_rows_control_gap_and_table():
     rng = np.random.default_rng(0)
     real = _fs("r", 10, 0.0, rng)
@@ -274,6 +276,7 @@ def test_floor_check_and_resolved_goal():
     assert ic.floor_check(rows[:2]) == {"gap": None, "control_std": None, "resolved": False}
 
 
+@pytest.mark.slow
 def test_regroup_by_donor_room():
     rng = np.random.default_rng(3)
     fs = _fs("p", 4, 0.0, rng, k=3)

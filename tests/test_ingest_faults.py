@@ -36,7 +36,7 @@ def job_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_driver_killed_between_writes_then_rerun_is_complete_and_exact(tmp_path):
     feed, expected = mixed_feed(tmp_path)
     env = job_env(tmp_path)
@@ -61,7 +61,7 @@ def test_driver_killed_between_writes_then_rerun_is_complete_and_exact(tmp_path)
     assert len(read_table(settings, "ingest_rejects")) == len(expected["rejects"])
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_two_dates_at_once_both_land(tmp_path):
     feed, expected = mixed_feed(tmp_path)
     env = job_env(tmp_path)

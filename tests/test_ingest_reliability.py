@@ -264,6 +264,7 @@ def _run_job(tmp_path, *args: str) -> tuple[int, str]:
     (["--feed", "{tmp}/empty.jsonl"], "feed for ds=2026-11-24 has 0 bytes"),
 ], ids=["mistyped", "negative-timeout", "tpu", "min-above-max", "missing-feed", "no-feed",
         "unknown-format", "empty-feed"])
+@pytest.mark.spark
 def test_operator_errors_are_one_line_without_a_traceback(tmp_path, args, message):
     (tmp_path / "feed.txt").write_text("product_id;title\n1;x\n")
     (tmp_path / "empty.jsonl").write_bytes(b"")

@@ -27,6 +27,7 @@ def test_decide(candidate, champion, higher, tolerance, promote_):
     assert verdict.reason
 
 
+@pytest.mark.slow
 def test_champion_moves_only_for_a_candidate_at_least_as_good(settings):
     from mlflow import MlflowClient
 

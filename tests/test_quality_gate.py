@@ -137,6 +137,7 @@ def _gate_runs(settings):
     return [(r.info.status, r.data.tags.get("adstage.gate")) for r in runs]
 
 
+@pytest.mark.slow
 def test_the_ingest_figures_come_from_the_dates_ingest_run(tmp_path):
     settings = make_settings(tmp_path)
     _tables(settings)
@@ -148,6 +149,7 @@ def test_the_ingest_figures_come_from_the_dates_ingest_run(tmp_path):
             ev.ingest_images_rejected) == (10, 2, 12, 3)
 
 
+@pytest.mark.slow
 def test_a_failed_gate_ends_its_mlflow_run_failed(tmp_path, monkeypatch):
     """It used to return 1 from inside the run, which MLflow closed as FINISHED."""
     settings = make_settings(tmp_path)

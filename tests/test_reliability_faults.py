@@ -79,7 +79,7 @@ def executor_pids(work_dir: Path) -> list[int]:
     return pids
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_executor_killed_mid_job_then_the_job_and_a_rerun_are_exact(tmp_path):
     feed, expected = mixed_feed(tmp_path)
     HoldFirst.body = png(tmp_path / "served.png", colour=(10, 200, 30)).read_bytes()
@@ -128,7 +128,7 @@ def test_executor_killed_mid_job_then_the_job_and_a_rerun_are_exact(tmp_path):
     assert {t: table_rows(settings, t) for t in after_kill} == after_kill
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_airflow_task_retried_after_a_failed_attempt_lands_the_same_rows(tmp_path):
     """The ingest task of the real DAG under `airflow tasks test`: the first attempt finds no
     feed (a late upload) and fails without writing; once the feed is there, the retry lands

@@ -249,6 +249,7 @@ def test_a_broken_model_fails_by_name_before_any_table_moves(night, spark, tmp_p
     assert delta_versions(settings) == before
 
 
+@pytest.mark.slow
 def test_refused_candidates_and_int8_versions_fall_back_to_the_shipped_model(tmp_path):
     """Not errors: a first candidate its promotion gate refused, or an int8 version quantized
     from the shipped fp32 model, leaves no champion; the shipped model that ran before still

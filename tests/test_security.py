@@ -242,6 +242,7 @@ def test_other_names_are_not(key):
     assert not redact.is_secret_key(key)
 
 
+@pytest.mark.slow
 def test_a_real_job_run_logs_no_secret_to_mlflow_or_the_log(tmp_path):
     from mlflow import MlflowClient
 

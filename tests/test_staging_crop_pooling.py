@@ -64,6 +64,7 @@ def strip(rows):
     return [{k: v for k, v in r.items() if k not in VOLATILE} for r in rows]
 
 
+@pytest.mark.slow
 def test_pooled_crops_give_the_rows_of_one_product_at_a_time(tmp_path, inpainter):
     fn, calls = inpainter
     store = ImageStore(str(tmp_path / "images"))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from mlflow import MlflowClient
 
 from adstage import tracking
@@ -36,6 +37,7 @@ def _start_holder(tmp_path, job: str, ds: str) -> tuple[subprocess.Popen, str]:
     return proc, run_id
 
 
+@pytest.mark.slow
 def test_runs_left_running_by_a_killed_driver_are_closed_failed_by_the_next_run(tmp_path):
     settings = make_settings(tmp_path)
     killed, killed_id = _start_holder(tmp_path, "ingest", DS)

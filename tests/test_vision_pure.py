@@ -30,6 +30,7 @@ def read(root: Path, rel: str, flags=cv2.IMREAD_COLOR) -> np.ndarray:
 
 
 # ---- cutouts ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cutout_iou_on_demo_ground_truth(demo):
     root, truth = demo
     ious, light = [], []
@@ -130,6 +131,7 @@ def _index_of(truth, root, kind="staged"):
     return out, members
 
 
+@pytest.mark.slow
 def test_retrieval_recall_at_5_on_demo_ground_truth(demo):
     """Query = the product's own cutout; donors = the demo's exact staged masks."""
     root, truth = demo
@@ -153,6 +155,7 @@ def test_retrieval_recall_at_5_on_demo_ground_truth(demo):
     assert n >= 30 and hits / n >= 0.9, (hits, n)
 
 
+@pytest.mark.slow
 def test_pairing_reasons_and_fallback(demo):
     root, truth = demo
     indexes, _ = _index_of(truth, root)
@@ -174,6 +177,7 @@ def test_pairing_reasons_and_fallback(demo):
     assert "similarity" in strict[0]["detail"]
 
 
+@pytest.mark.slow
 def test_pairing_spreads_near_equal_products_over_near_equal_slots(demo):
     """Two hundred products of one shape: without the jitter all take the one best slot."""
     root, truth = demo
@@ -224,6 +228,7 @@ def test_shipped_models_have_cards_and_load_without_torch():
             assert key in m.card, (folder, key)
 
 
+@pytest.mark.slow
 def test_shipped_classifier_on_demo(demo):
     from adstage.vision.classify import label_images
     from adstage.onnx_runtime import session_from_bytes
@@ -244,6 +249,7 @@ def test_shipped_classifier_on_demo(demo):
     assert right == len(expected)
 
 
+@pytest.mark.slow
 def test_registry_champion_wins_over_shipped(tmp_path):
     from conftest import make_settings
 
@@ -258,6 +264,7 @@ def test_registry_champion_wins_over_shipped(tmp_path):
     assert got.data == onnx_file.read_bytes() and got.card["architecture"] == "test"
 
 
+@pytest.mark.slow
 def test_bad_images_cost_their_own_row_only(demo, tmp_path):
     from adstage.imagestore import ImageStore
     from adstage.onnx_runtime import session_from_bytes
