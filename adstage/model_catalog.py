@@ -81,6 +81,34 @@ SLOT_SEGMENTER = register(ModelSpec(
     trainer="python jobs/train_segmenter.py", gate="slot IoU on the held-apart set"))
 
 
+EDGECONNECT_EDGE = register(ModelSpec(
+    name="adstage-edgeconnect-edge", role="generator", folder="generative",
+    file="edgeconnect_edge.onnx", source="trained here (python jobs/train_edgeconnect.py)",
+    licence=("project's own code; the shipped weights were trained on the IKEA research set "
+             "(non-commercial research use): retrain on your own rooms before commercial use"),
+    preprocess="adstage.generative.inference.EdgeConnectInpainter",
+    decode="edge map in [0, 1] inside the hole (EdgeConnect G1)",
+    trainer="python jobs/train_edgeconnect.py --stage edge",
+    gate="held-apart hole L1, with its inpainting pair (adstage.training.heldout_hole_l1)"))
+
+EDGECONNECT_INPAINT = register(ModelSpec(
+    name="adstage-edgeconnect-inpaint", role="generator", folder="generative",
+    file="edgeconnect_inpaint.onnx", source="trained here (python jobs/train_edgeconnect.py)",
+    licence=EDGECONNECT_EDGE.licence,
+    preprocess="adstage.generative.inference.EdgeConnectInpainter",
+    decode="RGB in [0, 1], known pixels passed through (EdgeConnect G2)",
+    trainer="python jobs/train_edgeconnect.py --stage inpaint",
+    gate=EDGECONNECT_EDGE.gate))
+
+PIX2PIX = register(ModelSpec(
+    name="adstage-pix2pix", role="generator", folder="generative", file="pix2pix.onnx",
+    source="trained here (python jobs/train_pix2pix.py)", licence="project's own",
+    preprocess="adstage.staging.vanilla.canvas_input",
+    decode="adstage.staging.vanilla.output_region",
+    trainer="python jobs/train_pix2pix.py",
+    gate="held-apart scene L1 (adstage.training.heldout_pix2pix_l1)"))
+
+
 # --- FID features -------------------------------------------------------------------------
 # Built at set-up, not committed (87 MB): `make fid-model` runs tools/build_fid.py into
 # ~/.cache/adstage/models/fid/ (card beside it; models/fid/README.md). The evaluation runs it

@@ -187,6 +187,7 @@ class Gate:
 
 
 def gates(settings: Settings, ds: str, size: str) -> dict[str, Gate]:
+    from adstage import model_catalog
     from adstage.generative import registry as gen
     from adstage.vision.train_cli import CLASSIFIER_NAME, SEGMENTER_NAME
 
@@ -216,18 +217,17 @@ def gates(settings: Settings, ds: str, size: str) -> dict[str, Gate]:
         return heldout_pix2pix_l1(p.heldout, blobs[gen.PIX2PIX_MODEL],
                                   int(cards[gen.PIX2PIX_MODEL].get("resolution") or 128))
 
+    def shipped(*names: str) -> dict[str, tuple[str, str, str]]:
+        # The candidate file is named as the shipped one (the catalog's).
+        return {n: (model_catalog.get(n).folder, model_catalog.get(n).file,
+                    model_catalog.get(n).file) for n in names}
+
     return {
-        "classifier": Gate({CLASSIFIER_NAME: ("classifier", "classifier.onnx", "classifier.onnx")},
-                           "balanced_accuracy", True, classifier),
-        "segmenter": Gate({SEGMENTER_NAME: ("segmenter", "segmenter.onnx", "segmenter.onnx")},
-                          "slot_mean_iou", True, segmenter),
-        "edgeconnect": Gate({gen.EDGE_MODEL: ("generative", "edgeconnect_edge.onnx",
-                                              "edgeconnect_edge.onnx"),
-                             gen.INPAINT_MODEL: ("generative", "edgeconnect_inpaint.onnx",
-                                                 "edgeconnect_inpaint.onnx")},
-                            "heldout_hole_l1", False, edgeconnect),
-        "pix2pix": Gate({gen.PIX2PIX_MODEL: ("generative", "pix2pix.onnx", "pix2pix.onnx")},
-                        "heldout_l1", False, pix2pix),
+        "classifier": Gate(shipped(CLASSIFIER_NAME), "balanced_accuracy", True, classifier),
+        "segmenter": Gate(shipped(SEGMENTER_NAME), "slot_mean_iou", True, segmenter),
+        "edgeconnect": Gate(shipped(gen.EDGE_MODEL, gen.INPAINT_MODEL), "heldout_hole_l1",
+                            False, edgeconnect),
+        "pix2pix": Gate(shipped(gen.PIX2PIX_MODEL), "heldout_l1", False, pix2pix),
     }
 
 

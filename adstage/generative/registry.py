@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import logging
 
-from adstage import registry
+from adstage import model_catalog, registry
 from adstage.config import Settings
 from adstage.onnx_runtime import session_from_bytes
 
-EDGE_MODEL = "adstage-edgeconnect-edge"
-INPAINT_MODEL = "adstage-edgeconnect-inpaint"
-PIX2PIX_MODEL = "adstage-pix2pix"
+EDGE_MODEL = model_catalog.EDGECONNECT_EDGE.name
+INPAINT_MODEL = model_catalog.EDGECONNECT_INPAINT.name
+PIX2PIX_MODEL = model_catalog.PIX2PIX.name
 CHAMPION = registry.CHAMPION
 INT8 = "int8"
 PRECISIONS = ("fp32", "int8")
 SHIPPED_FOLDER = "generative"
-SHIPPED = {EDGE_MODEL: "edgeconnect_edge.onnx", INPAINT_MODEL: "edgeconnect_inpaint.onnx",
-           PIX2PIX_MODEL: "pix2pix.onnx"}
+SHIPPED = {n: model_catalog.get(n).file for n in (EDGE_MODEL, INPAINT_MODEL, PIX2PIX_MODEL)}
 SHIPPED_INT8 = {name: file.replace(".onnx", ".int8.onnx") for name, file in SHIPPED.items()}
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from adstage.vision.cutout import tight_box
-from adstage.vision.preprocess import SEGMENTER_HW, to_unit
+from adstage.vision.preprocess import SEGMENTER_HW, segmenter_input
 
 LOW_QUALITY = "low_quality"
 TOO_SMALL = "too_small"
@@ -175,8 +175,7 @@ class Segmenter:
                         for d, f in zip(dims, SEGMENTER_HW))
 
     def prepare(self, bgr: np.ndarray) -> np.ndarray:
-        small = cv2.resize(bgr, (self.hw[1], self.hw[0]), interpolation=cv2.INTER_AREA)
-        return to_unit(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        return segmenter_input(bgr, self.hw)
 
     def predict(self, images: Sequence[np.ndarray], batch: int = 16) -> list[np.ndarray]:
         """BGR photos -> probability maps at model resolution, (h, w) float32 each."""

@@ -8,11 +8,11 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from adstage import logs
+from adstage import logs, model_catalog
 from adstage.config import Settings, parse_overrides
 
-CLASSIFIER_NAME = "adstage-staged-classifier"
-SEGMENTER_NAME = "adstage-slot-segmenter"
+CLASSIFIER_NAME = model_catalog.CLASSIFIER.name
+SEGMENTER_NAME = model_catalog.SLOT_SEGMENTER.name
 
 
 def _git_rev() -> str:
