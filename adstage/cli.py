@@ -10,6 +10,13 @@
     adstage staging [--ds D]       a date's staging: images per method, rejects, metrics, gallery
     adstage models                 registered models, their versions and aliases (champion)
     adstage promote NAME VERSION   point NAME's champion alias at VERSION (promote / roll back)
+
+Your own catalog (README.md, "Run on your own catalog"): set ADSTAGE_HOME (local state),
+ADSTAGE_FEED_URI (the feed, {ds} = the logical date), ADSTAGE_ALLOWED_ROOTS (folders images may
+be read from) and ADSTAGE_CATEGORIES (accepted categories, "" = any); then
+`python jobs/ingest.py --ds D` for one job, or the whole night with
+`python -m adstage.airflow_local run adstage_nightly D` (AIRFLOW_HOME, default ./var/airflow).
+Every setting is an ADSTAGE_<FIELD> variable or --conf FIELD=VALUE (adstage.config.Settings).
 """
 from __future__ import annotations
 
