@@ -110,8 +110,9 @@ test: jars fid-model browser  ## run the whole test suite (real Spark, Delta, ML
 	@$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The edit loop: the unit tier without its slow tests (no Spark session, no Airflow run, no
-# spark-submit; tiers in tests/conftest.py and setup.cfg): 1 024 tests, 2 min 28 s here (2 cores,
-# load average 11-14 from other work). `make test` stays the whole suite and CI's command.
+# spark-submit; tiers in tests/conftest.py and setup.cfg): 1 024 tests, `time make test-fast` here
+# (2 cores shared with other work): 1 min 21 s at load average 8, 2 min 28 s at 11-14.
+# `make test` stays the whole suite and CI's command.
 .PHONY: test-fast
 test-fast: fid-model browser  ## the fast tier: unit tests not marked slow (< 3 min; `make test` is the whole suite)
 	@$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "unit and not slow" $(PYTEST_ARGS)
