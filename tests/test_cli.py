@@ -22,23 +22,25 @@ def test_help(argv, capsys):
     assert "usage" in capsys.readouterr().out.lower()
 
 
+# One test per job, so that one broken job fails alone and names itself.
 @pytest.mark.slow
-def test_job_scripts_have_help():
+@pytest.mark.parametrize("job", sorted(p.name for p in (ROOT / "jobs").glob("*.py")))
+def test_job_scripts_have_help(job):
     """Every job answers --help; the ones a DAG schedules also take the logical date."""
     scheduled = "".join(p.read_text() for p in (ROOT / "dags").glob("*.py"))
-    for job in sorted((ROOT / "jobs").glob("*.py")):
-        proc = subprocess.run([sys.executable, str(job), "--help"], capture_output=True,
-                              text=True, timeout=120)
-        assert proc.returncode == 0, (job, proc.stderr[-2000:])
-        assert "usage" in proc.stdout.lower(), job
-        if f'"{job.name}"' in scheduled:
-            # A job with steps (jobs/training.py) takes the date in each step.
-            steps = re.search(r"\{([\w,-]+)\}", proc.stdout.split("\n\n")[0])
-            for step in steps.group(1).split(",") if steps else [None]:
-                out = subprocess.run([sys.executable, str(job), *([step] if step else []),
-                                      "--help"], capture_output=True, text=True,
-                                     timeout=120).stdout
-                assert "--ds" in out, (job, step)
+    path = ROOT / "jobs" / job
+    proc = subprocess.run([sys.executable, str(path), "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, (job, proc.stderr[-2000:])
+    assert "usage" in proc.stdout.lower(), job
+    if f'"{job}"' in scheduled:
+        # A job with steps (jobs/training.py) takes the date in each step.
+        steps = re.search(r"\{([\w,-]+)\}", proc.stdout.split("\n\n")[0])
+        for step in steps.group(1).split(",") if steps else [None]:
+            out = subprocess.run([sys.executable, str(path), *([step] if step else []),
+                                  "--help"], capture_output=True, text=True,
+                                 timeout=120).stdout
+            assert "--ds" in out, (job, step)
 
 
 def test_tables_on_an_empty_warehouse(tmp_path, capsys):
