@@ -213,7 +213,7 @@ def test_every_copy_paste_image_has_a_clip(run):
     assert set(anim.product_id) == set(staged[staged.method == "copy_paste"].product_id)
     r = anim.iloc[0]
     assert r.frames == 12 and r.fps == 12
-    assert store.get(r.mp4_uri)[4:8] == b"ftyp" and r.gif_uri is None  # GIF is opt-in
+    assert store.get(r.mp4_uri)[4:8] == b"ftyp" and pd.isna(r.gif_uri)  # GIF is opt-in
     assert store.get(r.webm_uri)[:4] == b"\x1a\x45\xdf\xa3"  # EBML (WebM)
     cap = cv2.VideoCapture(r.mp4_uri)
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
