@@ -18,28 +18,18 @@ import time
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from adstage.config import Settings
+from adstage.stages import STAGES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
-# (job name, module whose run(spark, settings, ds) it is), in the order of the DAG's tasks.
-STAGES = (
-    ("classify", "adstage.vision.classify"),
-    ("cutouts", "adstage.vision.regions"),
-    ("shape_index", "adstage.vision.shape_index"),
-    ("pair_donors", "adstage.vision.pairing"),
-    ("stage_copy_paste", "adstage.staging.copy_paste"),
-    ("stage_vanilla", "adstage.staging.vanilla"),
-    ("evaluate", "adstage.evaluation.evaluate"),
-    ("animate", "adstage.staging.animate"),
-)
 COMPUTED = "incremental.computed"
 
 
 def stage_runs() -> list[tuple[str, Callable[..., Mapping[str, float]]]]:
-    return [(job, importlib.import_module(module).run) for job, module in STAGES]
+    return [(s.job, importlib.import_module(s.module).run) for s in STAGES]
 
 
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, dict[str, float]]:

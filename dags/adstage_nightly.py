@@ -36,6 +36,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import dag, task
 
+from adstage.stages import STAGES, last_stages
+
 JOBS = Path(__file__).resolve().parents[1] / "jobs"
 # The logical date from the data interval: manual runs without a logical date still get one.
 DS = "{{ (data_interval_start or dag_run.run_after) | ds }}"
@@ -88,29 +90,22 @@ def adstage_nightly():
         if proc.returncode:
             raise RuntimeError(f"plan_night failed (exit {proc.returncode})")
         plan = json.loads(proc.stdout.strip().splitlines()[-1])
-        return "carry_forward" if plan["path"] == "one_app" else "classify"
+        return "carry_forward" if plan["path"] == "one_app" else STAGES[0].job
 
     plan = plan_night(DS)
     # Reads the previous date like the stages it runs: one date's at a time.
     carry = spark_job("carry_forward", "carry_forward.py", depends_on_past=True)
-    # Vision core (adstage/vision, docs/vision-core.md): label the day's images, cut out the
-    # unstaged products and find donor slots in the staged photos, refresh the shape indexes
-    # that changed, then pair every unstaged product with its donors.
-    classify = spark_job("classify", "classify.py")
-    cutouts = spark_job("cutouts", "cutouts.py")
-    # Tasks that read earlier dates wait for the previous date's instance (depends_on_past):
-    # in a backfill two dates run at once, and the index of D must hold D-1's slots, the gate
-    # of D must see D-1's metrics, whatever order the scheduler picked. The rest overlap.
-    index = spark_job("shape_index", "shape_index.py", depends_on_past=True)
-    pair = spark_job("pair_donors", "pair_donors.py")
-    ingest >> plan >> [classify, carry]
-    classify >> cutouts >> index >> pair
-    # Staging (adstage/staging, adstage/evaluation): the paper's method and its baseline side
-    # by side, judged against held-apart real photos, animated, and shown to the creatives.
-    copy_paste = spark_job("stage_copy_paste", "stage_copy_paste.py")
-    vanilla = spark_job("stage_vanilla", "stage_vanilla.py")
-    evaluate = spark_job("evaluate", "evaluate.py")
-    animate = spark_job("animate", "animate.py")
+    # The stages (adstage/stages.py, one list): the vision core (classify, cutouts,
+    # shape_index, pair_donors; docs/vision-core.md), then staging (the paper's method and its
+    # baseline side by side, judged against held-apart real photos, animated). Tasks that read
+    # earlier dates wait for the previous date's instance (depends_on_past): in a backfill two
+    # dates run at once, and the index of D must hold D-1's slots.
+    tasks = {s.job: spark_job(s.job, s.script, depends_on_past=s.depends_on_past)
+             for s in STAGES}
+    ingest >> plan >> [tasks[STAGES[0].job], carry]
+    for s in STAGES:
+        for upstream in s.after:
+            tasks[upstream] >> tasks[s.job]
     # Not Spark jobs (delta-rs reads): their own processes, the worker's interpreter.
     # After whichever layout ran (the other one is skipped).
     gallery = python_job("gallery", "gallery.py", trigger_rule="none_failed_min_one_success")
@@ -118,10 +113,7 @@ def adstage_nightly():
     # Never retried: its checks are deterministic, a second look at the same tables fails the
     # same way (the retries only delayed the failure by 2 + 4 minutes).
     gate = python_job("quality_gate", "quality_gate.py", depends_on_past=True, retries=0)
-    pair >> [copy_paste, vanilla]
-    [copy_paste, vanilla] >> evaluate
-    copy_paste >> animate
-    [evaluate, animate, carry] >> gallery >> gate
+    [*(tasks[j] for j in last_stages()), carry] >> gallery >> gate
 
 
 adstage_nightly()

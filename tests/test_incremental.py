@@ -18,6 +18,7 @@ from adstage.demo.catalog import generate_catalog
 from adstage.evaluation import evaluate
 from adstage.generative.registry import PIX2PIX_MODEL
 from adstage.incremental import FINGERPRINT
+from adstage.stages import STAGES as STAGE_LIST
 from adstage.report import read_table
 from adstage.staging import animate, copy_paste, vanilla
 from adstage.vision import classify, pairing, regions, shape_index
@@ -89,7 +90,7 @@ def test_the_night_plan_runs_only_the_unchanged_night_in_one_app(nights):
     mlflow.set_tracking_uri(settings.tracking_uri)
     runs = mlflow.search_runs(experiment_names=[settings.mlflow_experiment],
                               filter_string=f"tags.`adstage.ds` = '{D1}'")
-    assert sorted(runs["tags.adstage.job"]) == sorted(j for j, _ in carry_forward.STAGES)
+    assert sorted(runs["tags.adstage.job"]) == sorted(s.job for s in STAGE_LIST)
     assert set(runs["tags.adstage.night_path"]) == {"one_app"}
     assert set(runs["status"]) == {"FINISHED"}
 
