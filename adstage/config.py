@@ -145,7 +145,7 @@ class Settings:
     staging_dilate_px: int = 4
     staging_crop_size: int = 256
     # The ad crops (1:1, 1.91:1) in the image store: jpg of staging_crop_quality (they go to
-    # ad platforms, which take JPEG; PNG made them two thirds of a staged image's bytes), or
+    # ad platforms, which take JPEG; as PNG they outweighed the staged image itself), or
     # png (lossless). The staged image and its masks stay PNG whatever this says.
     staging_crop_format: str = "jpg"
     staging_crop_quality: int = 90
@@ -172,7 +172,7 @@ class Settings:
     parallax_fps: int = 12
     # Which clip files a night writes (adstage.staging.parallax): mp4 (mp4v, what the ad
     # platforms ingest), webm (VP9, what the gallery plays), gif (a fallback for places
-    # that play neither: opt-in, it was 28 % of a night's store; docs/reliability.md item 12).
+    # that play neither: opt-in, it was a third of a night's store; docs/reliability.md item 12).
     parallax_formats: tuple[str, ...] = ("mp4", "webm")
     # ---- evaluation ----------------------------------------------------------------------
     # A local TorchScript Inception file makes the Fréchet distance a true FID; empty = the

@@ -102,14 +102,13 @@ def tally(files: list[tuple[str, str, int]]) -> list[KindSize]:
                                                -k.bytes, k.kind))
 
 
-def totals(files: list[tuple[str, str, int]], ext_of: dict[int, str] | None = None
-           ) -> dict[str, dict[str, int]]:
+def totals(files: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = defaultdict(lambda: {"files": 0, "bytes": 0})
     for place, kind, size in files:
         for key in (place, "all"):
             out[key]["files"] += 1
             out[key]["bytes"] += size
-        if kind.startswith("animations."):
+        if place == "image store" and kind.startswith("animations."):
             out["animations (store)"]["files"] += 1
             out["animations (store)"]["bytes"] += size
     return dict(out)

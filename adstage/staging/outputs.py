@@ -31,8 +31,8 @@ def store_outputs(store, image: np.ndarray, product_alpha: np.ndarray, generated
 
     The image and its masks are lossless PNG (the evaluation, the parallax layers and the
     seam measure read their pixels); the ad crops, which only go to ad platforms, are JPEG of
-    ``crop_quality`` by default (``Settings.staging_crop_format``; they were two thirds of a
-    staged image's bytes as PNG: docs/reliability.md, item 12)."""
+    ``crop_quality`` by default (``Settings.staging_crop_format``; as PNG the two crops weighed
+    more than the staged image itself: docs/reliability.md, item 12)."""
     h, w = image.shape[:2]
     # A crop that does not fit inside the photo is refused, not padded: its URI stays null and
     # crop_refused says why.

@@ -12,7 +12,8 @@ Written up to three ways (``write_clips``; the nightly job writes ``Settings.par
 MP4 and WebM by default): MP4 (OpenCV ``mp4v``, MPEG-4 Part 2) for the ad platforms, which
 ingest MP4; WebM (OpenCV ``VP90``, VP9) for browsers, i.e. the review gallery's ``<video>``;
 and, opt-in, a looping GIF (Pillow) as the fallback for places that play neither (at 1024x768
-a GIF was 5x the MP4 and WebM together; docs/reliability.md, item 12).  Which codec plays where was measured
+a GIF was 3x the MP4 and WebM together and a third of the image store; docs/reliability.md,
+item 12).  Which codec plays where was measured
 with the pinned opencv-python-headless 5.0 (its wheel bundles FFmpeg) and Debian's Chromium 156
 (``tests/test_gallery_browser.py`` checks that the gallery's WebM plays there):
 
