@@ -105,6 +105,24 @@ class Plan:
         carried = self.carried.get(table)
         return keyed if carried is None else keyed.unionByName(carried, allowMissingColumns=True)
 
+    def write(self, settings: Settings, out: "DataFrame", done_table: str, rejects_table: str,
+              only: Mapping[str, Sequence[str]] | None = None,
+              extra_rejects: "DataFrame | None" = None) -> tuple["DataFrame", "DataFrame"]:
+        """The write half of every stage: `out`'s rows without a reason into `done_table`, the
+        others (and `extra_rejects`) into `rejects_table`, each completed with the carried
+        rows and replacing the date's partition (narrowed by `only`). Returns both frames for
+        the stage's metrics (read them while `out` is still persisted)."""
+        from pyspark.sql import functions as F
+
+        spark = out.sparkSession
+        done = self.complete(done_table, out.filter(F.col("reason").isNull()))
+        rejects = self.complete(rejects_table, out.filter(F.col("reason").isNotNull()))
+        if extra_rejects is not None:
+            rejects = rejects.unionByName(extra_rejects, allowMissingColumns=True)
+        delta.replace_date(spark, done, settings, done_table, self.ds, only)
+        delta.replace_date(spark, rejects, settings, rejects_table, self.ds, only)
+        return done, rejects
+
     def compute(self, fn: Callable[["DataFrame"], "DataFrame"], ddl: str) -> "DataFrame":
         """`fn(todo)`: the stage's model work on the units to compute, spread over the cluster
         by key; or an empty frame of schema `ddl` when there is nothing to compute, and then no

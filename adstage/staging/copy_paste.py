@@ -444,12 +444,10 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
            .withColumn("ds", F.lit(ds).cast("date"))
            .withColumn("mlflow_run_id", F.lit(run_id)).persist())
     try:
-        staged = plan.complete("staged_images", out.filter(F.col("reason").isNull()))
-        rejects = plan.complete("staging_rejects", out.filter(F.col("reason").isNotNull())).unionByName(
-            unpaired(spark, settings, ds, params.methods).withColumn("ds", F.lit(ds).cast("date")),
-            allowMissingColumns=True)
-        delta.replace_date(spark, staged, settings, "staged_images", ds, only)
-        delta.replace_date(spark, rejects, settings, "staging_rejects", ds, only)
+        staged, rejects = plan.write(
+            settings, out, "staged_images", "staging_rejects", only,
+            extra_rejects=unpaired(spark, settings, ds, params.methods).withColumn(
+                "ds", F.lit(ds).cast("date")))
         per_method = {r["method"]: r for r in staged.groupBy("method").agg(
             F.count("*").alias("n"), F.max("preservation_max").alias("pmax"),
             F.avg("seconds").alias("sec"), F.avg("attempts").alias("attempts"),

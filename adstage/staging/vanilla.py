@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 import cv2
 import numpy as np
 
-from adstage import delta, incremental, tables
+from adstage import incremental, tables
 from adstage.config import Settings
 from adstage.reasons import Reason
 from adstage.staging import codes, quality
@@ -193,10 +193,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
            .withColumn("ds", F.lit(ds).cast("date"))
            .withColumn("mlflow_run_id", F.lit(run_id)).persist())
     try:
-        staged = plan.complete("staged_images", out.filter(F.col("reason").isNull()))
-        rejects = plan.complete("staging_rejects", out.filter(F.col("reason").isNotNull()))
-        delta.replace_date(spark, staged, settings, "staged_images", ds, only)
-        delta.replace_date(spark, rejects, settings, "staging_rejects", ds, only)
+        staged, rejects = plan.write(settings, out, "staged_images", "staging_rejects", only)
         agg = staged.agg(F.count("*").alias("n"), F.avg("object_expansion").alias("oe"),
                          F.avg("preservation_mean").alias("pm"), F.avg("seconds").alias("s")).first()
         reasons = {r["reason"]: r["count"] for r in rejects.groupBy("reason").count().collect()}

@@ -236,10 +236,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
     out = (plan.compute(lambda todo: todo.mapInPandas(run_part, _PAIR_SCHEMA), _PAIR_SCHEMA)
            .withColumn("ds", F.lit(ds).cast("date")).persist())
     try:
-        pairs = plan.complete("donor_pairs", out.filter(F.col("reason").isNull()))
-        rejects = plan.complete("pairing_rejects", out.filter(F.col("reason").isNotNull()))
-        delta.replace_date(spark, pairs, settings, "donor_pairs", ds)
-        delta.replace_date(spark, rejects, settings, "pairing_rejects", ds)
+        pairs, rejects = plan.write(settings, out, "donor_pairs", "pairing_rejects")
         n_products = pairs.select("product_id").union(rejects.select("product_id")).distinct().count()
         n_paired = pairs.select("product_id").distinct().count()
         reasons = {r["reason"]: r["count"] for r in rejects.groupBy("reason").count().collect()}
