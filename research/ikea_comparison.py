@@ -106,6 +106,18 @@ PASTE_SPECS = {
 BOUNDARY_RUNS = {"edge": "edge", "baseline": "inpaint_silhouette_baseline",
                  "boundary": "inpaint_silhouette_boundary"}
 BOUNDARY_COMMAND = ("PYTHONPATH=. python research/boundary_experiment.py --out {dir}")
+# The IKEA-trained generators (docs/generators-ikea.md): G1 edge, G2 boundary weight 1
+# (baseline) and 5 (boundary; this pair is the shipped models/generative/edgeconnect_*.onnx).
+GENERATOR_RUNS = {"edge": "edge", "baseline": "baseline", "boundary": "boundary"}
+GENERATORS_COMMAND = ("research/generators_ikea_train.sh edge 600; ... baseline 600; ... "
+                      "boundary 600 (docs/generators-ikea.md; OUT={dir})")
+SLOT_SOURCES = ("detector", "segmenter")
+SPLITS = {"generators": "adstage.vision.ikea.items / generative.data.ikea_split: room key "
+                        "'r' + room_id, the generators' own split",
+          "evalsplit": "evalsplit.is_holdout(room_id): the old comparison's split"}
+# Paired differences the bootstrap reports (a - b, same products and real rooms per draw).
+PAIRED = ((CP_BOUNDARY, CP_BASELINE), (CP_BOUNDARY, HARD), (CP_FULL, HARD),
+          (CP_BOUNDARY, CP_TELEA), (CP_BOUNDARY, VANILLA), (CP_FULL, VANILLA))
 
 TABLE_COLUMNS = ("method", "fd", "kid", "seam_accuracy", "seam_kid", "object_expansion",
                  "preservation_max", "gap_closed", "n_images", "n_patches")
@@ -153,12 +165,16 @@ def _fmt(v, digits: int = 4) -> str:
     return f"{float(v):.{digits}f}"
 
 
-def format_table(rows: Sequence[dict], extractor: str) -> str:
+def format_table(rows: Sequence[dict], extractor: str, seam_extractor: str | None = None) -> str:
     """The markdown results table (one row per method, the control row last)."""
     head = ("| method | FD | KID | seam accuracy ± std | seam KID | object expansion "
             "| preservation max | gap closed | n images / real | n patches / real |")
-    lines = [f"Features: `{extractor}` (not Inception; comparable within this project only).", "",
-             head, "|" + "---|" * 10]
+    if "inception" in extractor.lower():
+        note = (f"FD/KID: `{extractor}` (FID Inception-v3, 2048-d pool3); seam: "
+                f"`{seam_extractor or extractor}` (as the nightly evaluation).")
+    else:
+        note = f"Features: `{extractor}` (not Inception; comparable within this project only)."
+    lines = [note, "", head, "|" + "---|" * 10]
     for r in rows:
         seam = (f"{_fmt(r.get('seam_accuracy'))} ± {_fmt(r.get('seam_accuracy_std'))}"
                 if r.get("seam_accuracy") is not None else "–")
@@ -168,6 +184,202 @@ def format_table(rows: Sequence[dict], extractor: str) -> str:
             f"| {_fmt(r.get('preservation_max'), 0)} | {_fmt(r.get('gap_closed'), 2)} "
             f"| {r.get('n_images', '–')} / {r.get('n_real', '–')} "
             f"| {r.get('n_patches', '–')} / {r.get('n_real_patches', '–')} |")
+    return "\n".join(lines)
+
+
+# ---- bootstrap confidence intervals (pure helpers) ----------------------------------------------
+def percentile_ci(values: Sequence[float], level: float = 0.95) -> list[float] | None:
+    """The percentile interval of bootstrap values (non-finite ones dropped); None if none."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
+    if not len(v):
+        return None
+    tail = (1.0 - level) / 2.0 * 100.0
+    return [float(np.percentile(v, tail)), float(np.percentile(v, 100.0 - tail))]
+
+
+def weighted_balanced_accuracy(y: np.ndarray, correct: np.ndarray, w: np.ndarray) -> float:
+    """Balanced accuracy (mean of the two sides' hit rates) with a weight per row; NaN when a
+    side has no weight. A bootstrap draw of images gives each patch its image's draw count."""
+    y, correct, w = np.asarray(y), np.asarray(correct, np.float64), np.asarray(w, np.float64)
+    rates = []
+    for side in (1, 0):
+        ws = w * (y == side)
+        tot = ws.sum()
+        rates.append(np.nan if tot <= 0 else float((ws * correct).sum() / tot))
+    return float(np.mean(rates))
+
+
+def oof_correct(a: np.ndarray, a_groups: Sequence[str], b: np.ndarray, b_groups: Sequence[str],
+                folds: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The seam test's out-of-fold verdicts (``seam._out_of_fold``, the classifier and folds of
+    ``two_sample``): per patch of a then b its label, whether it was classified right (a patch
+    never predicted counts as wrong) and its group."""
+    from adstage.evaluation.seam import _out_of_fold
+
+    proba, _ = _out_of_fold(a, list(a_groups), b, list(b_groups), folds, seed)
+    y = np.r_[np.ones(len(a), int), np.zeros(len(b), int)]
+    correct = np.isfinite(proba) & ((proba >= 0.5) == (y == 1))
+    return y, correct, [str(g) for g in a_groups] + [str(g) for g in b_groups]
+
+
+def group_positions(groups: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+    """Per row, the index of its group in ``ids`` (-1: not there)."""
+    pos = {k: i for i, k in enumerate(ids)}
+    return np.array([pos.get(g, -1) for g in groups], int)
+
+
+def draw_weights(positions: np.ndarray, n_ids: int, draw: np.ndarray) -> np.ndarray:
+    """Per row, how often its group is in ``draw`` (indices into the ids; rows at -1 get 0)."""
+    counts = np.r_[np.bincount(np.asarray(draw, int), minlength=n_ids), 0].astype(np.float64)
+    return counts[np.asarray(positions, int)]
+
+
+def bootstrap_figures(gen: dict[str, FeatureSet], real: FeatureSet,
+                      pairs: Sequence[tuple[str, str]] = (), reps: int = 1000, seed: int = 0,
+                      folds: int = 5, level: float = 0.95,
+                      control: tuple[FeatureSet, FeatureSet] | None = None) -> dict:
+    """Bootstrap intervals by resampling images: per draw, the generated images (one per
+    product; the SAME product draw for every method whose ids are the same, so differences are
+    paired) and the real rooms are drawn with replacement. Per set: FD (``frechet_distance`` on
+    the drawn rows) and the seam test's out-of-fold balanced accuracy re-weighted by the draw
+    (the classifiers are fitted once, ``oof_correct``; their fold-to-fold spread is the
+    ``seam_accuracy_std`` beside). Per pair (a, b): the point difference a - b and its interval.
+    ``control``: the real-vs-real halves, each half resampled on its own."""
+    from adstage.evaluation.frechet import frechet_distance
+
+    rng = np.random.default_rng(seed)
+    sets = {m: (g, real) for m, g in gen.items()}
+    if control is not None:
+        sets[CONTROL] = control
+    fixed, draws = {}, {}
+    for name, (a, b) in sets.items():
+        try:
+            y, ok, groups = oof_correct(a.patches, a.patch_groups, b.patches, b.patch_groups,
+                                        folds, seed)
+        except ValueError:
+            fixed[name] = None
+            continue
+        na = int(y.sum())
+        fixed[name] = (y, ok, group_positions(groups[:na], a.ids),
+                       group_positions(groups[na:], b.ids))
+    point_fd = {m: float(frechet_distance(a.whole, b.whole)) for m, (a, b) in sets.items()}
+    point_seam = {m: (weighted_balanced_accuracy(f[0], f[1], np.ones(len(f[0])))
+                      if f is not None else None) for m, f in fixed.items()}
+    fd = {m: [] for m in sets}
+    seam = {m: [] for m in sets}
+    for _ in range(reps):
+        for key in sorted({tuple(a.ids) for a, _ in sets.values()}
+                          | {tuple(b.ids) for _, b in sets.values()}):
+            draws[key] = rng.integers(0, len(key), len(key))
+        for m, (a, b) in sets.items():
+            da, db = draws[tuple(a.ids)], draws[tuple(b.ids)]
+            fd[m].append(float(frechet_distance(a.whole[da], b.whole[db])))
+            if fixed[m] is not None:
+                y, ok, pa, pb = fixed[m]
+                w = np.r_[draw_weights(pa, len(a.ids), da), draw_weights(pb, len(b.ids), db)]
+                seam[m].append(weighted_balanced_accuracy(y, ok, w))
+    out = {"reps": reps, "level": level, "seed": seed, "methods": {}, "paired": {}}
+    for m in sets:
+        out["methods"][m] = {"fd": point_fd[m], "fd_ci": percentile_ci(fd[m], level),
+                             "seam_oof": point_seam[m],
+                             "seam_oof_ci": percentile_ci(seam[m], level)}
+    for a, b in pairs:
+        if a not in sets or b not in sets:
+            continue
+        paired = tuple(sets[a][0].ids) == tuple(sets[b][0].ids)
+        d_seam = (None if point_seam[a] is None or point_seam[b] is None
+                  else point_seam[a] - point_seam[b])
+        out["paired"][f"{a} - {b}"] = {
+            "a": a, "b": b, "paired": paired, "fd": point_fd[a] - point_fd[b],
+            "fd_ci": percentile_ci(np.subtract(fd[a], fd[b]), level),
+            "seam_oof": d_seam,
+            "seam_oof_ci": (percentile_ci(np.subtract(seam[a], seam[b]), level)
+                            if seam[a] and seam[b] else None)}
+    return out
+
+
+def ci_excludes_zero(ci: Sequence[float] | None) -> bool | None:
+    return None if ci is None else bool(ci[0] > 0 or ci[1] < 0)
+
+
+def paper_goals(boot: dict) -> list[dict]:
+    """The paper's claims, each from the bootstrap's paired differences: met when the point
+    difference has the claimed sign and its interval excludes 0; 'not resolved' when the sign
+    is right but the interval holds 0; missed otherwise."""
+    claims = [("copy-paste + boundary below hard paste on seam accuracy", CP_BOUNDARY, HARD,
+               "seam_oof", -1),
+              ("copy-paste + boundary below Telea on seam accuracy", CP_BOUNDARY, CP_TELEA,
+               "seam_oof", -1),
+              ("boundary no worse than baseline on FID", CP_BOUNDARY, CP_BASELINE, "fd", -1),
+              ("boundary no worse than baseline on seam accuracy", CP_BOUNDARY, CP_BASELINE,
+               "seam_oof", -1),
+              ("copy-paste FID below vanilla", CP_BOUNDARY, VANILLA, "fd", -1),
+              ("copy-paste (+shadow/harmonize) FID below vanilla", CP_FULL, VANILLA, "fd", -1)]
+    out = []
+    for text, a, b, key, sign in claims:
+        d = (boot.get("paired") or {}).get(f"{a} - {b}")
+        if d is None or d.get(key) is None:
+            out.append({"claim": text, "verdict": "n/a"})
+            continue
+        ci = d.get(f"{key}_ci")
+        no_worse = text.startswith("boundary no worse")
+        if no_worse:   # "no worse": missed only when the interval lies wholly on the bad side
+            bad = ci is not None and (ci[0] > 0 if sign < 0 else ci[1] < 0)
+            verdict = "missed" if bad else "met"
+        elif np.sign(d[key]) == sign:
+            verdict = "met" if ci_excludes_zero(ci) else "not resolved (CI holds 0)"
+        else:
+            verdict = "missed"
+        out.append({"claim": text, "a": a, "b": b, "figure": key, "diff": d[key], "ci": ci,
+                    "verdict": verdict})
+    return out
+
+
+def _ci(ci: Sequence[float] | None, digits: int) -> str:
+    return "–" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def format_ci_table(rows: Sequence[dict], boot: dict) -> str:
+    """The paper table: per method FID [95 % CI], KID ± subset std, seam accuracy (fold mean ±
+    std, and the pooled out-of-fold figure [95 % CI]), seam KID, object expansion, worst
+    product-pixel change, images; the control row last."""
+    lines = ["| method | FID [95 % CI] | KID ± std | seam acc. (folds) ± std "
+             "| seam acc. pooled [95 % CI] | seam KID | object expansion | product pixels "
+             "changed (max) | n images / real |", "|" + "---|" * 9]
+    for r in rows:
+        b = (boot.get("methods") or {}).get(r["method"], {})
+        seam = (f"{_fmt(r.get('seam_accuracy'), 3)} ± {_fmt(r.get('seam_accuracy_std'), 3)}"
+                if r.get("seam_accuracy") is not None else "–")
+        kid = (f"{_fmt(r.get('kid'), 4)} ± {_fmt(r.get('kid_std'), 4)}"
+               if r.get("kid") is not None else "–")
+        lines.append(
+            f"| {r['method']} | {_fmt(r.get('fd'), 1)} {_ci(b.get('fd_ci'), 1)} | {kid} | {seam} "
+            f"| {_fmt(b.get('seam_oof'), 3)} {_ci(b.get('seam_oof_ci'), 3)} "
+            f"| {_fmt(r.get('seam_kid'), 4)} | {_fmt(r.get('object_expansion'), 3)} "
+            f"| {_fmt(r.get('preservation_max'), 0)} | {r.get('n_images', '–')} / "
+            f"{r.get('n_real', '–')} |")
+    return "\n".join(lines)
+
+
+def format_paired(boot: dict) -> str:
+    """Paired differences a − b with their 95 % intervals (same product and room draws)."""
+    lines = ["| a − b | FID diff [95 % CI] | seam acc. diff [95 % CI] |", "|---|---|---|"]
+    for name, d in (boot.get("paired") or {}).items():
+        lines.append(f"| {name.replace(' - ', ' − ')} | {_fmt(d.get('fd'), 1)} "
+                     f"{_ci(d.get('fd_ci'), 1)} | {_fmt(d.get('seam_oof'), 3)} "
+                     f"{_ci(d.get('seam_oof_ci'), 3)} |")
+    return "\n".join(lines)
+
+
+def format_goals(goals: Sequence[dict]) -> str:
+    lines = []
+    for g in goals:
+        if g["verdict"] == "n/a":
+            lines.append(f"- {g['claim']}: n/a")
+            continue
+        digits = 1 if g["figure"] == "fd" else 3
+        lines.append(f"- {g['claim']}: **{g['verdict']}** ({g['a']} − {g['b']} = "
+                     f"{g['diff']:+.{digits}f} {_ci(g['ci'], digits)})")
     return "\n".join(lines)
 
 
@@ -357,6 +569,10 @@ def accept_donor(room_hw: tuple[int, int], slot_mask: np.ndarray, product: np.nd
         return None, f"poor fit, IoU {placed.fit_iou:.2f} < {params.min_fit_iou}"
     if share > params.max_gap_share:
         return None, f"gap too large, {share:.2f} of the slot > {params.max_gap_share}"
+    ratio = float((placed.mask > 0).sum()) / max(float((slot_mask > 0).sum()), 1.0)
+    if not 1.0 / params.max_size_ratio <= ratio <= params.max_size_ratio:
+        return None, (f"size mismatch, the product would cover {ratio:.2f}x the slot's area "
+                      f"(limit {params.max_size_ratio:g}x either way)")
     return placed, ""
 
 
@@ -420,9 +636,11 @@ def render_vanilla(product: np.ndarray, alpha: np.ndarray, stager: Callable,
 
 
 def features_of(embed, image: np.ndarray, mask: np.ndarray | None, key: str,
-                settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+                settings: Settings, patch_embed=None) -> tuple[np.ndarray, np.ndarray]:
     """Whole-image features and seam patch features of one image, as ``evaluate.embed_frame``:
-    outline patches for a generated image (``mask`` given), strong-edge patches for a real one."""
+    outline patches for a generated image (``mask`` given), strong-edge patches for a real one.
+    ``patch_embed`` (default ``embed``) embeds the patches: the nightly job keeps the seam on
+    the random features when FD/KID run on Inception."""
     from adstage.evaluation.features import whole_image_features
     from adstage.evaluation.seam import edge_patches, outline_patches
 
@@ -432,7 +650,8 @@ def features_of(embed, image: np.ndarray, mask: np.ndarray | None, key: str,
     else:
         sp = edge_patches([(key, image)], settings.seam_scale, settings.seam_patch,
                           settings.seam_points_per_image)
-    return whole_image_features(embed, [image], settings.eval_image_size)[0], embed(sp.patches)
+    return (whole_image_features(embed, [image], settings.eval_image_size)[0],
+            (patch_embed or embed)(sp.patches))
 
 
 def feature_set(items: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> FeatureSet:
@@ -441,7 +660,10 @@ def feature_set(items: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> FeatureS
         return FeatureSet()
     ids = [k for k, _, _ in items]
     whole = np.stack([np.asarray(w, np.float64) for _, w, _ in items])
-    dim = whole.shape[1]
+    # the patches may come from another extractor than the whole images (Inception FD/KID,
+    # random-feature seam): their own width
+    dim = next((np.asarray(p).shape[-1] for _, _, p in items if np.asarray(p).ndim == 2
+                and np.asarray(p).size), whole.shape[1])
     patches = [np.asarray(p, np.float64).reshape(-1, dim) for _, _, p in items]
     groups = [k for k, p in zip(ids, patches) for _ in range(len(p))]
     return FeatureSet(ids, whole, np.concatenate(patches), groups)
@@ -458,12 +680,18 @@ def fit_short_side(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
                       interpolation=cv2.INTER_AREA), f
 
 
-def sample_products(records: Sequence[dict], n: int, seed: int) -> list[dict]:
-    """A seeded sample of ``n`` products with a pipeline category, in a stable order."""
+def sample_products(records: Sequence[dict], n: int, seed: int,
+                    like_only: bool = False) -> list[dict]:
+    """A seeded sample of ``n`` products with a pipeline category (``like_only``: one with a
+    like slot category, ``donors.product_slot_category``), in a stable order."""
+    from adstage.vision.donors import product_slot_category
     from adstage.vision.ikea import category_of
 
-    pool = sorted((r for r in records if category_of(r.get("type", ""))),
-                  key=lambda r: r["product_id"])
+    def keep(r):
+        c = category_of(r.get("type", ""))
+        return bool(c) and (not like_only or product_slot_category(c) is not None)
+
+    pool = sorted((r for r in records if keep(r)), key=lambda r: r["product_id"])
     if n <= 0 or n >= len(pool):
         return pool
     idx = np.random.default_rng(seed).choice(len(pool), n, replace=False)
@@ -525,7 +753,8 @@ class RunConfig:
     out: str
     products: int = 0          # 0 = every product in a pipeline category
     seed: int = 0
-    boundary_experiment: str = "/tmp/adstage-boundary"
+    boundary_experiment: str = ""   # old layout (research/boundary_experiment.py); else:
+    generators: str = "/tmp/adstage-train"   # research/generators_ikea_train.sh runs
     inception: str = ""
     ikea_root: str = ""
     room_side: int = 384
@@ -533,6 +762,22 @@ class RunConfig:
     grid_rows: int = 6
     cv_seeds: int = 5          # fold seeds of the seam robustness check (0 = off)
     pix2pix_ikea: str = ""     # optional ONNX of a pix2pix trained on IKEA donor rooms
+    slots: str = "detector"    # detector (pretrained detectors, like for like) | segmenter
+    split: str = "generators"  # generators (ikea.items, 'r' + room_id) | evalsplit (old)
+    bootstrap: int = 1000      # bootstrap draws for the 95 % intervals (0 = off)
+    outline: bool = True       # the outline-referenced and donor-room diagnostics
+
+    @property
+    def generator_dir(self) -> str:
+        return self.boundary_experiment or self.generators
+
+    @property
+    def generator_runs(self) -> dict[str, str]:
+        return BOUNDARY_RUNS if self.boundary_experiment else GENERATOR_RUNS
+
+    def generator_command(self) -> str:
+        return (BOUNDARY_COMMAND if self.boundary_experiment else GENERATORS_COMMAND).format(
+            dir=self.generator_dir)
 
 
 def _sha(path: Path) -> str:
@@ -543,20 +788,23 @@ def _sha(path: Path) -> str:
     return h.hexdigest()
 
 
-def _missing_experiment(d: Path) -> list[str]:
-    return [str(d / run / "checkpoint.pt") for run in BOUNDARY_RUNS.values()
+def _missing_experiment(d: Path, runs: dict[str, str] = BOUNDARY_RUNS) -> list[str]:
+    return [str(d / run / "checkpoint.pt") for run in runs.values()
             if not (d / run / "checkpoint.pt").is_file()]
 
 
-def export_generators(boundary_dir: Path, out: Path) -> dict[str, dict]:
-    """Export G1 (shared) and the two G2s of the boundary experiment to ONNX under ``out``
-    (skipped when the ONNX is newer than its checkpoint). Returns per model: path, sha256,
-    checkpoint step, boundary weight, Canny sigma, training data."""
+def export_generators(boundary_dir: Path, out: Path,
+                      runs: dict[str, str] = BOUNDARY_RUNS) -> dict[str, dict]:
+    """Export G1 (shared) and the two G2s (``runs``: key -> run folder under ``boundary_dir``)
+    to ONNX under ``out`` (skipped when the ONNX is newer than its checkpoint). Returns per
+    model: path, sha256, checkpoint step, boundary weight, Canny sigma, training data, and
+    whether the export is byte-identical to the shipped ONNX of its role."""
     from adstage.generative import checkpoint as ckpt
     from adstage.generative import publish
+    from adstage.registry import MODELS_DIR
 
     models = {}
-    for key, run in BOUNDARY_RUNS.items():
+    for key, run in runs.items():
         ck = boundary_dir / run / "checkpoint.pt"
         stem = "edgeconnect_edge" if key == "edge" else "edgeconnect_inpaint"
         dest = out / "models" / key / f"{stem}.onnx"
@@ -575,8 +823,11 @@ def export_generators(boundary_dir: Path, out: Path) -> dict[str, dict]:
                                             .get("sigma", 2.0)),
                        "size": cfg.get("size"), "load_short_side": cfg.get("load_short_side"),
                        "holdout_rooms": cfg.get("holdout_rooms"),
+                       "holdout_share": cfg.get("holdout_share"), "data": cfg.get("data"),
                        "architecture": blob["arch"].get("inpaint_generator" if key != "edge"
                                                         else "edge_generator")}
+        shipped = MODELS_DIR / "generative" / f"{stem}.onnx"
+        models[key]["same_as_shipped"] = shipped.is_file() and _sha(shipped) == models[key]["sha256"]
     return models
 
 
@@ -631,6 +882,12 @@ def train_pix2pix_ikea(root: Path, donor_rooms: Sequence[dict], out: Path, steps
                     f"product composites (train_pix2pix data=ikea)",
             **{k: extra[k] for k in ("train_seconds", "threads") if k in extra}})
     return onnx
+
+
+def product_slot(category: str | None) -> str | None:
+    from adstage.vision.donors import product_slot_category
+
+    return product_slot_category(category)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -689,21 +946,86 @@ def donor_slots(rooms: Sequence[dict], root: Path, room_side: int, segmenter,
     return slots
 
 
+def detector_slot_finder(settings: Settings):
+    """The nightly cutouts stage's detector slot finder (``regions.slot_finder``: the models of
+    ``settings.detector_models`` + ``salient_model`` through the model catalog), one thread."""
+    from adstage.vision import regions
+
+    return regions.slot_finder(settings, regions.slot_models(settings))
+
+
+def find_detector_slots(img: np.ndarray, finder) -> list:
+    """Every ``donors.DonorSlot`` of one photo, as ``DetectorSlots.rows`` makes them."""
+    from adstage.vision.donors import donor_slots as detect_slots
+
+    dets = [d for det in finder.detectors for d in det.detect(img, min_score=finder.params.min_score)]
+    return detect_slots(img, dets, finder.masker.mask, finder.params)
+
+
+def detector_donor_slots(rooms: Sequence[dict], root: Path, room_side: int, finder,
+                         cache: Path) -> list[dict]:
+    """Usable detector slots (one per piece of furniture, with its category) of the donor
+    rooms at the working resolution, in ``donor_slots``' format (cached)."""
+    from adstage.vision import shape
+
+    if cache.is_file():
+        slots = safecache.load(cache)
+        log.info("donor slots (detector): %d usable (cached %s)", len(slots), cache)
+        return slots
+    slots, flags, found, t0 = [], {}, 0, time.monotonic()
+    for n, rec in enumerate(rooms, 1):
+        native = cv2.imread(str(root / rec["image"]))
+        if native is None:
+            log.warning("room %s unreadable, skipped", rec["room_id"])
+            continue
+        img, f = fit_short_side(native, room_side)
+        for i, s in enumerate(find_detector_slots(img, finder)):
+            found += 1
+            for fl in s.flags:
+                flags[fl] = flags.get(fl, 0) + 1
+            if not s.usable or s.mask is None:
+                continue
+            d = shape.describe(s.mask)
+            slots.append({"slot_id": f"{rec['room_id']}#{i}", "image_id": rec["room_id"],
+                          "image": rec["image"], "mask_png": _encode_png(s.mask),
+                          "box": [int(v) for v in s.box],
+                          "box_native": [int(round(v / f)) for v in s.box],
+                          "area_frac": s.area_frac, "quality": s.quality,
+                          "category": s.category, "label": s.label, "score": s.score,
+                          "vector": d.vector, "aspect": d.aspect, "fill": d.fill})
+        if n % 20 == 0:
+            log.info("donor slots: %d/%d rooms, %d usable so far (%.0fs)", n, len(rooms),
+                     len(slots), time.monotonic() - t0)
+    by_cat: dict[str, int] = {}
+    for sl in slots:
+        by_cat[sl["category"]] = by_cat.get(sl["category"], 0) + 1
+    log.info("donor slots (detector): %d rooms -> %d detections, %d usable in %d rooms %s; "
+             "flags %s (%.0fs)", len(rooms), found, len(slots),
+             len({s["image_id"] for s in slots}), by_cat, flags, time.monotonic() - t0)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    safecache.dump(slots, cache)
+    return slots
+
+
 def shape_index(slots: Sequence[dict], settings: Settings):
-    """One ``LoadedIndex`` over every donor slot (key ``_unknown``: no slot has a category)."""
+    """One ``LoadedIndex`` per slot category (as ``shape_index.run`` keys them); slots without
+    a category (the segmenter's) share the key ``_unknown``."""
     import pandas as pd
 
     from adstage.vision import shape_index as si
     from adstage.vision.pairing import LoadedIndex
 
-    vectors = np.stack([s["vector"] for s in slots]).astype(np.float32)
-    itype = si.index_type_for(len(slots), settings.shape_index_exact_max)
-    members = pd.DataFrame([{"slot_id": s["slot_id"], "image_id": s["image_id"],
-                             "product_id": None, "category": None, "aspect": s["aspect"],
-                             "fill": s["fill"], "box": s["box_native"],
-                             "quality": s["quality"]} for s in slots])
-    return {si.UNKNOWN: LoadedIndex(si.UNKNOWN, f"{si.UNKNOWN}@ikea-{itype}",
-                                    si.build(vectors, itype), members)}
+    out = {}
+    for key in sorted({s.get("category") or si.UNKNOWN for s in slots}):
+        part = [s for s in slots if (s.get("category") or si.UNKNOWN) == key]
+        vectors = np.stack([s["vector"] for s in part]).astype(np.float32)
+        itype = si.index_type_for(len(part), settings.shape_index_exact_max)
+        members = pd.DataFrame([{"slot_id": s["slot_id"], "image_id": s["image_id"],
+                                 "product_id": None, "category": s.get("category"),
+                                 "aspect": s["aspect"], "fill": s["fill"],
+                                 "box": s["box_native"], "quality": s["quality"]} for s in part])
+        out[key] = LoadedIndex(key, f"{key}@ikea-{itype}", si.build(vectors, itype), members)
+    return out
 
 
 class Comparison:
@@ -724,17 +1046,21 @@ class Comparison:
         if not (self.root / "rooms.jsonl").is_file():
             raise SystemExit(f"IKEA research set not found at {self.root} (set --ikea-root or "
                              f"ADSTAGE_IKEA_ROOT)")
-        bdir = Path(cfg.boundary_experiment)
-        missing = _missing_experiment(bdir)
+        if cfg.slots not in SLOT_SOURCES or cfg.split not in SPLITS:
+            raise SystemExit(f"--slots one of {SLOT_SOURCES}, --split one of {sorted(SPLITS)}")
+        bdir = Path(cfg.generator_dir)
+        missing = _missing_experiment(bdir, cfg.generator_runs)
         if missing:
             raise SystemExit(
-                "the boundary-loss experiment's checkpoints are missing:\n  " + "\n  ".join(missing)
-                + "\nrun it first (about 60 min on 2 CPU cores):\n  "
-                + BOUNDARY_COMMAND.format(dir=bdir)
-                + f"\nor point --boundary-experiment at its --out folder")
+                "the generators' checkpoints are missing:\n  " + "\n  ".join(missing)
+                + "\nrun them first (about 60 min on 2 CPU cores):\n  "
+                + cfg.generator_command()
+                + "\nor point --generators (or --boundary-experiment) at their folder")
         self.settings = Settings()
         self.params = CopyPasteParams()
         self.embed = embedder(cfg.inception)
+        # FD/KID on the given extractor; the seam on the random features, as the nightly job
+        self.patch_embed = embedder("") if self.embed.native_size else self.embed
         self.seg_model = registry.shipped("segmenter", "segmenter.onnx")
         self.p2p_model = registry.shipped("generative", "pix2pix.onnx")
         self.p2p_ikea = None
@@ -746,14 +1072,20 @@ class Comparison:
                 json.loads(card.read_text()) if card.is_file() else {})
         self.methods = METHODS + ((VANILLA_IKEA,) if self.p2p_ikea else ()) + REFERENCES
         self.out.mkdir(parents=True, exist_ok=True)
-        self.models = export_generators(bdir, self.out)
+        self.models = export_generators(bdir, self.out, cfg.generator_runs)
         self.rooms = _read_jsonl(self.root / "rooms.jsonl")
-        self.real_rooms = [r for r in self.rooms if is_holdout(r["room_id"], cfg.holdout_share)]
-        self.donor_rooms = [r for r in self.rooms
-                            if not is_holdout(r["room_id"], cfg.holdout_share)]
+        held = self.held_apart
+        self.real_rooms = [r for r in self.rooms if held(r)]
+        self.donor_rooms = [r for r in self.rooms if not held(r)]
         s = self.settings
         self.fingerprint_doc = {
             "extractor": self.embed.name, "eval_image_size": s.eval_image_size,
+            **({} if cfg.slots == "segmenter" and cfg.split == "evalsplit" else {
+                "seam_extractor": self.patch_embed.name, "slots": cfg.slots, "split": cfg.split,
+                "detectors": list(s.detector_models), "salient": s.salient_model,
+                "detector_min_score": s.detector_min_score, "mask": s.slot_mask_method,
+                "like_only": cfg.slots == "detector", "diversity": s.pairing_diversity,
+                "accept": "fit+gap+size"}),
             "seam": [s.seam_scale, s.seam_patch, s.seam_points_per_image],
             "room_side": cfg.room_side, "holdout_share": cfg.holdout_share,
             "copy_paste": asdict(self.params), "shadow": asdict(ShadowParams()),
@@ -773,6 +1105,20 @@ class Comparison:
                  "extractor %s, cache %s", len(self.rooms), len(self.donor_rooms),
                  len(self.real_rooms), self.embed.name, self.cache)
         self._sessions = None
+        self._finder = None
+
+    def held_apart(self, room: dict) -> bool:
+        """A real reference room (never a donor) under ``cfg.split``."""
+        from adstage.vision import ikea
+
+        if self.cfg.split == "generators":
+            return ikea.holdout("r" + room["room_id"], self.cfg.holdout_share)
+        return is_holdout(room["room_id"], self.cfg.holdout_share)
+
+    def finder(self):
+        if self._finder is None:
+            self._finder = detector_slot_finder(self.settings)
+        return self._finder
 
     # -- models
     def sessions(self):
@@ -797,6 +1143,10 @@ class Comparison:
             self._sessions = (inpainters, stagers, seg)
         return self._sessions
 
+    def products(self) -> list[dict]:
+        return sample_products(_read_jsonl(self.root / "products.jsonl"), self.cfg.products,
+                               self.cfg.seed, like_only=self.cfg.slots == "detector")
+
     # -- phase 1+2: render and embed
     def render(self) -> dict:
         from adstage.vision import shape
@@ -806,16 +1156,23 @@ class Comparison:
 
         inpainters, stagers, seg = self.sessions()
         s = self.settings
-        slots = donor_slots(self.donor_rooms, self.root, self.cfg.room_side, seg,
-                            self.cache / "slots.npz")
+        if self.cfg.slots == "detector":
+            slots = detector_donor_slots(self.donor_rooms, self.root, self.cfg.room_side,
+                                         self.finder(), self.cache / "slots_detector.npz")
+        else:
+            slots = donor_slots(self.donor_rooms, self.root, self.cfg.room_side, seg,
+                                self.cache / "slots.npz")
         if not slots:
             raise SystemExit("no usable donor slot in the donor rooms: nothing to stage")
         by_id = {sl["slot_id"]: sl for sl in slots}
         indexes = shape_index(slots, s)
+        # like for like with the detector slots (the pairing stage's default); the segmenter's
+        # slots have no category, so shape alone decides there
+        like = self.cfg.slots == "detector"
         pparams = PairingParams(s.pairing_top_k, s.pairing_max_aspect_log_ratio,
-                                s.pairing_min_similarity, s.pairing_max_upscale)
-        products = sample_products(_read_jsonl(self.root / "products.jsonl"),
-                                   self.cfg.products, self.cfg.seed)
+                                s.pairing_min_similarity, s.pairing_max_upscale,
+                                like_only=like, diversity=s.pairing_diversity if like else 0.0)
+        products = self.products()
         log.info("products: %d sampled (seed %d) of those in a pipeline category",
                  len(products), self.cfg.seed)
         rooms: dict[str, np.ndarray] = {}
@@ -889,7 +1246,8 @@ class Comparison:
             cv2.imwrite(str(folder / "slot.png"), slot_mask)
             scores = {}
             for m, r in renders.items():
-                w, p = features_of(self.embed, r.image, r.mask, pid, self.settings)
+                w, p = features_of(self.embed, r.image, r.mask, pid, self.settings,
+                                   self.patch_embed)
                 feats[f"{m}__whole"], feats[f"{m}__patches"] = w, p
                 cv2.imwrite(str(folder / f"{m}.jpg"), r.image, [cv2.IMWRITE_JPEG_QUALITY, 88])
                 scores[m] = {k: float(v) for k, v in r.scores.items()}
@@ -897,6 +1255,7 @@ class Comparison:
                                                          "similarity", "score", "match",
                                                          "aspect_log_ratio", "upscale")},
                     "donor_image": sl["image"], "attempts": len(refusals) + 1,
+                    "slot_category": sl.get("category"), "slot_label": sl.get("label"),
                     "refusals": refusals, "scores": scores}
         return {"reason": "no_acceptable_donor: " + "; ".join(refusals)}
 
@@ -910,7 +1269,8 @@ class Comparison:
             if img is None:
                 log.warning("real room %s unreadable: left out", rec["room_id"])
                 continue
-            w, p = features_of(self.embed, img, None, rec["room_id"], self.settings)
+            w, p = features_of(self.embed, img, None, rec["room_id"], self.settings,
+                               self.patch_embed)
             items.append((rec["room_id"], w, p))
         fs = feature_set(items)
         log.info("real set: %d held-apart rooms, %d edge patches (%.0fs)", len(fs.ids),
@@ -929,7 +1289,8 @@ class Comparison:
         path = self.cache / "real_slots.npz"
         if path.is_file():
             return safecache.load(path)
-        seg = Segmenter(session_from_bytes(self.seg_model.data, "cpu"))
+        detector = self.cfg.slots == "detector"
+        seg = None if detector else Segmenter(session_from_bytes(self.seg_model.data, "cpu"))
         out, t0 = {}, time.monotonic()
         for rec in self.real_rooms:
             native = cv2.imread(str(self.root / rec["image"]))
@@ -937,10 +1298,12 @@ class Comparison:
                 log.warning("real room %s unreadable: left out", rec["room_id"])
                 continue
             img = fit_short_side(native, self.cfg.room_side)[0]
+            found = (find_detector_slots(img, self.finder()) if detector else
+                     find_slots(seg.predict([img])[0], img.shape[:2], SlotParams(), bgr=img))
             out[rec["room_id"]] = [
                 {"mask_png": _encode_png(s.mask), "usable": bool(s.usable), "flags": list(s.flags),
                  "area_frac": float(s.area_frac), "quality": float(s.quality)}
-                for s in find_slots(seg.predict([img])[0], img.shape[:2], SlotParams(), bgr=img)]
+                for s in found if s.mask is not None]
         log.info("held-apart rooms: %d slots found in %d rooms, %d usable in %d rooms (%.0fs)",
                  sum(map(len, out.values())), len(out),
                  sum(s["usable"] for v in out.values() for s in v),
@@ -967,7 +1330,7 @@ class Comparison:
                 continue
             img = fit_short_side(cv2.imread(str(self.root / by_room[room_id]["image"])),
                                  self.cfg.room_side)[0]
-            w, p = features_of(self.embed, img, mask, room_id, self.settings)
+            w, p = features_of(self.embed, img, mask, room_id, self.settings, self.patch_embed)
             if len(p) == 0:
                 continue
             items.append((room_id, w, p))
@@ -1029,8 +1392,7 @@ class Comparison:
     # -- phase 3: metrics, tables, grids
     def metrics(self, product_ids: Sequence[str] | None = None) -> dict:
         if product_ids is None:
-            product_ids = [r["product_id"] for r in sample_products(
-                _read_jsonl(self.root / "products.jsonl"), self.cfg.products, self.cfg.seed)]
+            product_ids = [r["product_id"] for r in self.products()]
         metas, per_method = [], {m: [] for m in self.methods}
         funnel = {"sampled": len(product_ids), "not_rendered_yet": 0}
         for pid in product_ids:
@@ -1088,18 +1450,28 @@ class Comparison:
             for k, v in list(r.items()):
                 if isinstance(v, (np.floating, np.integer)):
                     r[k] = v.item()
+        gen_sets = {m: sets[m] for m in self.methods}
+        boot, goals_paper = {}, []
+        if self.cfg.bootstrap > 0:
+            t_boot = time.monotonic()
+            boot = bootstrap_figures(gen_sets, real, PAIRED, self.cfg.bootstrap, self.cfg.seed,
+                                     control=(first, second))
+            goals_paper = paper_goals(boot)
+            log.info("bootstrap (%d draws): %.0fs", self.cfg.bootstrap, time.monotonic() - t_boot)
         # the outline-referenced variant (an additional analysis; the rows above are unchanged)
-        gen_sets, t_outline = {m: sets[m] for m in self.methods}, time.monotonic()
-        outline = {kind: self.outline_referenced(kind, gen_sets, real)
-                   for kind in OUTLINE_REFERENCES}
-        by_donor_room = self.donor_room_grouping(gen_sets, staged, real, crow, outline)
-        log.info("outline-referenced measure and donor-room diagnostic: %.0fs",
-                 time.monotonic() - t_outline)
+        outline, by_donor_room, t_outline = {}, {}, time.monotonic()
+        if self.cfg.outline:
+            outline = {kind: self.outline_referenced(kind, gen_sets, real)
+                       for kind in OUTLINE_REFERENCES}
+            by_donor_room = self.donor_room_grouping(gen_sets, staged, real, crow, outline)
+            log.info("outline-referenced measure and donor-room diagnostic: %.0fs",
+                     time.monotonic() - t_outline)
         s = self.settings
         ec_holdout = self._edgeconnect_overlap()
         result = {
             "command": "python research/ikea_comparison.py " + " ".join(sys.argv[1:]),
             "config": asdict(self.cfg), "extractor": self.embed.name,
+            "seam_extractor": self.patch_embed.name, "slot_summary": self.slot_summary(staged),
             "settings": {"eval_image_size": s.eval_image_size, "seam_scale": s.seam_scale,
                          "seam_patch": s.seam_patch, "seam_points_per_image": s.seam_points_per_image,
                          "copy_paste": asdict(self.params)},
@@ -1121,7 +1493,7 @@ class Comparison:
                            "data": (self.p2p_ikea.card or {}).get("data"),
                            "steps": ((self.p2p_ikea.card or {}).get("training") or {}).get("steps")},
                        "segmenter": {"version": self.seg_model.version}},
-            "rows": rows, "goal_check": goals,
+            "rows": rows, "goal_check": goals, "bootstrap": boot, "paper_goals": goals_paper,
             "outline_referenced": outline, "by_donor_room": by_donor_room,
             "seconds_per_product": float(np.mean([m["seconds"] for m in staged])),
             "hardware": {"cpu": platform.processor() or platform.machine(), "threads": 1},
@@ -1136,19 +1508,46 @@ class Comparison:
                  self.out / "results.md")
         return result
 
+    def slot_summary(self, staged: Sequence[dict]) -> dict:
+        """Donor slots (from the render phase's cache) and how the staged products used them."""
+        name = "slots_detector.npz" if self.cfg.slots == "detector" else "slots.npz"
+        slots = safecache.load(self.cache / name) if (self.cache / name).is_file() else []
+        count = lambda xs: dict(sorted({x: xs.count(x) for x in set(xs)}.items()))  # noqa: E731
+        used = [m["donor"]["slot_id"] for m in staged]
+        return {"source": self.cfg.slots, "usable_slots": len(slots),
+                "donor_rooms_with_slot": len({s["image_id"] for s in slots}),
+                "usable_by_category": count([str(s.get("category")) for s in slots]),
+                "staged_by_category": count([str(m.get("category")) for m in staged]),
+                "unlike_slot_images": sum(
+                    1 for m in staged if m.get("slot_category") is not None
+                    and product_slot(m.get("category")) != m.get("slot_category")),
+                "distinct_slots_used": len(set(used)),
+                "max_slot_uses": max((used.count(u) for u in set(used)), default=0)}
+
     def _edgeconnect_overlap(self) -> dict:
         """How many held-apart real rooms the EdgeConnect runs trained on (their own split)."""
         from adstage.generative import data as data_mod
 
-        hold = self.models["baseline"].get("holdout_rooms") or 0
-        train, _ = data_mod.split_holdout(data_mod.ikea_room_paths(str(self.root)), int(hold))
+        if (self.models["baseline"].get("holdout_share") or 0) > 0:   # ikea_split's runs
+            train = data_mod.ikea_split(str(self.root),
+                                        self.models["baseline"]["holdout_share"])["train_rooms"]
+        else:
+            hold = self.models["baseline"].get("holdout_rooms") or 0
+            train, _ = data_mod.split_holdout(data_mod.ikea_room_paths(str(self.root)), int(hold))
         names = {Path(p).name for p in train}
         n = sum(Path(r["image"]).name in names for r in self.real_rooms)
         return {"real_rooms_in_edgeconnect_training": n}
 
     def _markdown(self, res: dict) -> str:
-        lines = ["# IKEA staging comparison", "", format_table(res["rows"], res["extractor"]), "",
-                 "Goal (seam): close at least half of the gap between hard paste and the "
+        lines = ["# IKEA staging comparison", "",
+                 format_table(res["rows"], res["extractor"], res.get("seam_extractor")), ""]
+        if res.get("bootstrap"):
+            b = res["bootstrap"]
+            lines += [f"## With {int(b['level'] * 100)} % bootstrap intervals ({b['reps']} draws "
+                      f"of products and real rooms)", "", format_ci_table(res["rows"], b), "",
+                      format_paired(b), "", "Paper goals:", "", format_goals(res["paper_goals"]),
+                      "", f"Slots: {res.get('slot_summary')}", ""]
+        lines += ["Goal (seam): close at least half of the gap between hard paste and the "
                  "real-vs-real floor: (acc_hard - acc_method) / (acc_hard - acc_control).", ""]
         for m, g in res["goal_check"].items():
             verdict = "n/a" if g["meets_goal"] is None else "meets" if g["meets_goal"] else "misses"
@@ -1242,8 +1641,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--products", type=int, default=RunConfig.products,
                    help="products to sample (those in a pipeline category)")
     p.add_argument("--seed", type=int, default=0, help="product sample seed")
+    p.add_argument("--slots", choices=SLOT_SOURCES, default=RunConfig.slots,
+                   help="donor slots: detector (pretrained detectors + salient masks, one slot "
+                   "per piece with its category, like-for-like pairing; the pipeline's default) "
+                   "or segmenter (the old demo-trained segmenter, shape-only pairing)")
+    p.add_argument("--split", choices=sorted(SPLITS), default=RunConfig.split,
+                   help="held-apart real rooms: generators (the IKEA generators' own split, "
+                   "ikea.items, 21 rooms) or evalsplit (the old is_holdout(room_id), 27 rooms)")
+    p.add_argument("--generators", default=RunConfig.generators,
+                   help="folder holding edge/, baseline/, boundary/ checkpoint.pt "
+                   "(research/generators_ikea_train.sh); the boundary pair is the shipped one")
     p.add_argument("--boundary-experiment", default=RunConfig.boundary_experiment,
-                   help="--out folder of research.boundary_experiment")
+                   help="instead of --generators: the --out folder of the old "
+                   "research.boundary_experiment (its run folder names)")
+    p.add_argument("--bootstrap", type=int, default=RunConfig.bootstrap,
+                   help="bootstrap draws (products and real rooms) for the 95%% intervals")
+    p.add_argument("--no-outline", action="store_true",
+                   help="skip the outline-referenced measure and the donor-room diagnostic")
     p.add_argument("--inception", default="", help="local ONNX Inception, e.g. the set-up's "
                    "~/.cache/adstage/models/fid/inception_fid.onnx (tools/build_fid.py; docs/"
                    "fid.md); default: the project's adstage-randfeat-v1 features")
@@ -1267,20 +1681,27 @@ def main(argv: list[str] | None = None) -> int:
         from adstage.vision import ikea
 
         root = Path(args.ikea_root) if args.ikea_root else ikea.DEFAULT_ROOT
-        donors = [r for r in _read_jsonl(root / "rooms.jsonl")
-                  if not is_holdout(r["room_id"], RunConfig.holdout_share)]
+        held = ((lambda r: ikea.holdout("r" + r["room_id"], RunConfig.holdout_share))
+                if args.split == "generators"
+                else (lambda r: is_holdout(r["room_id"], RunConfig.holdout_share)))
+        donors = [r for r in _read_jsonl(root / "rooms.jsonl") if not held(r)]
         args.pix2pix_ikea = str(train_pix2pix_ikea(root, donors, Path(args.out),
                                                    args.train_pix2pix, args.seed))
     cfg = RunConfig(out=args.out, products=args.products, seed=args.seed,
                     boundary_experiment=args.boundary_experiment, inception=args.inception,
                     ikea_root=args.ikea_root, room_side=args.room_side,
-                    pix2pix_ikea=args.pix2pix_ikea, cv_seeds=args.cv_seeds)
+                    pix2pix_ikea=args.pix2pix_ikea, cv_seeds=args.cv_seeds,
+                    generators=args.generators, slots=args.slots, split=args.split,
+                    bootstrap=args.bootstrap, outline=not args.no_outline)
     cmp_ = Comparison(cfg)
     if args.phase in ("all", "render"):
         cmp_.render()
     if args.phase in ("all", "metrics"):
         res = cmp_.metrics()
-        print(format_table(res["rows"], res["extractor"]))
+        print(format_table(res["rows"], res["extractor"], res.get("seam_extractor")))
+        if res.get("bootstrap"):
+            print("\n" + format_ci_table(res["rows"], res["bootstrap"]) + "\n\n"
+                  + format_paired(res["bootstrap"]) + "\n\n" + format_goals(res["paper_goals"]))
         for kind, o in res["outline_referenced"].items():
             print(f"\noutline-referenced ({kind}):\n" + format_outline_table(o["rows"]))
     log.info("done in %.0fs", time.monotonic() - t0)

@@ -304,3 +304,118 @@ def test_regroup_by_donor_room():
     lines = md.splitlines()
     assert len(lines) == 2 + 3 and all(l.count("|") == 6 for l in lines)
     assert "edge: gap closed" in lines[0] and lines[-1].startswith(f"| {CONTROL} | 0.5000 ± 0.0100")
+
+
+# ---- the paper table: detector slots, bootstrap intervals, paper goals ---------------------------
+def test_percentile_ci_and_weighted_balanced_accuracy():
+    assert ic.percentile_ci([]) is None and ic.percentile_ci([np.nan, None]) is None
+    lo, hi = ic.percentile_ci(np.arange(1001.0))
+    assert lo == pytest.approx(25.0) and hi == pytest.approx(975.0)
+    y = np.array([1, 1, 1, 0, 0])
+    ok = np.array([1, 1, 0, 1, 0], bool)
+    assert ic.weighted_balanced_accuracy(y, ok, np.ones(5)) == pytest.approx((2 / 3 + 1 / 2) / 2)
+    # weights = how often a row's image was drawn: 0 drops it, 2 counts it twice
+    w = np.array([2, 0, 1, 1, 0])
+    assert ic.weighted_balanced_accuracy(y, ok, w) == pytest.approx((2 / 3 + 1.0) / 2)
+    assert np.isnan(ic.weighted_balanced_accuracy(y, ok, np.array([1, 1, 1, 0, 0])))
+
+
+def test_group_positions_and_draw_weights():
+    pos = ic.group_positions(["a", "a", "b", "zz"], ["a", "b", "c"])
+    assert pos.tolist() == [0, 0, 1, -1]
+    assert ic.draw_weights(pos, 3, np.array([0, 0, 2])).tolist() == [2, 2, 0, 0]
+
+
+def test_bootstrap_figures_paired_and_goals():
+    rng = np.random.default_rng(1)
+    real = _fs("r", 12, 0.0, rng, k=6, dim=6)
+    near = _fs("p", 16, 0.1, rng, k=6, dim=6)
+    far = ic.FeatureSet(near.ids, near.whole + 3.0, near.patches + 1.5, near.patch_groups)
+    near = ic.FeatureSet(near.ids, rng.normal(0, 1, near.whole.shape), near.patches,
+                         near.patch_groups)
+    real = ic.FeatureSet(real.ids, rng.normal(0, 1, real.whole.shape), real.patches,
+                         real.patch_groups)
+    gen = {ic.HARD: far, ic.CP_BOUNDARY: near, ic.CP_BASELINE: near}
+    b = ic.bootstrap_figures(gen, real, [(ic.CP_BOUNDARY, ic.HARD),
+                                         (ic.CP_BOUNDARY, ic.CP_BASELINE)], reps=60, seed=0)
+    again = ic.bootstrap_figures(gen, real, [(ic.CP_BOUNDARY, ic.HARD)], reps=60, seed=0)
+    assert again["methods"][ic.HARD] == b["methods"][ic.HARD]          # seeded, reproducible
+    m = b["methods"]
+    assert m[ic.HARD]["seam_oof"] > 0.8 and m[ic.HARD]["fd"] > m[ic.CP_BOUNDARY]["fd"]
+    lo, hi = m[ic.HARD]["fd_ci"]
+    assert lo < hi
+    d = b["paired"][f"{ic.CP_BOUNDARY} - {ic.HARD}"]
+    assert d["paired"] and d["fd"] < 0 and d["fd_ci"][1] < 0 and d["seam_oof_ci"][1] < 0
+    same = b["paired"][f"{ic.CP_BOUNDARY} - {ic.CP_BASELINE}"]       # identical sets: exactly 0
+    assert same["fd"] == 0 and same["fd_ci"] == [0.0, 0.0] and same["seam_oof_ci"] == [0.0, 0.0]
+    goals = {g["claim"]: g for g in ic.paper_goals(b)}
+    assert goals["copy-paste + boundary below hard paste on seam accuracy"]["verdict"] == "met"
+    assert goals["boundary no worse than baseline on FID"]["verdict"] == "met"
+    assert goals["copy-paste FID below vanilla"]["verdict"] == "n/a"
+    md = ic.format_goals(ic.paper_goals(b))
+    assert "**met**" in md and "n/a" in md
+    rows = [{"method": ic.HARD, "fd": 1.0, "kid": 0.1, "kid_std": 0.01, "seam_accuracy": 0.9,
+             "seam_accuracy_std": 0.02, "n_images": 16, "n_real": 12}]
+    table = ic.format_ci_table(rows, b).splitlines()
+    assert len(table) == 3 and all(l.count("|") == 10 for l in table)
+    assert table[2].startswith(f"| {ic.HARD} | 1.0 [")
+    assert len(ic.format_paired(b).splitlines()) == 4
+
+
+def test_paper_goals_verdicts():
+    def boot(d_fd, ci_fd):
+        return {"paired": {f"{ic.CP_BOUNDARY} - {ic.CP_BASELINE}":
+                           {"fd": d_fd, "fd_ci": ci_fd, "seam_oof": None}}}
+    claim = "boundary no worse than baseline on FID"
+    pick = lambda b: {g["claim"]: g for g in ic.paper_goals(b)}[claim]["verdict"]  # noqa: E731
+    assert pick(boot(2.0, [-1.0, 5.0])) == "met"           # no worse: the CI holds 0
+    assert pick(boot(4.0, [1.0, 7.0])) == "missed"         # worse beyond doubt
+    b = {"paired": {f"{ic.CP_BOUNDARY} - {ic.HARD}": {"fd": 0, "seam_oof": -0.01,
+                                                      "seam_oof_ci": [-0.05, 0.03]}}}
+    g = {g["claim"]: g for g in ic.paper_goals(b)}
+    assert g["copy-paste + boundary below hard paste on seam accuracy"]["verdict"].startswith(
+        "not resolved")
+
+
+def test_accept_donor_refuses_size_mismatch():
+    room, slot, prod, alpha = scene()
+    placed, why = ic.accept_donor(room.shape[:2], slot, prod, alpha,
+                                  CopyPasteParams(max_size_ratio=1.0001, min_fit_iou=0.0,
+                                                  max_gap_share=1.0))
+    assert placed is None and why.startswith("size mismatch")
+
+
+def test_sample_products_like_only_and_shape_index_by_category():
+    recs = [{"product_id": f"{i:03d}", "type": t} for i, t in
+            enumerate(["Two-seat sofa", "Table lamp", "Armchair", "Bookcase", "Desk"] * 4)]
+    like = ic.sample_products(recs, 0, 0, like_only=True)
+    assert {r["type"] for r in like} == {"Two-seat sofa", "Armchair", "Desk"}
+    from adstage.vision import shape
+
+    def slot(i, cat):
+        m = np.zeros((40, 40), np.uint8)
+        m[5:35, 10 + i % 5:30] = 255
+        d = shape.describe(m)
+        return {"slot_id": f"r#{i}", "image_id": "r", "category": cat, "aspect": d.aspect,
+                "fill": d.fill, "box_native": [0, 0, 40, 40], "quality": 1.0, "vector": d.vector}
+    idx = ic.shape_index([slot(0, "chair"), slot(1, "chair"), slot(2, "sofa"), slot(3, None)],
+                         ic.Settings())
+    assert sorted(idx) == ["_unknown", "chair", "sofa"] and idx["chair"].index.ntotal == 2
+
+
+def test_missing_generators_says_what_to_run(tmp_path):
+    if not HAS_IKEA:
+        pytest.skip(f"IKEA research set not at {ikea.DEFAULT_ROOT}")
+    cfg = ic.RunConfig(out=str(tmp_path / "out"), generators=str(tmp_path / "none"))
+    with pytest.raises(SystemExit) as e:
+        ic.Comparison(cfg)
+    assert "generators_ikea_train.sh" in str(e.value) and "baseline" in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_feature_set_patches_of_another_width():
+    """Inception whole-image features (wide) beside random-feature seam patches (narrow)."""
+    fs = ic.feature_set([("a", np.zeros(2048), np.ones((24, 256))),
+                         ("b", np.zeros(2048), np.zeros((0, 256)))])
+    assert fs.whole.shape == (2, 2048) and fs.patches.shape == (24, 256)
+    assert fs.patch_groups == ["a"] * 24
