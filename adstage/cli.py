@@ -103,6 +103,19 @@ def _promote(args) -> int:
     return 0
 
 
+def _version() -> str:
+    """`adstage X.Y.Z` and the package folder it runs from, the shipped models' and schemas'
+    folders: which clone (or installed wheel) this command is."""
+    from pathlib import Path
+
+    import adstage
+    from adstage import datafiles
+
+    found = {name: datafiles.find(name) for name in ("models", "schemas")}
+    return (f"adstage {adstage.__version__} from {Path(adstage.__file__).resolve().parent}"
+            + "".join(f"\n{n} {p or '(not found)'}" for n, p in found.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
@@ -114,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conf", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a setting (repeatable)")
+    parser.add_argument("--version", action="version", version=_version(),
+                        help="the version, and which code and data this command runs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("tables", help="list tables with version, rows, latest ds").set_defaults(fn=_tables)
     show = sub.add_parser("show", help="print a table's newest rows")

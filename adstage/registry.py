@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from adstage import datafiles
 from adstage.config import Settings
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,8 @@ CHAMPION = "champion"
 REFUSED_TAG, REFUSED = "adstage.promotion.decision", "kept_champion"
 # The tag adstage.generative.quantize_job puts on the int8 versions of a registered model.
 PRECISION_TAG = "adstage.precision"
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+# The checkout's models/, or the copy a wheel installed under <env>/share/adstage/models.
+MODELS_DIR = datafiles.models_dir()
 
 
 class ModelLoadError(RuntimeError):

@@ -6,9 +6,7 @@ key. Nothing else in the project spells out a table's columns.
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,14 +22,11 @@ _SIMPLE_ARROW = {
 
 
 def schemas_dir() -> Path:
-    """`ADSTAGE_SCHEMAS_DIR`, else the checkout's `schemas/`, else the installed data files."""
-    candidates = [os.environ.get("ADSTAGE_SCHEMAS_DIR"),
-                  Path(__file__).resolve().parents[1] / "schemas",
-                  Path(sys.prefix) / "share" / "adstage" / "schemas"]
-    for c in candidates:
-        if c and Path(c, "feed.json").is_file():
-            return Path(c)
-    raise FileNotFoundError("cannot find the schemas/ folder; set ADSTAGE_SCHEMAS_DIR")
+    """`ADSTAGE_SCHEMAS_DIR`, else the checkout's `schemas/`, else the installed data files
+    (adstage.datafiles)."""
+    from adstage import datafiles
+
+    return datafiles.schemas_dir()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,24 @@
-# Airflow image: scheduler, API server and DAG processor. It submits Spark jobs with
-# spark-submit (client of the cluster in the `spark_default` connection) and needs neither torch
-# nor onnxruntime: only Airflow, the Spark provider and pyspark (for spark-submit), constrained
-# to exactly the versions in requirements.lock.
+# Airflow image: scheduler, API server and DAG processor, and the MLflow server of compose.yaml.
+# Runtime roles (setup.cfg extras; docs/architecture.md "Runtime roles"):
+#   orchestration  Airflow, the Spark provider, pyspark for spark-submit;
+#   nightly + cpu  the job drivers: the `spark_default` connection uses client deploy mode, so
+#                  each Spark job's driver runs here (it resolves the models and reads the
+#                  tables), and gallery, quality_gate and plan_night run here as plain Python;
+#   server         full mlflow for `mlflow server` (the jobs need only its client).
+# No torch (training runs elsewhere, with the `training` extra). Versions from requirements.lock.
+# With cluster deploy mode instead (drivers on the cluster, on the executor image), the
+# orchestration extra alone would do for the scheduler, but gallery, quality_gate and
+# plan_night would still need nightly here.
+
+# The wheel, built once: the package with schemas/ and models/ as data files (share/adstage/).
+FROM python:3.11.7-slim-bookworm AS wheel
+WORKDIR /src
+COPY setup.cfg pyproject.toml README.md ./
+COPY adstage/ adstage/
+COPY schemas/ schemas/
+COPY models/ models/
+RUN pip wheel --no-cache-dir --no-deps -w /dist .
+
 FROM python:3.11.7-slim-bookworm
 
 RUN apt-get update \
@@ -10,22 +27,18 @@ RUN apt-get update \
 
 WORKDIR /opt/adstage
 COPY requirements.lock ./
+COPY --from=wheel /dist/ /dist/
 # psycopg2-binary is the one package outside the lock: the Postgres driver of Airflow's
 # metadata database, which only this image needs (tests and `make demo` use SQLite).
 RUN pip install --no-cache-dir -c requirements.lock psycopg2-binary==2.9.13 \
-      apache-airflow==3.1.8 apache-airflow-providers-apache-spark==6.3.4 \
-      pyspark==4.0.1 pyspark-client==4.0.1 delta-spark==4.0.0 mlflow==3.17.2 \
- && pip check
+      "$(ls /dist/adstage-*.whl)[orchestration,nightly,cpu,server]" \
+ && pip check \
+ && python -m adstage.jars --dir /opt/adstage/jars \
+ && if python -c "import torch" 2>/dev/null; then echo 'torch must not be in the Airflow image' >&2; exit 1; fi
 
+# The DAGs and the job scripts they submit (plain files; the package comes from the wheel).
 COPY dags/ dags/
 COPY jobs/ jobs/
-COPY schemas/ schemas/
-COPY adstage/ adstage/
-COPY setup.cfg pyproject.toml README.md ./
-# The jobs' package is installed too (without dependencies): the DAG only needs the job paths,
-# but `adstage tables` / `adstage runs` are handy for operators on this image.
-RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
- && python -m adstage.jars --dir /opt/adstage/jars
 
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/adstage/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \

@@ -1,7 +1,21 @@
-# Spark image for the cluster (master, workers, executors) and the jobs' driver. The nightly path
-# runs onnxruntime on numpy, so this image has no torch: onnxruntime-gpu with CUDA 13 + cuDNN 9
-# from the same NVIDIA wheels torch's lock resolved (versions from requirements.lock), which
-# falls back to the CPU provider on a machine without a GPU.
+# Spark image for the cluster (master, workers, executors) and the jobs' driver: the `nightly`
+# runtime role (setup.cfg extras; docs/architecture.md "Runtime roles"). The nightly path runs
+# onnxruntime on numpy, so this image has no torch: the `gpu` extra (onnxruntime-gpu, the same
+# version as the lock's onnxruntime) with CUDA 13 + cuDNN 9 from the same NVIDIA wheels torch's
+# lock resolved (versions from requirements.lock); it falls back to the CPU provider on a
+# machine without a GPU.
+
+# The wheel, built once: the package with schemas/ and models/ as its data files
+# (<prefix>/share/adstage/, found by adstage.datafiles). tests/test_roles.py installs the same
+# wheel into a nightly-only environment and runs jobs with the shipped models.
+FROM python:3.11.7-slim-bookworm AS wheel
+WORKDIR /src
+COPY setup.cfg pyproject.toml README.md ./
+COPY adstage/ adstage/
+COPY schemas/ schemas/
+COPY models/ models/
+RUN pip wheel --no-cache-dir --no-deps -w /dist .
+
 FROM python:3.11.7-slim-bookworm
 
 RUN apt-get update \
@@ -10,22 +24,15 @@ RUN apt-get update \
 
 WORKDIR /opt/adstage
 COPY requirements.lock ./
-RUN pip install --no-cache-dir -c requirements.lock \
-      pyspark==4.0.1 delta-spark==4.0.0 deltalake==1.6.6 mlflow==3.17.2 \
-      numpy==2.4.6 pandas==3.1.1 pyarrow==25.0.1 pillow==13.0.0 \
-      opencv-python-headless==5.0.0.93 faiss-cpu==1.15.1 onnx==1.23.2 \
+COPY --from=wheel /dist/ /dist/
+RUN pip install --no-cache-dir -c requirements.lock "$(ls /dist/adstage-*.whl)[nightly,gpu]" \
       nvidia-cublas nvidia-cudnn-cu13 nvidia-cuda-runtime nvidia-cufft nvidia-cuda-nvrtc \
- && pip install --no-cache-dir onnxruntime-gpu==1.32.0 \
- && pip check
-
-COPY adstage/ adstage/
-COPY jobs/ jobs/
-COPY schemas/ schemas/
-COPY models/ models/
-COPY setup.cfg pyproject.toml README.md ./
-RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
+ && pip check \
  && python -m adstage.jars --dir /opt/adstage/jars \
- && python -c "import torch" 2>/dev/null && { echo 'torch must not be in the executor image'; exit 1; } || true
+ && if python -c "import torch" 2>/dev/null; then echo 'torch must not be in the executor image' >&2; exit 1; fi
+
+# The job scripts spark-submit runs (plain files; the package comes from the wheel above).
+COPY jobs/ jobs/
 
 ENV SPARK_HOME=/usr/local/lib/python3.11/site-packages/pyspark \
     PYSPARK_PYTHON=/usr/local/bin/python \
