@@ -395,6 +395,13 @@ OUTLINE_REFERENCES = {
                 "(adds the segmenter's too-large furniture blobs, low-quality and frame-cut "
                 "slots, whose outlines are coarser: too-large ones are not GrabCut-refined)",
 }
+DETECTOR_OUTLINE_REFERENCES = {
+    "usable_slots": "the held-apart rooms' usable detector slots (donors.donor_slots, the "
+                    "pipeline's donor rule: no flag)",
+    "any_slot": "sensitivity: every detected piece with a silhouette except too_small ones "
+                "(silhouettes are made only for pieces without a geometry flag, so this adds "
+                "the poor_mask ones)",
+}
 OUTLINE_PICK = "all"   # several slots in a room: their union, points spaced over all outlines
 OUTLINE_VS_EDGE = "real_outline_vs_real_edge"
 
@@ -1337,7 +1344,8 @@ class Comparison:
             slots_used[room_id] = len(chosen)
             areas += [s["area_frac"] for s in chosen]
         fs = feature_set(items)
-        meta = {"kind": kind, "description": OUTLINE_REFERENCES[kind], "pick": OUTLINE_PICK,
+        refs = DETECTOR_OUTLINE_REFERENCES if self.cfg.slots == "detector" else OUTLINE_REFERENCES
+        meta = {"kind": kind, "description": refs[kind], "pick": OUTLINE_PICK,
                 "real_rooms": len(self.real_rooms), "rooms_with_outline": len(fs.ids),
                 "slots": int(sum(slots_used.values())),
                 "rooms_with_several_slots": int(sum(v > 1 for v in slots_used.values())),
