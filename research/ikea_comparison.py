@@ -773,6 +773,7 @@ class RunConfig:
     split: str = "generators"  # generators (ikea.items, 'r' + room_id) | evalsplit (old)
     bootstrap: int = 1000      # bootstrap draws for the 95 % intervals (0 = off)
     outline: bool = True       # the outline-referenced and donor-room diagnostics
+    shipped_pair: bool = False  # G1 + boundary G2 = the shipped files; only baseline is trained
 
     @property
     def generator_dir(self) -> str:
@@ -780,7 +781,9 @@ class RunConfig:
 
     @property
     def generator_runs(self) -> dict[str, str]:
-        return BOUNDARY_RUNS if self.boundary_experiment else GENERATOR_RUNS
+        if self.boundary_experiment:
+            return BOUNDARY_RUNS
+        return {"baseline": "baseline"} if self.shipped_pair else GENERATOR_RUNS
 
     def generator_command(self) -> str:
         return (BOUNDARY_COMMAND if self.boundary_experiment else GENERATORS_COMMAND).format(
@@ -835,6 +838,33 @@ def export_generators(boundary_dir: Path, out: Path,
                                                         else "edge_generator")}
         shipped = MODELS_DIR / "generative" / f"{stem}.onnx"
         models[key]["same_as_shipped"] = shipped.is_file() and _sha(shipped) == models[key]["sha256"]
+    return models
+
+
+# The shipped pair IS the IKEA G1 + boundary G2 of generators_ikea_train.sh (their cards name
+# the runs; docs/generators-ikea.md: byte-identical to the evaluated export), so the table
+# needs only the baseline G2 trained again (same seed, init and batch stream: paired).
+SHIPPED_PAIR = {"edge": "edgeconnect_edge", "boundary": "edgeconnect_inpaint"}
+
+
+def shipped_generators(card_keys=("steps", "boundary_weight", "boundary_band", "size",
+                                  "load_short_side", "holdout_share", "holdout_rooms",
+                                  "data", "mask_kind")) -> dict[str, dict]:
+    """The shipped G1 and boundary G2 described as ``export_generators`` describes an export."""
+    from adstage.registry import MODELS_DIR
+
+    models = {}
+    for key, stem in SHIPPED_PAIR.items():
+        path = MODELS_DIR / "generative" / f"{stem}.onnx"
+        card = json.loads(path.with_suffix(".card.json").read_text())
+        train = card.get("training") or {}
+        conf = {**(train.get("config") or {}), **{k: train[k] for k in ("step", "steps")
+                                                   if k in train}}
+        models[key] = {"path": str(path), "sha256": _sha(path), "checkpoint": None,
+                       "run": f"shipped {stem}", "same_as_shipped": True,
+                       "canny_sigma": float(card.get("canny_sigma", 2.0)),
+                       "architecture": card.get("architecture"),
+                       **{k: conf.get(k) for k in card_keys}}
     return models
 
 
@@ -1079,7 +1109,8 @@ class Comparison:
                 json.loads(card.read_text()) if card.is_file() else {})
         self.methods = METHODS + ((VANILLA_IKEA,) if self.p2p_ikea else ()) + REFERENCES
         self.out.mkdir(parents=True, exist_ok=True)
-        self.models = export_generators(bdir, self.out, cfg.generator_runs)
+        self.models = {**(shipped_generators() if cfg.shipped_pair else {}),
+                       **export_generators(bdir, self.out, cfg.generator_runs)}
         self.rooms = _read_jsonl(self.root / "rooms.jsonl")
         held = self.held_apart
         self.real_rooms = [r for r in self.rooms if held(r)]
@@ -1659,6 +1690,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--generators", default=RunConfig.generators,
                    help="folder holding edge/, baseline/, boundary/ checkpoint.pt "
                    "(research/generators_ikea_train.sh); the boundary pair is the shipped one")
+    p.add_argument("--shipped-pair", action="store_true",
+                   help="G1 and the boundary G2 are the shipped models/generative files (the "
+                   "IKEA runs of generators_ikea_train.sh); --generators needs only baseline/")
     p.add_argument("--boundary-experiment", default=RunConfig.boundary_experiment,
                    help="instead of --generators: the --out folder of the old "
                    "research.boundary_experiment (its run folder names)")
@@ -1700,7 +1734,8 @@ def main(argv: list[str] | None = None) -> int:
                     ikea_root=args.ikea_root, room_side=args.room_side,
                     pix2pix_ikea=args.pix2pix_ikea, cv_seeds=args.cv_seeds,
                     generators=args.generators, slots=args.slots, split=args.split,
-                    bootstrap=args.bootstrap, outline=not args.no_outline)
+                    bootstrap=args.bootstrap, outline=not args.no_outline,
+                    shipped_pair=args.shipped_pair)
     cmp_ = Comparison(cfg)
     if args.phase in ("all", "render"):
         cmp_.render()

@@ -419,3 +419,16 @@ def test_feature_set_patches_of_another_width():
                          ("b", np.zeros(2048), np.zeros((0, 256)))])
     assert fs.whole.shape == (2, 2048) and fs.patches.shape == (24, 256)
     assert fs.patch_groups == ["a"] * 24
+
+
+def test_shipped_pair_needs_only_the_baseline_run(tmp_path):
+    """--shipped-pair: G1 and the boundary G2 are the shipped files (their cards give the
+    training settings); only baseline/checkpoint.pt is asked for."""
+    cfg = ic.RunConfig(out=str(tmp_path / "out"), generators=str(tmp_path), shipped_pair=True)
+    assert cfg.generator_runs == {"baseline": "baseline"}
+    assert ic._missing_experiment(tmp_path, cfg.generator_runs) == [
+        str(tmp_path / "baseline" / "checkpoint.pt")]
+    m = ic.shipped_generators()
+    assert set(m) == {"edge", "boundary"}
+    assert m["boundary"]["boundary_weight"] == 5.0 and m["boundary"]["steps"] == 600
+    assert m["edge"]["path"].endswith("edgeconnect_edge.onnx") and len(m["edge"]["sha256"]) == 64
