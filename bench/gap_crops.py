@@ -115,7 +115,7 @@ def ikea_pairs(n: int, seed: int, room_side: int, cache: Path) -> list[Pair]:
     from adstage.onnx_runtime import session_from_bytes
     from adstage.staging.copy_paste import CopyPasteParams
     from adstage.vision import ikea, shape
-    from adstage.vision.cutout import cut_out
+    from adstage.vision.backdrop_cutout import cut_out
     from adstage.vision.pairing import PairingParams, Query, pair
     from adstage.vision.slots import Segmenter
 

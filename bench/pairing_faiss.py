@@ -50,7 +50,7 @@ def base_masks(ikea_root: Path | None, limit: int, size: int = 96) -> list[np.nd
                 cv2.rectangle(m, (c[0] - ax[0], c[1] - ax[1]), (c[0] + ax[0], c[1] + ax[1]), 255, -1)
             out.append(m)
         return out
-    from adstage.vision.cutout import cut_out
+    from adstage.vision.backdrop_cutout import cut_out
     from adstage.vision.ikea import items
 
     out = []

@@ -24,7 +24,7 @@ import numpy as np
 from adstage import registry
 from adstage.onnx_runtime import session_from_bytes
 from adstage.vision import ikea, shape
-from adstage.vision.cutout import cut_out
+from adstage.vision.backdrop_cutout import cut_out
 from adstage.vision.slots import Segmenter, SlotParams, find_slots
 
 

@@ -1188,7 +1188,7 @@ class Comparison:
     # -- phase 1+2: render and embed
     def render(self) -> dict:
         from adstage.vision import shape
-        from adstage.vision.cutout import cut_out
+        from adstage.vision.backdrop_cutout import cut_out
         from adstage.vision.ikea import category_of
         from adstage.vision.pairing import PairingParams, Query, pair
 

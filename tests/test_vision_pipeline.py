@@ -15,7 +15,7 @@ from adstage.demo.catalog import generate_catalog
 from adstage.imagestore import ImageStore
 from adstage.report import read_table
 from adstage.vision import classify, pairing, regions, shape_index
-from adstage.vision.cutout import iou
+from adstage.vision.backdrop_cutout import iou
 from adstage.vision.donors import DETECTOR_CATEGORIES, product_slot_category
 from conftest import make_settings
 

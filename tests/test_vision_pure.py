@@ -11,7 +11,7 @@ import pytest
 
 from adstage.demo.catalog import generate_catalog
 from adstage import registry
-from adstage.vision import cutout, shape, shape_index, slots
+from adstage.vision import backdrop_cutout, shape, shape_index, slots
 from adstage.vision.codes import VisionReason
 from adstage.vision.donors import product_slot_category
 from adstage.vision.pairing import LoadedIndex, PairingParams, Query, pair
@@ -35,11 +35,11 @@ def test_cutout_iou_on_demo_ground_truth(demo):
     root, truth = demo
     ious, light = [], []
     for t in truth:
-        c = cutout.cut_out(read(root, t["unstaged"]["image"]))
+        c = backdrop_cutout.cut_out(read(root, t["unstaged"]["image"]))
         gt = read(root, t["unstaged"]["mask"], cv2.IMREAD_GRAYSCALE)
-        ious.append(cutout.iou(c.mask, gt))
+        ious.append(backdrop_cutout.iou(c.mask, gt))
         assert c.ok, (t["product_id"], c.flags)
-        assert c.box == t["unstaged"]["box"] or cutout.iou(c.mask, gt) > 0.95
+        assert c.box == t["unstaged"]["box"] or backdrop_cutout.iou(c.mask, gt) > 0.95
         if t["color"] in ("white", "light grey"):
             light.append(ious[-1])
     assert np.mean(ious) >= 0.98 and min(ious) >= 0.95, (np.mean(ious), min(ious))
@@ -49,7 +49,7 @@ def test_cutout_iou_on_demo_ground_truth(demo):
 def test_cutout_soft_edge_and_polarity():
     img = np.full((120, 160, 3), 250, np.uint8)
     cv2.rectangle(img, (40, 30), (119, 89), (60, 80, 200), -1)
-    c = cutout.cut_out(img)
+    c = backdrop_cutout.cut_out(img)
     assert c.ok and c.box == [40, 30, 120, 90]
     assert c.mask[60, 80] == 255 and c.mask[5, 5] == 0
     # The soft edge has intermediate alpha only along the outline.
@@ -60,20 +60,20 @@ def test_cutout_soft_edge_and_polarity():
 def test_cutout_flags_a_busy_background():
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
-    c = cutout.cut_out(img)
-    assert cutout.BACKGROUND_NOT_UNIFORM in c.flags and not c.ok
+    c = backdrop_cutout.cut_out(img)
+    assert backdrop_cutout.BACKGROUND_NOT_UNIFORM in c.flags and not c.ok
 
 
 def test_cutout_keeps_see_through_gaps_open():
     img = np.full((100, 100, 3), 252, np.uint8)
     cv2.rectangle(img, (20, 20), (79, 79), (40, 40, 40), 6)  # a frame: its inside is backdrop
-    c = cutout.cut_out(img)
+    c = backdrop_cutout.cut_out(img)
     assert c.mask[50, 50] == 0 and c.mask[20, 50] == 255
 
 
 def test_cutout_empty_image():
-    c = cutout.cut_out(np.full((64, 64, 3), 255, np.uint8))
-    assert cutout.EMPTY in c.flags and c.box == [0, 0, 0, 0]
+    c = backdrop_cutout.cut_out(np.full((64, 64, 3), 255, np.uint8))
+    assert backdrop_cutout.EMPTY in c.flags and c.box == [0, 0, 0, 0]
 
 
 # ---- shape descriptors and indexes -----------------------------------------------------------
@@ -142,7 +142,7 @@ def test_retrieval_recall_at_5_on_demo_ground_truth(demo):
                        & (members.product_id != t["product_id"])]
         if same.empty:
             continue
-        c = cutout.cut_out(read(root, t["unstaged"]["image"]))
+        c = backdrop_cutout.cut_out(read(root, t["unstaged"]["image"]))
         s = shape.describe(c.mask)
         got = pair(Query(t["product_id"], t["category"], "q", s.vector, s.aspect, c.box),
                    indexes, PairingParams(top_k=5, max_aspect_log_ratio=0.6, min_similarity=0.3,
@@ -160,7 +160,7 @@ def test_pairing_reasons_and_fallback(demo):
     root, truth = demo
     indexes, _ = _index_of(truth, root)
     t = truth[0]
-    c = cutout.cut_out(read(root, t["unstaged"]["image"]))
+    c = backdrop_cutout.cut_out(read(root, t["unstaged"]["image"]))
     s = shape.describe(c.mask)
     q = Query(t["product_id"], "no-such-category", "q", s.vector, s.aspect, c.box)
     loose = dict(min_similarity=0.0, max_aspect_log_ratio=5, max_upscale=100)
@@ -183,7 +183,7 @@ def test_pairing_spreads_near_equal_products_over_near_equal_slots(demo):
     root, truth = demo
     indexes, members = _index_of(truth, root)
     t = next(t for t in truth if t["category"] in indexes)
-    c = cutout.cut_out(read(root, t["unstaged"]["image"]))
+    c = backdrop_cutout.cut_out(read(root, t["unstaged"]["image"]))
     s = shape.describe(c.mask)
     loose = dict(min_similarity=0.0, max_aspect_log_ratio=5, max_upscale=100, top_k=1)
     firsts = {}

@@ -1,7 +1,8 @@
 """Vision core: the retrieval half of copy-paste staging.
 
 * ``classify``  — staged / unstaged labels for catalog images (ONNX classifier);
-* ``cutout``    — product mask and box from an unstaged photo (pure OpenCV);
+* ``backdrop_cutout`` — product mask and box from an unstaged photo on a plain backdrop (pure
+  OpenCV);
 * ``slots``     — replaceable-product regions in staged photos (any ONNX segmenter);
 * ``shape``     — shape descriptors of masks; ``shape_index`` — FAISS per category;
 * ``pairing``   — each unstaged product's top-k donor slots.

@@ -1,6 +1,6 @@
 """Cutouts & slots stage: the labelled images of one date -> `product_cutouts` + `donor_slots`.
 
-Images labelled unstaged get a product cutout (``adstage.vision.cutout``, pure OpenCV); images
+Images labelled unstaged get a product cutout (``adstage.vision.backdrop_cutout``, pure OpenCV); images
 labelled staged get donor slots. By default (``slot_source=detector``) the slots come from
 pretrained detectors and a salient-mask net on each box (``adstage.vision.donors``): one slot
 per piece of furniture, its category from the detector's class. ``slot_source=segmenter`` is
@@ -25,7 +25,7 @@ from adstage.reasons import Reason
 from adstage import registry
 from adstage.vision import shape
 from adstage.vision.codes import VisionReason
-from adstage.vision.cutout import cut_out
+from adstage.vision.backdrop_cutout import cut_out
 from adstage.vision.preprocess import decode
 from adstage.vision.slots import SlotParams, find_slots
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from adstage.vision import synth
-from adstage.vision.cutout import iou
+from adstage.vision.backdrop_cutout import iou
 from adstage.vision.preprocess import SEGMENTER_HW, segmenter_input
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from adstage.vision.cutout import tight_box
+from adstage.vision.backdrop_cutout import tight_box
 from adstage.vision.preprocess import SEGMENTER_HW, segmenter_input
 
 LOW_QUALITY = "low_quality"

@@ -5,7 +5,7 @@ Two generators, both giving (BGR image, mask 255 = replaceable product):
 * ``demo_scene``: a demo room with one demo product staged in it (the demo catalog's own
   renderer, so the mask is exact; decor - plants, rugs, side tables - is background);
 * ``cut_paste_scene``: "Cut, Paste and Learn" (Dwibedi et al., ICCV 2017): product cutouts
-  (``adstage.vision.cutout`` on real product photos on white) pasted into an empty demo room at a
+  (``adstage.vision.backdrop_cutout`` on real product photos on white) pasted into an empty demo room at a
   random scale and place, standing on the floor, with one of several blendings (hard edge,
   Gaussian-feathered alpha, a slight blur of the whole paste) so the net cannot learn the
   paste seam instead of the object; a contact shadow under it half of the time.
@@ -103,7 +103,7 @@ def cut_paste_scene(sprites: list[Sprite], rng: Rng,
 def ikea_sprites(max_items: int = 400, test: bool = False) -> list[Sprite]:
     """Cutouts of IKEA products in pipeline categories (train split), clean backdrops only."""
     from adstage.vision import ikea
-    from adstage.vision.cutout import cut_out
+    from adstage.vision.backdrop_cutout import cut_out
 
     out = []
     for it in ikea.items():
