@@ -97,7 +97,7 @@ demo: jars fid-model demo-catalog  ## run the nightly DAG for real on the demo c
 	@ADSTAGE_HOME=$(DEMO_HOME) AIRFLOW_HOME=$(AIRFLOW_DEMO_HOME) \
 	  ADSTAGE_FEED_URI=$(DEMO_HOME)/catalog/feed.jsonl ADSTAGE_ALLOWED_ROOTS=$(DEMO_HOME)/catalog \
 	  ADSTAGE_STAGING_METHODS=copy_paste,hard_paste,vanilla ADSTAGE_EVAL_HOLDOUT_SHARE=0.3 \
-	  $(PY) -m adstage.airflow_local run adstage_nightly $(DS)
+	  $(PY) -m tools.airflow_local run adstage_nightly $(DS)
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli paths
 	@echo; echo ">> MLflow runs"
 	@ADSTAGE_HOME=$(DEMO_HOME) $(PY) -m adstage.cli runs -n 5

@@ -15,7 +15,8 @@ Your own catalog (README.md, "Run on your own catalog"): set ADSTAGE_HOME (local
 ADSTAGE_FEED_URI (the feed, {ds} = the logical date), ADSTAGE_ALLOWED_ROOTS (folders images may
 be read from) and ADSTAGE_CATEGORIES (accepted categories, "" = any); then
 `python jobs/ingest.py --ds D` for one job, or the whole night with
-`python -m adstage.airflow_local run adstage_nightly D` (AIRFLOW_HOME, default ./var/airflow).
+`python -m tools.airflow_local run adstage_nightly D` from a checkout (dev tooling, not in the
+wheel; AIRFLOW_HOME, default ./var/airflow).
 Every setting is an ADSTAGE_<FIELD> variable or --conf FIELD=VALUE (adstage.config.Settings).
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What one nightly task costs before it does any work: spark-submit of a tiny Delta job, with
-Spark's defaults vs `adstage.airflow_local.FAST_START_SPARK_DEFAULTS` (no UI server; driver JVM
+Spark's defaults vs `tools.airflow_local.FAST_START_SPARK_DEFAULTS` (no UI server; driver JVM
 with the C1 JIT only and the serial GC), alternated in one run so that both see the same load.
 
     python bench/spark_submit_startup.py --pairs 4 --out /tmp/startup.json
@@ -32,7 +32,7 @@ spark.stop()
 
 
 def submit(job: Path, table: Path, conf_dir: Path | None, env: dict[str, str]) -> float:
-    from adstage.cluster_local import spark_home
+    from tools.cluster_local import spark_home
     from adstage.config import Settings
     from adstage.jars import jar_paths
 
@@ -48,7 +48,7 @@ def submit(job: Path, table: Path, conf_dir: Path | None, env: dict[str, str]) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    from adstage.airflow_local import FAST_START_SPARK_DEFAULTS
+    from tools.airflow_local import FAST_START_SPARK_DEFAULTS
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,14 +1,14 @@
-"""Helpers of the local Airflow runner that need no scheduler."""
+"""Helpers of the local Airflow runner (tools/airflow_local.py) that need no scheduler."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
-import threading
 
 import pytest
 
-from adstage.airflow_local import _log_tail, backfill_done, create_backfill
+from tools import airflow_local
+from tools.airflow_local import (_log_tail, create_backfill, parse_json_output, runs_finished,
+                                 runs_of, tasks_of)
 
 
 def test_a_failed_tasks_error_carries_its_last_attempts_job_lines(tmp_path):
@@ -23,58 +23,99 @@ def test_a_failed_tasks_error_carries_its_last_attempts_job_lines(tmp_path):
     assert _log_tail(tmp_path, "2026-11-25", "quality_gate") == ""
 
 
-def _metadata(tmp_path) -> sqlite3.Connection:
-    """The three tables of Airflow's metadata store these helpers read, in a real SQLite file."""
-    db = sqlite3.connect(tmp_path / "airflow.db", isolation_level=None, check_same_thread=False)
-    db.executescript("""
-        CREATE TABLE backfill (id INTEGER PRIMARY KEY, dag_id TEXT, completed_at TEXT);
-        CREATE TABLE dag_run (run_id TEXT, dag_id TEXT, logical_date TEXT, state TEXT,
-                              backfill_id INTEGER);
-        CREATE TABLE task_instance (run_id TEXT, task_id TEXT, state TEXT, duration REAL,
-                                    try_number INTEGER, start_date TEXT, end_date TEXT);""")
-    return db
+@pytest.fixture
+def no_sleep(monkeypatch):
+    monkeypatch.setattr(airflow_local.time, "sleep", lambda s: None)
 
 
 def test_a_backfill_create_refused_by_a_stale_read_is_run_again_once_the_empty_one_closes(
-        tmp_path):
-    db = _metadata(tmp_path)
+        no_sleep):
+    # What the CLI does on SQLite's stale-read refusal: fails, leaving an empty backfill that
+    # refuses the next create until the scheduler closes it; then the create goes through.
+    answers = [(1, "sqlite3.OperationalError: (sqlite3.OperationalError) database is locked"),
+               (1, "airflow.models.backfill.AlreadyRunningBackfill: Another backfill is "
+                   "running for dag nightly. There can be only one running backfill per dag."),
+               (0, "")]
     calls = []
 
     def airflow(cmd):
         calls.append(cmd)
-        if len(calls) == 1:
-            # What the CLI leaves behind: its backfill row committed, no run; the scheduler
-            # closes it a moment later.
-            db.execute("INSERT INTO backfill (dag_id) VALUES ('nightly')")
-            threading.Timer(0.5, db.execute, ["UPDATE backfill SET completed_at = 'now'"]).start()
-            return subprocess.CompletedProcess(cmd, 1, "", "sqlite3.OperationalError: "
-                                               "database is locked")
-        db.execute("INSERT INTO backfill (dag_id) VALUES ('nightly')")
-        return subprocess.CompletedProcess(cmd, 0, "", "")
+        code, err = answers[len(calls) - 1]
+        return subprocess.CompletedProcess(cmd, code, "", err)
 
-    assert create_backfill(db, "nightly", ["airflow", "backfill"], airflow) == 2
-    assert len(calls) == 2
+    create_backfill(["airflow", "backfill"], airflow)
+    assert len(calls) == 3
 
 
-def test_any_other_backfill_create_error_is_raised_at_once(tmp_path):
-    db = _metadata(tmp_path)
+def test_another_running_backfill_without_a_stale_read_is_raised_at_once(no_sleep):
     calls = []
 
     def airflow(cmd):
         calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1, "", "AlreadyRunningBackfill: another one")
+        return subprocess.CompletedProcess(cmd, 1, "", "AlreadyRunningBackfill: Another "
+                                           "backfill is running for dag nightly.")
 
-    with pytest.raises(RuntimeError, match="AlreadyRunningBackfill"):
-        create_backfill(db, "nightly", ["airflow", "backfill"], airflow)
+    with pytest.raises(RuntimeError, match="Another backfill is running"):
+        create_backfill(["airflow", "backfill"], airflow)
     assert len(calls) == 1
 
 
-def test_a_backfill_marked_complete_before_its_runs_finish_is_not_done(tmp_path):
-    db = _metadata(tmp_path)
-    db.execute("INSERT INTO backfill (id, dag_id, completed_at) VALUES (1, 'nightly', 'now')")
-    db.execute("INSERT INTO dag_run VALUES ('b1', 'nightly', '2026-11-24', 'queued', 1)")
-    assert not backfill_done(db, 1)
-    db.execute("UPDATE dag_run SET state = 'success'")
-    assert backfill_done(db, 1)
-    db.execute("UPDATE backfill SET completed_at = NULL")
-    assert not backfill_done(db, 1)
+def test_stale_reads_are_retried_a_bounded_number_of_times(no_sleep):
+    calls = []
+
+    def airflow(cmd):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "database is locked")
+
+    with pytest.raises(RuntimeError, match="database is locked"):
+        create_backfill(["airflow", "backfill"], airflow, attempts=3)
+    assert len(calls) == 3
+
+
+def test_cli_json_is_found_among_log_lines():
+    out = ("2026-12-06T18:18:36Z [info     ] setup plugin alembic [alembic.runtime.plugins]\n"
+           '[{"dag_id": "nightly", "run_id": "r1"}]\n')
+    assert parse_json_output(out) == [{"dag_id": "nightly", "run_id": "r1"}]
+    with pytest.raises(ValueError):
+        parse_json_output("no runs\n")
+
+
+def _run_row(ds, state, run_id=None):
+    """One row of `airflow dags list-runs -o json` (Airflow 3.1's fields)."""
+    return {"dag_id": "nightly", "run_id": run_id or f"backfill__{ds}T00:00:00+00:00",
+            "state": state, "run_after": f"{ds}T00:00:00+00:00",
+            "logical_date": f"{ds}T00:00:00+00:00", "start_date": "", "end_date": ""}
+
+
+def test_the_runs_of_a_range_oldest_first_and_finished_only_when_each_is():
+    rows = [_run_row("2026-11-25", "running"), _run_row("2026-11-24", "success"),
+            _run_row("2026-11-22", "success"), dict(_run_row("2026-11-24", "queued"),
+                                                    logical_date="")]
+    runs = runs_of(rows, "2026-11-23", "2026-11-25")
+    assert [(r["ds"], r["state"]) for r in runs] == [("2026-11-24", "success"),
+                                                    ("2026-11-25", "running")]
+    assert not runs_finished(runs)
+    assert runs_finished([dict(r, state="success") for r in runs])
+    assert runs_finished([runs[0], dict(runs[1], state="failed")])
+    assert not runs_finished([])  # nothing yet is not done
+
+
+def test_task_seconds_from_start_and_end_and_tries_from_the_logs(tmp_path):
+    """Rows of `airflow tasks states-for-dag-run -o json`: started first comes first, a task
+    not started yet has no seconds, the try number is the last attempt's log."""
+    rows = [{"dag_id": "nightly", "logical_date": "2026-11-24T00:00:00+00:00",
+             "task_id": "gallery", "state": "success",
+             "start_date": "2026-11-24T03:10:05.500000+00:00",
+             "end_date": "2026-11-24T03:10:11.900000+00:00"},
+            {"dag_id": "nightly", "logical_date": "2026-11-24T00:00:00+00:00",
+             "task_id": "ingest", "state": "success",
+             "start_date": "2026-11-24T03:00:00+00:00", "end_date": "2026-11-24T03:01:00+00:00"},
+            {"dag_id": "nightly", "logical_date": "2026-11-24T00:00:00+00:00",
+             "task_id": "quality_gate", "state": None, "start_date": "", "end_date": ""}]
+    (tmp_path / "task_id=gallery").mkdir()
+    for n in (1, 2):
+        (tmp_path / "task_id=gallery" / f"attempt={n}.log").write_text("")
+    assert tasks_of(rows, tmp_path) == [
+        {"task_id": "ingest", "state": "success", "seconds": 60.0, "try": None},
+        {"task_id": "gallery", "state": "success", "seconds": 6.4, "try": 2},
+        {"task_id": "quality_gate", "state": "none", "seconds": 0.0, "try": None}]

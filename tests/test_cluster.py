@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adstage.cluster_local import spark_home, standalone_cluster
+from tools.cluster_local import spark_home, standalone_cluster
 from adstage.jars import jar_paths
 from adstage.report import read_table
 from conftest import make_settings

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from adstage.airflow_local import DAGS, airflow_env, dags_test
+from tools.airflow_local import DAGS, airflow_env, dags_test
 from conftest import make_settings
 
 DAG_FILE = DAGS / "adstage_nightly.py"
@@ -153,7 +153,7 @@ def nights(tmp_path_factory):
     half of a 24-product demo catalog, so both dates have rows in every table."""
     import mlflow
 
-    from adstage.airflow_local import (FAST_START_SPARK_DEFAULTS, backfill, format_runs,
+    from tools.airflow_local import (FAST_START_SPARK_DEFAULTS, backfill, format_runs,
                                        scheduler)
     from adstage.demo.catalog import generate_catalog
 
@@ -381,7 +381,7 @@ def test_training_dag_trains_on_the_tables_and_promotes_only_as_good(nights):
 
 
 def test_demo_progress_keeps_task_states_and_job_lines():
-    from adstage.airflow_local import PROGRESS, _short
+    from tools.airflow_local import PROGRESS, _short
 
     state = ("2026-11-25T03:11:16.009955Z [info     ] Task instance state updated    "
              "[airflow.api_fastapi.execution_api.routes.task_instances] loc=task_instances.py:424 "

@@ -1,7 +1,7 @@
 """GPU executors through Spark resource profiles, exercised on CPU.
 
 Spark refuses task resource profiles in ``local[*]``, so the profile runs on a real standalone
-cluster (master + worker JVMs on loopback, ``adstage.cluster_local``) whose worker advertises one
+cluster (master + worker JVMs on loopback, ``tools.cluster_local``) whose worker advertises one
 fake GPU (address "0", from a discovery script written here).  The inference helper must make
 Spark hand that GPU to the profiled stage's tasks -- and only to them -- while onnxruntime, which
 has no CUDA provider here, still runs on the CPU.  No CUDA code runs in these tests.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from adstage.cluster_local import spark_home, standalone_cluster
+from tools.cluster_local import spark_home, standalone_cluster
 from adstage.config import Settings
 from adstage.resources import (discovery_script, inference_profile, map_in_arrow, profile_for,
                                task_gpu_id)

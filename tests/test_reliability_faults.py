@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from adstage.airflow_local import FAST_START_SPARK_DEFAULTS, airflow_env, ensure_db
-from adstage.cluster_local import spark_home, standalone_cluster
+from tools.airflow_local import FAST_START_SPARK_DEFAULTS, airflow_env, ensure_db
+from tools.cluster_local import spark_home, standalone_cluster
 from adstage.jars import jar_paths
 from adstage.report import read_table
 from conftest import make_settings

@@ -1,7 +1,7 @@
-"""Run the project's DAGs with a real, local Airflow.
+"""Run the project's DAGs with a real, local Airflow (dev tooling: not in the wheel).
 
-    python -m adstage.airflow_local run DAG DS [--conf JSON]   # one date: `airflow dags test`
-    python -m adstage.airflow_local backfill DAG FROM TO       # a range: scheduler + backfill
+    python -m tools.airflow_local run DAG DS [--conf JSON]   # one date: `airflow dags test`
+    python -m tools.airflow_local backfill DAG FROM TO       # a range: scheduler + backfill
 
 Sets up an Airflow home (SQLite metadata, this checkout's `dags/`, no examples), the
 `spark_default` connection pointing at the configured Spark master, and the Delta jars for
@@ -10,6 +10,11 @@ for real (`make demo`). `backfill` starts what `airflow backfill create` needs t
 a scheduler with the LocalExecutor and the API server whose execution API the task runners
 report to — creates the backfill, waits for it and prints every run's task states. Used by the
 tests too.
+
+What ran is read through Airflow's stable CLI, never its metadata tables: `airflow dags
+list-runs -o json` (the runs of a date range and their states) and `airflow tasks
+states-for-dag-run -o json` (each task's state, start and end); the try number comes from the
+task logs' `attempt=N.log` files.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from datetime import datetime
 from typing import Callable, Iterator, Mapping
 
 from adstage.config import Settings
@@ -157,7 +163,7 @@ def scheduler(env: dict[str, str], timeout: float = 300) -> Iterator[dict[str, s
     on it (no check refuses it; task runners write through the API server, so only the
     scheduler, the API server and CLI calls share the file).
     """
-    from adstage.cluster_local import free_port
+    from tools.cluster_local import free_port
 
     ensure_db(env)
     port = free_port()
@@ -223,30 +229,38 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
 
 def backfill(dag_id: str, from_date: str, to_date: str, env: dict[str, str], *,
              reprocess: str = "completed", max_active_runs: int = 2,
-             timeout: float = 3600) -> list[dict]:
+             timeout: float = 3600, poll_s: float = 20) -> list[dict]:
     """`airflow backfill create` for the range, run by the scheduler of ``env``
-    (:func:`scheduler`); waits until the backfill completes and returns one dict per run
-    (``ds``, ``state``, ``tasks`` with each task's state and seconds). Raises, naming the failed
-    tasks and their logs, unless every run succeeded (every task succeeded or was skipped)."""
+    (:func:`scheduler`); waits until every run of the range finished and returns one dict per
+    run (``ds``, ``state``, ``tasks`` with each task's state and seconds). Raises, naming the
+    failed tasks and their logs, unless every run succeeded (every task succeeded or was
+    skipped).
+
+    The command commits the backfill's runs (new ones queued, re-processed ones cleared back to
+    queued) before it returns, so from then on the range's runs are the backfill's and it is
+    done when each has finished. Polled with `airflow dags list-runs` every ``poll_s``: each
+    call imports Airflow (~3 s of CPU here), hence not every second."""
     subprocess.run([_airflow(), "dags", "unpause", dag_id], env=env, check=True,
                    capture_output=True, timeout=300)
-    db = _metadata_db(env)
-    backfill_id = create_backfill(
-        db, dag_id, [_airflow(), "backfill", "create", "--dag-id", dag_id,
-                     "--from-date", from_date, "--to-date", to_date,
-                     "--max-active-runs", str(max_active_runs), "--reprocess-behavior", reprocess],
+    create_backfill(
+        [_airflow(), "backfill", "create", "--dag-id", dag_id, "--from-date", from_date,
+         "--to-date", to_date, "--max-active-runs", str(max_active_runs),
+         "--reprocess-behavior", reprocess],
         lambda cmd: subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300))
     deadline = time.monotonic() + timeout
-    while not backfill_done(db, backfill_id):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"backfill {backfill_id} of {dag_id} not done in {timeout:.0f}s: "
-                               f"{json.dumps(backfill_runs(db, backfill_id))[-3000:]}")
-        # A failed date never completes the backfill: the later dates' depends_on_past tasks
-        # wait for it to be fixed. Report it now rather than waiting out the timeout.
-        if any(r["state"] == "failed" for r in backfill_runs(db, backfill_id)):
+    while True:
+        runs = list_runs(env, dag_id, from_date, to_date)
+        if runs_finished(runs):
             break
-        time.sleep(5)
-    runs = backfill_runs(db, backfill_id)
+        # A failed date never lets the later ones finish: their depends_on_past tasks wait
+        # for it to be fixed. Report it now rather than waiting out the timeout.
+        if any(r["state"] == "failed" for r in runs):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"backfill of {dag_id} {from_date}..{to_date} not done in "
+                               f"{timeout:.0f}s: {json.dumps(runs)[-3000:]}")
+        time.sleep(poll_s)
+    runs = [with_tasks(env, dag_id, r) for r in runs]
     # Skipped: the night plan's layout that did not run (adstage.night_plan).
     failed = [(r["ds"], t) for r in runs for t in r["tasks"]
               if t["state"] not in ("success", "skipped")]
@@ -260,46 +274,45 @@ def backfill(dag_id: str, from_date: str, to_date: str, env: dict[str, str], *,
     return runs
 
 
-def create_backfill(db: sqlite3.Connection, dag_id: str, cmd: list[str],
-                    run: Callable[[list[str]], subprocess.CompletedProcess], *,
-                    attempts: int = 4, settle_s: float = 180) -> int:
-    """Runs ``cmd`` (`airflow backfill create ...`) and returns the new backfill's id.
+LOCKED = "database is locked"
+ANOTHER_BACKFILL = "Another backfill is running"
+
+
+def create_backfill(cmd: list[str], run: Callable[[list[str]], subprocess.CompletedProcess],
+                    *, attempts: int = 4, settle_s: float = 180, retry_s: float = 10) -> None:
+    """Runs ``cmd`` (`airflow backfill create ...`) until it succeeds.
 
     On SQLite, `backfill create` can fail at once with "database is locked" even under a long
     busy timeout: it reads the dates' runs inside a savepoint, and when the scheduler commits
     before it writes, SQLite refuses to upgrade that stale read (the busy handler is not
-    consulted). By then it has committed its backfill row but no run, so the scheduler marks
-    that empty backfill complete within 30 s (its check's interval); then the same command is
-    safe to run again."""
-    for attempt in range(1, attempts + 1):
-        before = db.execute("SELECT coalesce(max(id), 0) FROM backfill").fetchone()[0]
+    consulted). By then it has committed its backfill row but no run, so the same command is
+    refused ("Another backfill is running") until the scheduler marks that empty backfill
+    complete, within 30 s (its check's interval); then it is safe to run again. Up to
+    ``attempts`` locked failures, each followed by up to ``settle_s`` of refusals."""
+    locked = 0
+    settled_by = 0.0
+    while True:
         out = run(cmd)
         if out.returncode == 0:
-            return db.execute("SELECT max(id) FROM backfill WHERE dag_id = ? AND id > ?",
-                              (dag_id, before)).fetchone()[0]
-        if "database is locked" not in out.stderr or attempt == attempts:
-            raise RuntimeError(f"airflow backfill create failed\n{out.stderr[-3000:]}")
-        print(f"airflow backfill create: SQLite refused a stale read (attempt {attempt} of "
-              f"{attempts}); waiting for the scheduler to close the empty backfill, then "
-              "again", file=sys.stderr, flush=True)
-        deadline = time.monotonic() + settle_s
-        while db.execute("SELECT count(*) FROM backfill WHERE dag_id = ? AND completed_at IS "
-                         "NULL", (dag_id,)).fetchone()[0]:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the scheduler did not close {dag_id}'s empty backfill "
-                                   f"in {settle_s:.0f}s after: {out.stderr[-1000:]}")
-            time.sleep(2)
-    raise AssertionError("unreachable")
+            return
+        text = (out.stderr or "") + (out.stdout or "")
+        if LOCKED in text and locked < attempts - 1:
+            locked += 1
+            settled_by = time.monotonic() + settle_s
+            print(f"airflow backfill create: SQLite refused a stale read (attempt {locked} of "
+                  f"{attempts}); waiting for the scheduler to close the empty backfill, then "
+                  "again", file=sys.stderr, flush=True)
+        elif not (locked and ANOTHER_BACKFILL in text):
+            raise RuntimeError(f"airflow backfill create failed\n{text[-3000:]}")
+        elif time.monotonic() > settled_by:
+            raise TimeoutError(f"the scheduler did not close the empty backfill in "
+                               f"{settle_s:.0f}s: {text[-1000:]}")
+        time.sleep(retry_s)
 
 
-def backfill_done(db: sqlite3.Connection, backfill_id: int) -> bool:
-    """Completed, and every one of its runs finished. The scheduler can mark a backfill
-    complete between `backfill create` committing its row and committing its runs (it then
-    has none unfinished), so completed_at alone would report queued runs as the result."""
-    if db.execute("SELECT completed_at FROM backfill WHERE id = ?",
-                  (backfill_id,)).fetchone()[0] is None:
-        return False
-    return all(r["state"] in ("success", "failed") for r in backfill_runs(db, backfill_id))
+def runs_finished(runs: list[dict]) -> bool:
+    """Every run of the range finished (and there is one)."""
+    return bool(runs) and all(r["state"] in ("success", "failed") for r in runs)
 
 
 def _log_tail(logs: Path, ds: str, task_id: str, chars: int = 2000) -> str:
@@ -318,48 +331,75 @@ def _log_tail(logs: Path, ds: str, task_id: str, chars: int = 2000) -> str:
     return "\n".join(e for e in events if e)[-chars:]
 
 
-def _metadata_db(env: Mapping[str, str]) -> sqlite3.Connection:
-    """The SQLite metadata store, read-only: polling it costs nothing, where every `airflow`
-    CLI call would import Airflow again (seconds of CPU on a small machine)."""
-    uri = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or \
-        f"sqlite:///{Path(env['AIRFLOW_HOME']) / 'airflow.db'}"
-    if not uri.startswith("sqlite:///"):
-        raise ValueError(f"the local backfill reads a SQLite metadata store, not {uri}")
-    path = uri.removeprefix("sqlite:///").split("?")[0]
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=120)
+def airflow_json(env: Mapping[str, str], *args: str, timeout: float = 300) -> list[dict]:
+    """The answer of an `airflow ... -o json` command (its one JSON line; log lines around
+    it are skipped)."""
+    proc = subprocess.run([_airflow(), *args, "-o", "json"], text=True, capture_output=True,
+                          env=dict(env, AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING"),
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"airflow {' '.join(args)} failed (exit {proc.returncode})\n"
+                           f"{proc.stderr[-3000:]}")
+    return parse_json_output(proc.stdout)
 
 
-def backfill_runs(db: sqlite3.Connection, backfill_id: int) -> list[dict]:
-    return _runs(db, "backfill_id = ?", (backfill_id,))
+def parse_json_output(stdout: str) -> list[dict]:
+    for line in stdout.splitlines():
+        if line.strip().startswith("["):
+            return json.loads(line)
+    raise ValueError(f"no JSON list in the command's output: {stdout[-1000:]!r}")
+
+
+def list_runs(env: Mapping[str, str], dag_id: str, from_ds: str, to_ds: str) -> list[dict]:
+    """The runs of logical dates ``from_ds``..``to_ds`` (`airflow dags list-runs`), oldest
+    first: ``ds``, ``run_id``, ``state``."""
+    rows = airflow_json(env, "dags", "list-runs", dag_id, "-s", from_ds, "-e", f"{to_ds}T23:59:59")
+    return runs_of(rows, from_ds, to_ds)
+
+
+def runs_of(rows: list[dict], from_ds: str, to_ds: str) -> list[dict]:
+    runs = [{"ds": r["logical_date"][:10], "run_id": r["run_id"], "state": r["state"]}
+            for r in rows if r.get("logical_date")]
+    return sorted((r for r in runs if from_ds <= r["ds"] <= to_ds), key=lambda r: r["ds"])
+
+
+def with_tasks(env: Mapping[str, str], dag_id: str, run: dict) -> dict:
+    """``run`` with its ``tasks`` (`airflow tasks states-for-dag-run`)."""
+    rows = airflow_json(env, "tasks", "states-for-dag-run", dag_id, run["run_id"])
+    logs = Path(env["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}" / f"run_id={run['run_id']}"
+    return dict(run, tasks=tasks_of(rows, logs))
+
+
+def tasks_of(rows: list[dict], logs: Path) -> list[dict]:
+    """Task dicts (``task_id``, ``state``, ``seconds``, ``try``) from the CLI's rows, in the
+    order they started. Seconds from start and end (Airflow 3.1's own duration column has
+    read tens of seconds off, negative even: gallery -47.6 s for a 6.4 s run); the try number
+    (which the CLI does not show) from the task's log files, None where it wrote none."""
+    def when(value: str) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    tasks = []
+    for r in sorted(rows, key=lambda r: (r.get("start_date") or "9999", r["task_id"])):
+        start, end = when(r.get("start_date", "")), when(r.get("end_date", ""))
+        tries = [int(p.stem.split("=")[1])
+                 for p in (logs / f"task_id={r['task_id']}").glob("attempt=*.log")]
+        tasks.append({"task_id": r["task_id"], "state": r["state"] or "none",
+                      "seconds": round((end - start).total_seconds(), 1) if start and end
+                      else 0.0, "try": max(tries, default=None)})
+    return tasks
 
 
 def date_runs(env: Mapping[str, str], dag_id: str, ds: str) -> list[dict]:
     """The runs of one DAG and logical date (e.g. what `airflow dags test` left), with tasks."""
-    with contextlib.closing(_metadata_db(env)) as db:
-        return _runs(db, "dag_id = ? AND substr(logical_date, 1, 10) = ?", (dag_id, ds))
-
-
-def _runs(db: sqlite3.Connection, where: str, args: tuple) -> list[dict]:
-    runs = []
-    for run_id, logical, state in db.execute(
-            f"SELECT run_id, logical_date, state FROM dag_run WHERE {where} "
-            "ORDER BY logical_date", args).fetchall():
-        tasks = [{"task_id": t, "state": s, "seconds": round(d or 0.0, 1), "try": n}
-                 for t, s, d, n in db.execute(
-                     # From the two timestamps: Airflow 3.1's own duration column can be off
-                     # by tens of seconds, negative even (seen: gallery -47.6 s for a 6.4 s run).
-                     "SELECT task_id, state, (julianday(end_date) - julianday(start_date)) "
-                     "* 86400, try_number FROM task_instance "
-                     "WHERE run_id = ? ORDER BY start_date", (run_id,)).fetchall()]
-        runs.append({"ds": str(logical)[:10], "run_id": run_id, "state": state, "tasks": tasks})
-    return runs
+    return [with_tasks(env, dag_id, r) for r in list_runs(env, dag_id, ds, ds)]
 
 
 def format_runs(runs: list[dict]) -> str:
     lines = []
     for r in runs:
         lines.append(f"{r['ds']}  {r['state']}  ({r['run_id']})")
-        lines += [f"    {t['task_id']:<18} {t['state']:<8} {t['seconds']:7.1f}s  try {t['try']}"
+        lines += [f"    {t['task_id']:<18} {t['state']:<8} {t['seconds']:7.1f}s  "
+                  f"try {t['try'] or '-'}"
                   for t in r["tasks"]]
     return "\n".join(lines)
 
@@ -369,7 +409,7 @@ def _airflow() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adstage.airflow_local", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.airflow_local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run one DAG for one logical date")

@@ -1,9 +1,10 @@
-"""A real Spark standalone cluster on loopback: one master and one worker, each its own JVM,
-started from the scripts pyspark ships (`bin/spark-class`), so the unchanged jobs can be
-submitted to `spark://127.0.0.1:<port>` with executors in their own JVMs.
+"""A real Spark standalone cluster on loopback (dev tooling, not in the wheel): one master and
+one worker, each its own JVM, started from the scripts pyspark ships (`bin/spark-class`), so
+the unchanged jobs can be submitted to `spark://127.0.0.1:<port>` with executors in their own
+JVMs.
 
-    python -m adstage.cluster_local up        # start, print the master URL, wait for Ctrl-C
-    python -m adstage.cluster_local nightly   # the whole nightly DAG on it, report to --doc
+    python -m tools.cluster_local up        # start, print the master URL, wait for Ctrl-C
+    python -m tools.cluster_local nightly   # the whole nightly DAG on it, report to --doc
 
 `nightly` generates a demo catalog, starts the cluster, points Airflow's `spark_default`
 connection at its master (`AIRFLOW_CONN_SPARK_DEFAULT`, from `Settings.spark_master`) and the
@@ -124,10 +125,10 @@ def nightly(work: Path, ds: str, products: int, cores: int, memory: str,
     import json
     import shutil
 
-    from adstage.airflow_local import airflow_env, dags_test_with_progress, date_runs
     from adstage.config import Settings
     from adstage.demo.catalog import generate_catalog
     from adstage.report import describe, format_tables
+    from tools.airflow_local import airflow_env, dags_test_with_progress, date_runs
 
     shutil.rmtree(work, ignore_errors=True)
     catalog = generate_catalog(work / "catalog", products, seed=7, ds=ds)
@@ -173,7 +174,7 @@ def nightly(work: Path, ds: str, products: int, cores: int, memory: str,
 
 def cluster_report(ds, products, cores, memory, executor_cores, executor_memory, conn, runs,
                    master_state, execs, tables, wall, load_before, load_after) -> str:
-    command = (f"python -m adstage.cluster_local nightly --ds {ds} --products {products} "
+    command = (f"python -m tools.cluster_local nightly --ds {ds} --products {products} "
                f"--cores {cores} --memory {memory} --executor-cores {executor_cores} "
                f"--executor-memory {executor_memory} --doc docs/cluster-run.md")
     by_app: dict[str, list[dict]] = {}
@@ -197,7 +198,7 @@ def cluster_report(ds, products, cores, memory, executor_cores, executor_memory,
         f"Connection: `{conn}`", "",
         "## Tasks", "", "| task | state | seconds | try |", "| --- | --- | --- | --- |"]
     for r in runs:
-        lines += [f"| {t['task_id']} | {t['state']} | {t['seconds']:.1f} | {t['try']} |"
+        lines += [f"| {t['task_id']} | {t['state']} | {t['seconds']:.1f} | {t['try'] or '-'} |"
                   for t in r["tasks"]]
     lines += ["", "## Spark applications and their executors", "",
               "| application | name | cores | executors (id: JVM pid) | seconds |",
@@ -211,7 +212,7 @@ def cluster_report(ds, products, cores, memory, executor_cores, executor_memory,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adstage.cluster_local", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.cluster_local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "nightly"])
     parser.add_argument("--dir", type=Path, default=Path("var/spark-cluster"))
