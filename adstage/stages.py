@@ -24,7 +24,7 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("classify", "adstage.vision.classify"),
-    Stage("cutouts", "adstage.vision.regions", ("classify",)),
+    Stage("cutouts", "adstage.vision.cutouts", ("classify",)),
     # The index of D must hold D-1's slots, whatever order a backfill's scheduler picked.
     Stage("shape_index", "adstage.vision.shape_index", ("cutouts",), depends_on_past=True),
     Stage("pair_donors", "adstage.vision.pairing", ("shape_index",)),

@@ -10,7 +10,7 @@ What runs, per room photo, for every thread count and precision (the precisions 
 within a room, their order rotating from room to room, so a neighbour's load lands on all of
 them alike):
 
-* the room's slots as the cutouts stage finds them (``adstage.vision.regions.DetectorSlots``
+* the room's slots as the cutouts stage finds them (``adstage.vision.cutouts.DetectorSlots``
   less the row writing): ``Detector.detect`` of ``adstage-detector-oid-ssd`` and
   ``adstage-detector-coco-centernet`` at ``DonorParams().min_score``, then
   ``adstage.vision.donors.donor_slots`` with ``SalientMasker.mask`` of ``adstage-salient-u2netp``;

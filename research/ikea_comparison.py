@@ -984,11 +984,11 @@ def donor_slots(rooms: Sequence[dict], root: Path, room_side: int, segmenter,
 
 
 def detector_slot_finder(settings: Settings):
-    """The nightly cutouts stage's detector slot finder (``regions.slot_finder``: the models of
+    """The nightly cutouts stage's detector slot finder (``cutouts.slot_finder``: the models of
     ``settings.detector_models`` + ``salient_model`` through the model catalog), one thread."""
-    from adstage.vision import regions
+    from adstage.vision import cutouts
 
-    return regions.slot_finder(settings, regions.slot_models(settings))
+    return cutouts.slot_finder(settings, cutouts.slot_models(settings))
 
 
 def find_detector_slots(img: np.ndarray, finder) -> list:

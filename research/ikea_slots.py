@@ -6,7 +6,7 @@ the slots' categories agree with what the room lists?
 Reads ../shared/datasets/ikea in place (non-commercial research use); writes a JSON summary and,
 with ``--sheet``, contact sheets of the first N rooms under ``--out`` — outside the repository:
 never commit IKEA pixels. The slots are made exactly as the nightly cutouts stage makes them
-(``adstage.vision.regions.DetectorSlots`` on the shipped models of the catalog).
+(``adstage.vision.cutouts.DetectorSlots`` on the shipped models of the catalog).
 
 Agreement: a usable slot agrees when its category is among the slot categories of the room's
 listed products (``rooms.jsonl`` product ids -> ``products.jsonl`` type -> category) or of its

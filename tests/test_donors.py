@@ -131,15 +131,15 @@ def test_the_shipped_detectors_give_a_demo_room_one_usable_slot_per_piece(tmp_pa
     from adstage.config import Settings
     from adstage.demo.catalog import generate_catalog
     from adstage.imagestore import ImageStore
-    from adstage.vision import regions
+    from adstage.vision import cutouts
 
     generate_catalog(tmp_path / "cat", 12, seed=3, ds="2026-11-24")
     photos = sorted((tmp_path / "cat" / "images" / "staged").glob("*.png"))
     settings = Settings.load({"home": str(tmp_path)}, environ={})
-    finder = regions.slot_finder(settings, regions.slot_models(settings))
+    finder = cutouts.slot_finder(settings, cutouts.slot_models(settings))
     records = [{"image_id": p.stem, "label": "staged", "data": p.read_bytes()} for p in photos]
     records.append({"image_id": "broken", "label": "staged", "data": b"not an image"})
-    rows = regions.process_batch(records, finder, ImageStore(str(tmp_path / "store")))
+    rows = cutouts.process_batch(records, finder, ImageStore(str(tmp_path / "store")))
     usable = [r for r in rows if r["ok"]]
     assert usable and all(r["mask_uri"] and r["slot_category"] and r["label"] for r in usable)
     assert {r["image_id"] for r in usable} <= {p.stem for p in photos}

@@ -21,7 +21,7 @@ from adstage.incremental import FINGERPRINT
 from adstage.stages import STAGES as STAGE_LIST
 from adstage.report import read_table
 from adstage.staging import animate, copy_paste, vanilla
-from adstage.vision import classify, pairing, regions, shape_index
+from adstage.vision import classify, cutouts, pairing, shape_index
 from conftest import make_settings
 
 D0, D1, D2, D3 = "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"
@@ -40,7 +40,7 @@ def _night(spark, settings, ds: str, feed: str) -> dict[str, dict]:
     if plan.path == night_plan.ONE_APP:
         by_job = carry_forward.run(spark, settings, ds)
         return {"plan": plan, **{name: by_job[job] for name, job in JOBS.items()}}
-    for stage in (classify, regions, shape_index):
+    for stage in (classify, cutouts, shape_index):
         stage.run(spark, settings, ds)
     return {"plan": plan, **{name: stage.run(spark, settings, ds)
                              for name, stage in STAGES.items()}}

@@ -14,7 +14,7 @@ from adstage import ingest
 from adstage.demo.catalog import generate_catalog
 from adstage.imagestore import ImageStore
 from adstage.report import read_table
-from adstage.vision import classify, pairing, regions, shape_index
+from adstage.vision import classify, cutouts, pairing, shape_index
 from adstage.vision.backdrop_cutout import iou
 from adstage.vision.donors import DETECTOR_CATEGORIES, product_slot_category
 from conftest import make_settings
@@ -33,7 +33,7 @@ def run(spark, tmp_path_factory):
                              eval_holdout_share="0")
     ingest.run(spark, settings, DS, summary["feed"])
     metrics = {"classify": classify.run(spark, settings, DS),
-               "regions": regions.run(spark, settings, DS),
+               "cutouts": cutouts.run(spark, settings, DS),
                "shape_index": shape_index.run(spark, settings, DS),
                "pairing": pairing.run(spark, settings, DS)}
     truth = {t["product_id"]: t for t in

@@ -214,7 +214,7 @@ def test_shipped_models_have_cards_and_load_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from adstage import registry, onnx_runtime; from adstage.vision import classify, regions, "
+    code = ("import sys; from adstage import registry, onnx_runtime; from adstage.vision import classify, cutouts, "
             "pairing, shape_index; m = registry.shipped('classifier', 'classifier.onnx'); "
             "s = registry.shipped('segmenter', 'segmenter.onnx'); "
             "onnx_runtime.session_from_bytes(m.data, 'cpu'); "
@@ -268,7 +268,7 @@ def test_registry_champion_wins_over_shipped(tmp_path):
 def test_bad_images_cost_their_own_row_only(demo, tmp_path):
     from adstage.imagestore import ImageStore
     from adstage.onnx_runtime import session_from_bytes
-    from adstage.vision.regions import SegmenterSlots, process_batch
+    from adstage.vision.cutouts import SegmenterSlots, process_batch
     from adstage.vision.slots import Segmenter, SlotParams
 
     root, truth = demo
