@@ -27,7 +27,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("cutouts", "adstage.vision.cutouts", ("classify",)),
     # The index of D must hold D-1's slots, whatever order a backfill's scheduler picked.
     Stage("shape_index", "adstage.vision.shape_index", ("cutouts",), depends_on_past=True),
-    Stage("pair_donors", "adstage.vision.pairing", ("shape_index",)),
+    Stage("pair_donors", "adstage.vision.pair_donors", ("shape_index",)),
     Stage("stage_copy_paste", "adstage.staging.copy_paste", ("pair_donors",)),
     Stage("stage_vanilla", "adstage.staging.vanilla", ("pair_donors",)),
     Stage("evaluate", "adstage.evaluation.evaluate", ("stage_copy_paste", "stage_vanilla")),

@@ -10,7 +10,7 @@ spread over the photo, tiled with overlaps): that one is inpainted whole, in a c
         --demo-products 40 --batches 1 2 4 8 16 32 --out /tmp/adstage-bench/gap_crops.json
 
 Pairs: **IKEA** = the IKEA staging comparison's own pairing (``research.ikea_comparison``:
-shipped segmenter's donor slots in the non-held-apart rooms, one shape index, ``pairing.pair``,
+shipped segmenter's donor slots in the non-held-apart rooms, one shape index, ``pair_donors.pair``,
 first donor passing the copy-paste job's fit/gap checks), rooms at ``--room-sides`` px on the
 short side (384 is the comparison's working size; 768 is about the photos' native size);
 **demo** = the project's demo catalog (generated into a temporary folder): each unstaged product
@@ -116,7 +116,7 @@ def ikea_pairs(n: int, seed: int, room_side: int, cache: Path) -> list[Pair]:
     from adstage.staging.copy_paste import CopyPasteParams
     from adstage.vision import ikea, shape
     from adstage.vision.backdrop_cutout import cut_out
-    from adstage.vision.pairing import PairingParams, Query, pair
+    from adstage.vision.pair_donors import PairingParams, Query, pair
     from adstage.vision.slots import Segmenter
 
     root = ikea.DEFAULT_ROOT

@@ -35,13 +35,13 @@ def _stage_fns(spark, settings, feed):
     from adstage import ingest, quality_gate
     from adstage.evaluation import evaluate
     from adstage.staging import animate, copy_paste, review, vanilla
-    from adstage.vision import classify, cutouts, pairing, shape_index
+    from adstage.vision import classify, cutouts, pair_donors, shape_index
 
     return {"ingest": lambda ds: ingest.run(spark, settings, ds, feed),
             "classify": lambda ds: classify.run(spark, settings, ds),
             "cutouts": lambda ds: cutouts.run(spark, settings, ds),
             "shape_index": lambda ds: shape_index.run(spark, settings, ds),
-            "pair_donors": lambda ds: pairing.run(spark, settings, ds),
+            "pair_donors": lambda ds: pair_donors.run(spark, settings, ds),
             "stage_copy_paste": lambda ds: copy_paste.run(spark, settings, ds),
             "stage_vanilla": lambda ds: vanilla.run(spark, settings, ds),
             "evaluate": lambda ds: evaluate.run(spark, settings, ds),

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     from adstage.config import Settings, parse_overrides
     from adstage.spark import get_session
     from adstage.staging import copy_paste
-    from adstage.vision import classify, cutouts, pairing, shape_index
+    from adstage.vision import classify, cutouts, pair_donors, shape_index
 
     conf = {"home": str(args.home), "allowed_roots": str(args.root.resolve()), "onnx_device": "cpu",
             "staging_methods": "copy_paste,hard_paste", **parse_overrides(args.conf)}
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                          ("classify", lambda: classify.run(spark, settings, DS)),
                          ("cutouts", lambda: cutouts.run(spark, settings, DS)),
                          ("shape_index", lambda: shape_index.run(spark, settings, DS)),
-                         ("pair_donors", lambda: pairing.run(spark, settings, DS)),
+                         ("pair_donors", lambda: pair_donors.run(spark, settings, DS)),
                          ("stage_copy_paste", lambda: copy_paste.run(spark, settings, DS))):
             started = started or name == args.from_stage
             if not started:

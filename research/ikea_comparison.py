@@ -15,7 +15,7 @@ What it does:
    ``slots.find_slots`` at the working resolution; usable slots -> ``shape.describe`` -> one
    FAISS inner-product index. The IKEA rooms list which products they show but not where, and
    the pipeline names only a photo's largest usable slot, so every donor slot is category-less:
-   ONE index, and ``pairing.pair`` matches by shape alone (its ``shape_only`` path).
+   ONE index, and ``pair_donors.pair`` matches by shape alone (its ``shape_only`` path).
 2. Products: every IKEA product in a pipeline category (``ikea.category_of``; 527), or a
    seeded sample of ``--products``; cut out; paired; the first donor in rank order that passes the
    copy-paste job's checks (fit IoU >= 0.3, gap share <= 0.6: ``CopyPasteParams``) gets every
@@ -1050,7 +1050,7 @@ def shape_index(slots: Sequence[dict], settings: Settings):
     import pandas as pd
 
     from adstage.vision import shape_index as si
-    from adstage.vision.pairing import LoadedIndex
+    from adstage.vision.pair_donors import LoadedIndex
 
     out = {}
     for key in sorted({s.get("category") or si.UNKNOWN for s in slots}):
@@ -1190,7 +1190,7 @@ class Comparison:
         from adstage.vision import shape
         from adstage.vision.backdrop_cutout import cut_out
         from adstage.vision.ikea import category_of
-        from adstage.vision.pairing import PairingParams, Query, pair
+        from adstage.vision.pair_donors import PairingParams, Query, pair
 
         inpainters, stagers, seg = self.sessions()
         s = self.settings

@@ -21,11 +21,11 @@ from adstage.incremental import FINGERPRINT
 from adstage.stages import STAGES as STAGE_LIST
 from adstage.report import read_table
 from adstage.staging import animate, copy_paste, vanilla
-from adstage.vision import classify, cutouts, pairing, shape_index
+from adstage.vision import classify, cutouts, pair_donors, shape_index
 from conftest import make_settings
 
 D0, D1, D2, D3 = "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"
-STAGES = {"pairing": pairing, "copy_paste": copy_paste, "vanilla": vanilla,
+STAGES = {"pairing": pair_donors, "copy_paste": copy_paste, "vanilla": vanilla,
           "evaluate": evaluate, "animate": animate}
 JOBS = {"pairing": "pair_donors", "copy_paste": "stage_copy_paste", "vanilla": "stage_vanilla",
         "evaluate": "evaluate", "animate": "animate"}
@@ -140,7 +140,7 @@ def test_a_relevant_setting_or_model_version_invalidates_carried_rows(nights, sp
     stricter = make_settings(Path(settings.home), allowed_roots=",".join(settings.allowed_roots),
                              onnx_device="cpu", eval_holdout_share="0.5",
                              pairing_min_similarity="0.55")
-    m = pairing.run(spark, stricter, D3)
+    m = pair_donors.run(spark, stricter, D3)
     assert (m["incremental.computed"], m["incremental.carried"]) == (n, 0)
     # A new pix2pix version in the registry (same weights, new version): vanilla recomputes all.
     folder = registry.MODELS_DIR / "generative"

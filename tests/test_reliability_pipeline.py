@@ -27,7 +27,7 @@ from adstage.demo.catalog import generate_catalog
 from adstage.registry import ModelLoadError
 from adstage.report import read_table
 from adstage.staging import copy_paste, vanilla
-from adstage.vision import classify, cutouts, pairing, shape_index
+from adstage.vision import classify, cutouts, pair_donors, shape_index
 from conftest import make_settings
 from test_imaging import (cv_bytes, exif_with_orientation, gradient_rgb, marker_image,
                           pil_bytes, png_with_declared_size)
@@ -145,7 +145,7 @@ def night(spark, tmp_path_factory):
         result = ingest.run(spark, settings, DS, str(feed))
     finally:
         server.shutdown()
-    for stage in (classify, cutouts, shape_index, pairing, copy_paste, vanilla):
+    for stage in (classify, cutouts, shape_index, pair_donors, copy_paste, vanilla):
         stage.run(spark, settings, DS)
     return settings, result, expected, summary
 

@@ -24,7 +24,7 @@ from adstage.report import read_table
 from adstage.staging import animate, copy_paste, review, vanilla
 from adstage.staging.placement import place_product
 from adstage.staging.shadow import contact_shadow
-from adstage.vision import classify, cutouts, pairing, shape_index
+from adstage.vision import classify, cutouts, pair_donors, shape_index
 from conftest import make_settings
 
 DS = "2026-11-24"
@@ -46,7 +46,7 @@ def run(spark, tmp_path_factory):
     tracked(settings, "ingest", DS, lambda: {
         k: v for k, v in asdict(ingest.run(spark, settings, DS, summary["feed"])).items()
         if isinstance(v, int)})
-    for stage in (classify, cutouts, shape_index, pairing):
+    for stage in (classify, cutouts, shape_index, pair_donors):
         stage.run(spark, settings, DS)
     metrics = {"copy_paste": copy_paste.run(spark, settings, DS),
                "vanilla": vanilla.run(spark, settings, DS),

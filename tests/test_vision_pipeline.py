@@ -14,7 +14,7 @@ from adstage import ingest
 from adstage.demo.catalog import generate_catalog
 from adstage.imagestore import ImageStore
 from adstage.report import read_table
-from adstage.vision import classify, cutouts, pairing, shape_index
+from adstage.vision import classify, cutouts, pair_donors, shape_index
 from adstage.vision.backdrop_cutout import iou
 from adstage.vision.donors import DETECTOR_CATEGORIES, product_slot_category
 from conftest import make_settings
@@ -35,7 +35,7 @@ def run(spark, tmp_path_factory):
     metrics = {"classify": classify.run(spark, settings, DS),
                "cutouts": cutouts.run(spark, settings, DS),
                "shape_index": shape_index.run(spark, settings, DS),
-               "pairing": pairing.run(spark, settings, DS)}
+               "pair_donors": pair_donors.run(spark, settings, DS)}
     truth = {t["product_id"]: t for t in
              map(json.loads, (home / "catalog" / "ground_truth.jsonl").read_text().splitlines())}
     return settings, home / "catalog", truth, metrics
@@ -125,7 +125,7 @@ def test_every_product_is_paired_or_rejected_with_a_reason(run):
     assert set(pairs["product_id"]) | set(rejects["product_id"]) == set(truth)
     assert not set(pairs["product_id"]) & set(rejects["product_id"])
     assert rejects["detail"].str.len().gt(0).all()
-    assert metrics["pairing"]["products"] == len(truth)
+    assert metrics["pair_donors"]["products"] == len(truth)
 
 
 def test_rerun_is_idempotent_and_index_rebuilds_only_on_change(spark, run):
@@ -133,7 +133,7 @@ def test_rerun_is_idempotent_and_index_rebuilds_only_on_change(spark, run):
     before = {t: read_table(settings, t) for t in ("shape_index_versions", "donor_pairs")}
     again = shape_index.run(spark, settings, DS)
     assert again["indexes_built"] == metrics["shape_index"]["indexes_built"] > 0
-    pairing.run(spark, settings, DS)
+    pair_donors.run(spark, settings, DS)
     for t, df in before.items():
         after = read_table(settings, t)
         cols = [c for c in df.columns if df[c].map(lambda v: not isinstance(v, (list, np.ndarray))).all()]

@@ -14,7 +14,7 @@ from adstage import registry
 from adstage.vision import backdrop_cutout, shape, shape_index, slots
 from adstage.vision.codes import VisionReason
 from adstage.vision.donors import product_slot_category
-from adstage.vision.pairing import LoadedIndex, PairingParams, Query, pair
+from adstage.vision.pair_donors import LoadedIndex, PairingParams, Query, pair
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +215,7 @@ def test_shipped_models_have_cards_and_load_without_torch():
     import sys
 
     code = ("import sys; from adstage import registry, onnx_runtime; from adstage.vision import classify, cutouts, "
-            "pairing, shape_index; m = registry.shipped('classifier', 'classifier.onnx'); "
+            "pair_donors, shape_index; m = registry.shipped('classifier', 'classifier.onnx'); "
             "s = registry.shipped('segmenter', 'segmenter.onnx'); "
             "onnx_runtime.session_from_bytes(m.data, 'cpu'); "
             "onnx_runtime.session_from_bytes(s.data, 'cpu'); "

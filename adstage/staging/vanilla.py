@@ -172,7 +172,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     import mlflow
     from pyspark.sql import functions as F
 
-    from adstage.vision.pairing import queries
+    from adstage.vision.pair_donors import queries
 
     codes.check_methods(settings.staging_methods)
     if codes.VANILLA not in settings.staging_methods:

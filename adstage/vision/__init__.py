@@ -5,7 +5,7 @@
   OpenCV); ``cutouts`` — the cutouts job: cutouts of unstaged photos, donor slots of staged ones;
 * ``slots``     — replaceable-product regions in staged photos (any ONNX segmenter);
 * ``shape``     — shape descriptors of masks; ``shape_index`` — FAISS per category;
-* ``pairing``   — each unstaged product's top-k donor slots.
+* ``pair_donors`` — the pair_donors job: each unstaged product's top-k donor slots.
 
 Modules that train (``classifier``, ``segmenter``, ``synth``) import torch; nothing the nightly
 jobs import does.
