@@ -3,7 +3,7 @@
     python jobs/gallery.py --ds 2026-11-24
 Writes `<gallery_dir>/<ds>/index.html` (default `$ADSTAGE_HOME/gallery/<ds>/`) with its images,
 and tags the page's path on the MLflow runs it shows. Every option: `python jobs/gallery.py --help`.
-The logic lives in `adstage/staging/review.py`, the page in `adstage/staging/gallery.py`.
+The logic lives in `adstage/staging/review.py`, the page in `adstage/staging/gallery_page.py`.
 """
 import sys
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adstage.staging.gallery import write_gallery
+from adstage.staging.gallery_page import write_gallery
 from adstage.staging.parallax import write_gif, write_mp4, write_webm
 from conftest import BrowserMissing, check_page, chromium, find_binaries
 

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from adstage.staging.gallery import write_gallery
+from adstage.staging.gallery_page import write_gallery
 
 
 class Links(HTMLParser):

@@ -12,7 +12,8 @@ silhouettes is inpainted.  One module per idea:
 * ``quality``   — product preservation, gap share, fit IoU, object expansion;
 * ``crops``     — ad-ready 1:1 and 1.91:1 crops around the product;
 * ``parallax``  — product layer + filled background plate, a short 2.5-D camera move (MP4/GIF);
-* ``gallery``   — a static HTML review page for one logical date.
+* ``gallery_page`` — the static HTML review page of one logical date (the gallery job, ``gallery``,
+  fills it).
 
 Conventions, everywhere in this package:
 

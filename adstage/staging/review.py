@@ -23,7 +23,7 @@ from adstage.config import Settings
 from adstage.imagestore import ImageStore
 from adstage.report import read_table
 from adstage.staging import codes
-from adstage.staging.gallery import write_gallery
+from adstage.staging.gallery_page import write_gallery
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Assets:
 
 
 def build_items(staged: list[dict], animations: list[dict], link) -> list[dict]:
-    """Gallery items (``gallery.write_gallery``) from a date's staged_images and animations."""
+    """Gallery items (``gallery_page.write_gallery``) from a date's staged_images and animations."""
     by_product: dict[str, dict[str, dict]] = {}
     for r in staged:
         by_product.setdefault(r["product_id"], {})[r["method"]] = r
