@@ -184,7 +184,7 @@ class Settings:
     seam_points_per_image: int = 24
     # The HTML review pages; empty = <home>/gallery.
     gallery_dir: str = ""
-    # What the gallery keeps of the store's objects beside its pages (adstage.staging.review):
+    # What the gallery keeps of the store's objects beside its pages (adstage.staging.gallery):
     # preview = each image once as a JPEG of at most gallery_preview_side px (quality
     # gallery_preview_quality), the WebM / GIF clips as they are, no MP4 (a download the
     # browser cannot play; it stays in the store); copy = every object byte for byte, MP4

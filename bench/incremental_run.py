@@ -34,7 +34,7 @@ CARRYING = ("pair_donors", "stage_copy_paste", "stage_vanilla", "evaluate", "ani
 def _stage_fns(spark, settings, feed):
     from adstage import ingest, quality_gate
     from adstage.evaluation import evaluate
-    from adstage.staging import animate, copy_paste, review, vanilla
+    from adstage.staging import animate, copy_paste, gallery, vanilla
     from adstage.vision import classify, cutouts, pair_donors, shape_index
 
     return {"ingest": lambda ds: ingest.run(spark, settings, ds, feed),
@@ -46,7 +46,7 @@ def _stage_fns(spark, settings, feed):
             "stage_vanilla": lambda ds: vanilla.run(spark, settings, ds),
             "evaluate": lambda ds: evaluate.run(spark, settings, ds),
             "animate": lambda ds: animate.run(spark, settings, ds),
-            "gallery": lambda ds: review.run(settings, ds),
+            "gallery": lambda ds: gallery.run(settings, ds),
             "quality_gate": lambda ds: _gate(quality_gate, settings, ds)}
 
 

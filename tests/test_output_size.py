@@ -13,7 +13,7 @@ from adstage.imagestore import ImageStore
 from adstage.staging import codes
 from adstage.staging.animate import AnimateWorker
 from adstage.staging.parallax import CameraMove, write_clips, write_gif
-from adstage.staging.review import Assets, build_items
+from adstage.staging.gallery import Assets, build_items
 from test_bench_pipeline import load
 
 bench = load("output_size")

@@ -21,7 +21,7 @@ from adstage.evaluation.seam import MissingMasks
 from adstage.imagestore import ImageStore
 from adstage.jobrunner import tracked
 from adstage.report import read_table
-from adstage.staging import animate, copy_paste, review, vanilla
+from adstage.staging import animate, copy_paste, gallery, vanilla
 from adstage.staging.placement import place_product
 from adstage.staging.shadow import contact_shadow
 from adstage.vision import classify, cutouts, pair_donors, shape_index
@@ -52,7 +52,7 @@ def run(spark, tmp_path_factory):
                "vanilla": vanilla.run(spark, settings, DS),
                "evaluate": evaluate.run(spark, settings, DS),
                "animate": animate.run(spark, settings, DS),
-               "gallery": review.run(settings, DS)}
+               "gallery": gallery.run(settings, DS)}
     yield settings, metrics
     shutil.rmtree(home, ignore_errors=True)
 

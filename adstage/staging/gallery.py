@@ -1,4 +1,4 @@
-"""Review stage: the creative teams' HTML gallery of one logical date (no Spark: delta-rs reads).
+"""Gallery job: the creative teams' HTML gallery of one logical date (no Spark: delta-rs reads).
 
 One card per staged product — product before, donor room, the copy-paste result beside the
 hard paste and the vanilla (pix2pix) baseline, the ad crops, the scores and the parallax clip —
