@@ -107,12 +107,15 @@ def _unit_tier_guard(request, monkeypatch):
     if request.node.get_closest_marker("unit") is None:
         yield
         return
-    monkeypatch.setattr(subprocess, "Popen", _UnitPopen)
+    # Import pyspark before Popen is patched: java_gateway binds ``from subprocess import Popen``
+    # at import time, and a first import here would keep the guard's Popen for later Spark tests.
     try:
+        import pyspark.java_gateway  # noqa: F401
         from pyspark.sql import SparkSession
     except ImportError:
-        pass
-    else:
+        SparkSession = None
+    monkeypatch.setattr(subprocess, "Popen", _UnitPopen)
+    if SparkSession is not None:
         def refuse(self):
             raise RuntimeError(_not_unit("created a SparkSession"))
         monkeypatch.setattr(SparkSession.Builder, "getOrCreate", refuse)
