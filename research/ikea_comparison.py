@@ -941,7 +941,6 @@ def _encode_png(mask: np.ndarray) -> bytes:
 def donor_slots(rooms: Sequence[dict], root: Path, room_side: int, segmenter,
                 cache: Path) -> list[dict]:
     """Usable slots of the donor rooms at the working resolution (cached)."""
-    from adstage.vision import shape
     from adstage.vision.slots import SlotParams, find_slots
 
     if cache.is_file():
@@ -964,14 +963,7 @@ def donor_slots(rooms: Sequence[dict], root: Path, room_side: int, segmenter,
                 flags[fl] = flags.get(fl, 0) + 1
             if not s.usable:
                 continue
-            d = shape.describe(s.mask)
-            slots.append({"slot_id": f"{rec['room_id']}#{i}", "image_id": rec["room_id"],
-                          "image": rec["image"], "mask_png": _encode_png(s.mask),
-                          "box": [int(v) for v in s.box],
-                          # the pairing's upscale check sees the photo's native pixels
-                          "box_native": [int(round(v / f)) for v in s.box],
-                          "area_frac": s.area_frac, "quality": s.quality,
-                          "vector": d.vector, "aspect": d.aspect, "fill": d.fill})
+            slots.append(_slot_record(rec, i, s, f))
         if n % 20 == 0:
             log.info("donor slots: %d/%d rooms, %d usable slots so far (%.0fs)", n, len(rooms),
                      len(slots), time.monotonic() - t0)
@@ -981,6 +973,19 @@ def donor_slots(rooms: Sequence[dict], root: Path, room_side: int, segmenter,
     cache.parent.mkdir(parents=True, exist_ok=True)
     safecache.dump(slots, cache)
     return slots
+
+
+def _slot_record(rec: dict, i: int, s, f: float, **extra) -> dict:
+    """One usable slot of room ``rec`` in ``donor_slots``' format (``f``: working / native
+    scale; the pairing's upscale check sees the photo's native pixels)."""
+    from adstage.vision import shape
+
+    d = shape.describe(s.mask)
+    return {"slot_id": f"{rec['room_id']}#{i}", "image_id": rec["room_id"],
+            "image": rec["image"], "mask_png": _encode_png(s.mask),
+            "box": [int(v) for v in s.box], "box_native": [int(round(v / f)) for v in s.box],
+            "area_frac": s.area_frac, "quality": s.quality, **extra,
+            "vector": d.vector, "aspect": d.aspect, "fill": d.fill}
 
 
 def detector_slot_finder(settings: Settings):
@@ -1003,8 +1008,6 @@ def detector_donor_slots(rooms: Sequence[dict], root: Path, room_side: int, find
                          cache: Path) -> list[dict]:
     """Usable detector slots (one per piece of furniture, with its category) of the donor
     rooms at the working resolution, in ``donor_slots``' format (cached)."""
-    from adstage.vision import shape
-
     if cache.is_file():
         slots = safecache.load(cache)
         log.info("donor slots (detector): %d usable (cached %s)", len(slots), cache)
@@ -1022,14 +1025,8 @@ def detector_donor_slots(rooms: Sequence[dict], root: Path, room_side: int, find
                 flags[fl] = flags.get(fl, 0) + 1
             if not s.usable or s.mask is None:
                 continue
-            d = shape.describe(s.mask)
-            slots.append({"slot_id": f"{rec['room_id']}#{i}", "image_id": rec["room_id"],
-                          "image": rec["image"], "mask_png": _encode_png(s.mask),
-                          "box": [int(v) for v in s.box],
-                          "box_native": [int(round(v / f)) for v in s.box],
-                          "area_frac": s.area_frac, "quality": s.quality,
-                          "category": s.category, "label": s.label, "score": s.score,
-                          "vector": d.vector, "aspect": d.aspect, "fill": d.fill})
+            slots.append(_slot_record(rec, i, s, f, category=s.category, label=s.label,
+                                      score=s.score))
         if n % 20 == 0:
             log.info("donor slots: %d/%d rooms, %d usable so far (%.0fs)", n, len(rooms),
                      len(slots), time.monotonic() - t0)
