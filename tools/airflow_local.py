@@ -315,11 +315,16 @@ def runs_finished(runs: list[dict]) -> bool:
     return bool(runs) and all(r["state"] in ("success", "failed") for r in runs)
 
 
+def _attempt(log: Path) -> int:
+    """The try number of a task log file (``attempt=N.log``)."""
+    return int(log.stem.split("=")[1])
+
+
 def _log_tail(logs: Path, ds: str, task_id: str, chars: int = 2000) -> str:
     """The job lines at the end of a failed task's last attempt (Airflow's JSON log lines'
     events), so that the error says why, not only where to look."""
     attempts = sorted(logs.glob(f"run_id=*{ds}*/task_id={task_id}/attempt=*.log"),
-                      key=lambda p: int(p.stem.split("=")[1]))
+                      key=_attempt)
     if not attempts:
         return ""
     events = []
@@ -381,8 +386,7 @@ def tasks_of(rows: list[dict], logs: Path) -> list[dict]:
     tasks = []
     for r in sorted(rows, key=lambda r: (r.get("start_date") or "9999", r["task_id"])):
         start, end = when(r.get("start_date", "")), when(r.get("end_date", ""))
-        tries = [int(p.stem.split("=")[1])
-                 for p in (logs / f"task_id={r['task_id']}").glob("attempt=*.log")]
+        tries = [_attempt(p) for p in (logs / f"task_id={r['task_id']}").glob("attempt=*.log")]
         tasks.append({"task_id": r["task_id"], "state": r["state"] or "none",
                       "seconds": round((end - start).total_seconds(), 1) if start and end
                       else 0.0, "try": max(tries, default=None)})
