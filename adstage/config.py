@@ -132,6 +132,11 @@ class Settings:
     pairing_like_only: bool = True
     # Jitter (similarity units) that spreads near-equal products over near-equal slots.
     pairing_diversity: float = 0.05
+    # Slot quota (adstage.staging.donor_quota): a donor slot stages at most this share of the
+    # night's paired products (or an even spread of its category, if more); 0 = no quota.
+    # 0.03 of the paired products kept every slot under 5 % of the copy-paste images on the
+    # IKEA catalog (about 70 % of paired products get one; docs/donor-slots.md).
+    staging_max_slot_share: float = 0.03
     # Share of staged photos held apart from the donors as the evaluation's real set (a stable
     # hash of the image id, adstage.evalsplit): they are never a donor, only a reference.
     eval_holdout_share: float = 0.2
@@ -141,6 +146,9 @@ class Settings:
     # (no inpainting, no blending: the floor the seam measure must beat), vanilla (pix2pix).
     staging_methods: tuple[str, ...] = ("copy_paste", "vanilla")
     staging_shadow: bool = True
+    # What fills copy-paste gaps and parallax plates (adstage.staging.gap_fill): telea (OpenCV,
+    # measured best on real rooms, docs/gap-fill.md) or edgeconnect (the paper's generators).
+    staging_gap_fill: str = "telea"
     staging_harmonize: bool = False
     staging_dilate_px: int = 4
     staging_crop_size: int = 256
@@ -309,6 +317,7 @@ _CHOICES = {
     "onnx_device": ("cpu", "cuda", "auto"),
     "onnx_graph_optimization": ("disable", "basic", "extended", "all"),
     "generator_precision": ("fp32", "int8"),
+    "staging_gap_fill": ("telea", "edgeconnect"),
     "slot_source": ("detector", "segmenter"),
     "slot_mask_method": ("both", "salient", "grabcut"),
     "gallery_assets": ("preview", "copy"),
@@ -316,7 +325,8 @@ _CHOICES = {
 }
 _SHARES = ("eval_holdout_share", "gate_max_reject_share", "gate_max_ingest_reject_share",
            "staging_max_gap_share", "staging_min_fit_iou", "detector_min_score",
-           "gate_max_top_slots_excess", "gate_max_unlike_slot_share")
+           "gate_max_top_slots_excess", "gate_max_unlike_slot_share",
+           "staging_max_slot_share")
 _POSITIVE = ("fetch_timeout_s", "max_image_bytes", "max_pixels", "min_side", "max_side",
              "shuffle_partitions", "inference_batch", "pairing_top_k", "staging_crop_size",
              "parallax_seconds", "parallax_fps", "gate_history_days", "eval_image_size",

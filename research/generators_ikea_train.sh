@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the IKEA generators (issue 19 part 2) in the background, niced, one torch thread each.
-#   research/generators_ikea_train.sh <run> <steps>     run: edge | baseline | boundary | pix2pix
+#   research/generators_ikea_train.sh <run> <steps>     run: edge | baseline | boundary | uniform | pix2pix
 # Re-running with a larger <steps> resumes from the run's checkpoint (a "leg"); baseline and
 # boundary share seed, init and batch stream (paired), also across legs when resumed at the
 # same step. Everything (checkpoints, sample grids, MLflow store, logs) stays under $ROOT.
@@ -18,6 +18,9 @@ case $run in
   edge)     args=(jobs/train_edgeconnect.py --stage edge "${ec[@]}") ;;
   baseline) args=(jobs/train_edgeconnect.py --stage inpaint "${ec[@]}" --boundary-weight 1) ;;
   boundary) args=(jobs/train_edgeconnect.py --stage inpaint "${ec[@]}" --boundary-weight 5 --boundary-band 3) ;;
+  # The control: the same weight on the whole hole (a 64 px inside band covers a 128 px crop's
+  # hole), not on its boundary: is it the boundary, or just more weight on the hole?
+  uniform)  args=(jobs/train_edgeconnect.py --stage inpaint "${ec[@]}" --boundary-weight 5 --boundary-band 64 --boundary-side inside) ;;
   pix2pix)  args=(jobs/train_pix2pix.py --size 128 --batch-size 4 --ikea-pairs 400 --sample-every 250) ;;
   *) echo "unknown run $run" >&2; exit 2 ;;
 esac

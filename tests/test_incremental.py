@@ -157,7 +157,10 @@ def test_cuda_fp16_is_in_the_copy_paste_salt_only_where_it_may_run(tmp_path):
     """fp16 generators give other pixels: a night switched to them recomputes copy-paste; on
     CPU the switch does nothing, and fp32 nights keep the salt they always had."""
     params = copy_paste.CopyPasteParams.from_settings(make_settings(tmp_path))
-    salt = lambda **kw: copy_paste.salt(make_settings(tmp_path, **kw), params, ["m@1"])
+    salt = lambda **kw: copy_paste.salt(
+        make_settings(tmp_path, **{"staging_gap_fill": "edgeconnect", **kw}), params, ["m@1"])
     fp32 = salt()
     assert salt(onnx_cuda_fp16="true") != fp32
     assert salt(onnx_cuda_fp16="true", onnx_device="cpu") == fp32 == salt(onnx_device="cuda")
+    # Telea runs no network: fp16 changes nothing there.
+    assert salt(onnx_cuda_fp16="true", staging_gap_fill="telea") == salt(staging_gap_fill="telea")

@@ -81,6 +81,28 @@ def test_every_unstaged_product_has_an_image_or_a_reason(run):
     assert all(cp_rejects.loc[p, "reason"] == "not_paired" for p in unpaired)
 
 
+def test_no_donor_slot_holds_more_than_its_quota(run):
+    from adstage.staging.donor_quota import capacity
+
+    settings, _ = run
+    pairs = read_table(settings, "donor_pairs", ds=DS)
+    staged = read_table(settings, "staged_images", ds=DS)
+    cp = staged[staged.method == "copy_paste"]
+    n_paired = pairs.product_id.nunique()
+    for cat, group in pairs.groupby("donor_category"):
+        cap = capacity(settings.staging_max_slot_share, n_paired, group.product_id.nunique(),
+                       group.slot_id.nunique())
+        used = cp[cp.slot_id.isin(set(group.slot_id))].slot_id.value_counts()
+        # The assigned donors respect the cap; a fallback after a refused donor goes only to
+        # a slot that had room once every product had chosen, so at most one more per refusal.
+        assert used.max() <= cap + int((cp.attempts > 1).sum()), cat
+    # Each staged image's donor was assigned first unless an earlier donor was refused.
+    first_try = cp[cp.attempts == 1]
+    assert len(first_try) > 0
+    refused = read_table(settings, "staging_rejects", ds=DS)
+    assert set(refused[refused.reason == "no_free_slot"].product_id).isdisjoint(cp.product_id)
+
+
 def test_held_apart_photos_are_never_donors(run):
     from adstage.evalsplit import photo_is_holdout
 

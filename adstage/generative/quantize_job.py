@@ -190,7 +190,7 @@ def register_int8(settings: Settings, fp32: "gen.registry.ResolvedModel", int8: 
 def quantize_edgeconnect(settings: Settings, calib: q.CropSet, evalset: q.CropSet, fmt: str,
                          tolerance: float, embed) -> dict:
     """Both EdgeConnect generators: fp32 models, int8 bytes, and the pair's verdict."""
-    from adstage.staging.copy_paste import canny_sigma
+    from adstage.staging.gap_fill import canny_sigma
 
     edge, inp = gen.resolve(settings, settings.edge_model), gen.resolve(settings, settings.inpaint_model)
     sigma = canny_sigma(inp)

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from adstage import delta, incremental, tables
 from adstage.config import Settings
 from adstage.reasons import Reason
-from adstage.staging import codes
-from adstage.staging.copy_paste import load_generators
+from adstage.staging import codes, gap_fill
 from adstage.staging.outputs import record_columns
 from adstage.staging.parallax import CameraMove, make_layers, render_frames, write_clips
 
@@ -68,26 +67,17 @@ def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
 
     from adstage.imagestore import ImageStore
     from adstage.resources import map_in_arrow
-    from adstage.staging.composite import rgb_inpainter
-    from adstage.staging.copy_paste import canny_sigma
-
     cols = record_columns(tables.spec("animations"))
     schema = tables.record_schema(cols)
-    edge, inpaint = load_generators(settings)
-    blobs, sigma = (edge.data, inpaint.data), canny_sigma(inpaint)
-    versions = [f"{edge.name}@{edge.version}", f"{inpaint.name}@{inpaint.version}"]
+    fill = gap_fill.resolve(settings)
     move = CameraMove(seconds=settings.parallax_seconds, fps=settings.parallax_fps)
     store_root, device, crop = settings.image_store_uri, settings.onnx_device, settings.staging_crop_size
     formats = settings.parallax_formats
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from adstage.generative.inference import EdgeConnectInpainter
-        from adstage.onnx_runtime import session_from_bytes
-
-        e, i = (session_from_bytes(b, device) for b in blobs)
-        worker = AnimateWorker(ImageStore(store_root),
-                               rgb_inpainter(EdgeConnectInpainter(e, i, sigma=sigma)), move,
-                               crop, versions, formats)
+        inpaint_fn, _, _ = fill.open(device)
+        worker = AnimateWorker(ImageStore(store_root), inpaint_fn, move, crop,
+                               list(fill.versions), formats)
         for b in batches:
             rows = [worker.animate(rec) for rec in b.to_pylist()]
             yield pa.RecordBatch.from_pylist([{c: r.get(c) for c, _ in cols} for r in rows],
@@ -105,7 +95,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     staged = delta.read_date(spark, settings, "staged_images", ds)
     cols = ["product_id", "method", "image_id", "output_uri", "product_mask_uri"]
     stage_salt = incremental.salt(
-        "animate", models=[f"{m.name}@{m.version}" for m in load_generators(settings)],
+        "animate", models=list(gap_fill.resolve(settings).versions),
         seconds=settings.parallax_seconds, fps=settings.parallax_fps,
         crop_size=settings.staging_crop_size, formats=sorted(settings.parallax_formats))
     inputs = staged.filter(F.col("method") == codes.COPY_PASTE).select(*cols).withColumn(

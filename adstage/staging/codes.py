@@ -14,6 +14,7 @@ METHODS = (COPY_PASTE, HARD_PASTE, VANILLA)
 class StagingReason(str, Enum):
     NOT_PAIRED = "not_paired"                      # the pairing job found no donor (its reason in detail)
     NO_ACCEPTABLE_DONOR = "no_acceptable_donor"    # every donor refused: gap too large / poor fit / unreadable
+    NO_FREE_SLOT = "no_free_slot"                  # every donor slot it was paired with holds its quota
     NOT_STAGED = "not_staged"                      # parallax: the product has no copy-paste image
 
 

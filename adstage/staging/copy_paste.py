@@ -1,7 +1,9 @@
 """Copy-paste staging stage: each paired product -> a staged image in the best acceptable donor
 slot (``staged_images``), or why it has none (``staging_rejects``).
 
-Per product, donors are tried in pairing rank order. A donor is refused, and the next one
+Per product, donors are tried in pairing rank order, the slot quota's assigned donor first
+(``donor_quota``: no slot stages more than ``staging_max_slot_share`` of the night's products;
+a product whose every donor is full gets ``no_free_slot``). A donor is refused, and the next one
 tried, when its photo or slot mask cannot be read, the product would fill the slot poorly
 (``fit_iou < staging_min_fit_iou``) or the generated gap would be too large
 (``gap_share > staging_max_gap_share``), or the product would cover more than
@@ -37,10 +39,10 @@ import numpy as np
 from adstage import delta, incremental, tables
 from adstage.config import Settings
 from adstage.reasons import Reason
-from adstage.staging import codes
+from adstage.staging import codes, donor_quota, gap_fill
 from adstage.staging.codes import StagingReason
 from adstage.staging.composite import (PendingCopyPaste, finish_copy_paste, hard_paste,
-                                       prepare_copy_paste, rgb_inpainter)
+                                       prepare_copy_paste)
 from adstage.staging.gap import gap_mask, gap_share
 from adstage.staging.harmonize import HarmonizeParams
 from adstage.staging.outputs import record_columns, store_outputs
@@ -81,6 +83,12 @@ class CopyPasteParams:
                    s.staging_crop_size, s.staging_max_gap_share, s.staging_min_fit_iou,
                    s.staging_full_frame_max_px, s.staging_max_size_ratio,
                    s.staging_crop_format, s.staging_crop_quality)
+
+
+def _try_order(donor: dict) -> int:
+    """Donors are tried in the slot quota's order (``donor_quota``), else in pairing rank."""
+    order = donor.get(donor_quota.ORDER)
+    return int(order) if order is not None else int(donor["rank"])
 
 
 def _error(exc: BaseException) -> str:
@@ -124,7 +132,7 @@ class CopyPasteWorker:
         """Each record's rows (one per method, staged or rejected), as soon as they are done.
 
         ``rec``: product_id, category, image_id, product_image_uri, product_mask_uri,
-        product_box, background_bgr, donors (rank-ordered dicts with rank, slot_id,
+        product_box, background_bgr, donors (dicts with order (optional), rank, slot_id,
         donor_image_id, donor_product_id, donor_image_uri, slot_mask_uri).
         """
         jobs: list[_Job] = []
@@ -211,7 +219,7 @@ class CopyPasteWorker:
             return self._rejects(base, Reason.CORRUPT_IMAGE.value,
                                  f"product photo or cutout mask unreadable: {_error(exc)}", 0)
         refusals: list[str] = []
-        for n, donor in enumerate(sorted(rec["donors"], key=lambda d: d["rank"]), start=1):
+        for n, donor in enumerate(sorted(rec["donors"], key=_try_order), start=1):
             started = time.perf_counter()
             try:
                 room = self.store.get_image(donor["donor_image_uri"])
@@ -305,11 +313,12 @@ class CopyPasteWorker:
 
 
 # ---- Spark wiring --------------------------------------------------------------------------
-def work(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
-    """One row per paired product of `ds`: its cutout and its rank-ordered donors."""
+def work(spark: "SparkSession", settings: Settings, ds: str, quota: "DataFrame") -> "DataFrame":
+    """One row per paired product of `ds` with room on a slot: its cutout and its donors in
+    the order to try them (``quota``: ``quota_pairs``)."""
     from pyspark.sql import functions as F
 
-    pairs = delta.read_date(spark, settings, "donor_pairs", ds)
+    pairs = quota.filter(F.col("slot_id").isNotNull())
     cut = delta.read_as_of(spark, settings, "product_cutouts", ds, "image_id").select(
         "image_id", F.col("image_uri").alias("product_image_uri"),
         F.col("mask_uri").alias("product_mask_uri"), F.col("box").alias("product_box"),
@@ -317,7 +326,7 @@ def work(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
     slots = delta.read_as_of(spark, settings, "donor_slots", ds, "image_id").select(
         "slot_id", F.col("image_uri").alias("donor_image_uri"),
         F.col("mask_uri").alias("slot_mask_uri"))
-    donor = F.struct("rank", "slot_id", "donor_image_id", "donor_product_id", "donor_image_uri",
+    donor = F.struct(donor_quota.ORDER, "rank", "slot_id", "donor_image_id", "donor_product_id", "donor_image_uri",
                      "slot_mask_uri")
     return (pairs.join(cut, "image_id").join(slots, "slot_id")
             .groupBy("product_id", "category", "image_id", "product_image_uri",
@@ -325,31 +334,37 @@ def work(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
             .agg(F.sort_array(F.collect_list(donor)).alias("donors")))
 
 
+def quota_pairs(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
+    """The date's pairs, ordered under the slot quota (``donor_quota``; ``order`` 1 = the
+    assigned donor). A product refused by the quota keeps one row with a null ``slot_id``."""
+    from pyspark.sql import functions as F
+
+    pairs = delta.read_date(spark, settings, "donor_pairs", ds).drop("ds")
+    # Like for like: a product's candidates are all of one slot category, so categories never
+    # compete for a slot; the shape-only fallback mixes them, so it is assigned as one group.
+    group = "donor_category" if settings.pairing_like_only else "_all"
+    if group == "_all":
+        pairs = pairs.withColumn("_all", F.lit("all"))
+    return donor_quota.apply(pairs, settings.staging_max_slot_share, group).drop("_all")
+
+
 def fingerprinted_work(spark: "SparkSession", settings: Settings, ds: str,
-                       params: CopyPasteParams) -> "DataFrame":
+                       params: CopyPasteParams, quota: "DataFrame") -> "DataFrame":
     """``work`` with each product's input fingerprint: its photo, mask, box and backdrop, its
-    donors (photos and slot masks are content-addressed URIs), the params and the generators'
-    versions (``adstage.incremental``)."""
-    edge, inpaint = load_generators(settings)
-    stage_salt = salt(settings, params, [f"{m.name}@{m.version}" for m in (edge, inpaint)])
-    todo = work(spark, settings, ds)
+    donors (photos and slot masks are content-addressed URIs), the params and what fills the
+    gaps (``gap_fill``: the generators' versions, or Telea's) (``adstage.incremental``)."""
+    stage_salt = salt(settings, params, list(gap_fill.resolve(settings).versions))
+    todo = work(spark, settings, ds, quota)
     return todo.withColumn(incremental.FINGERPRINT,
                            incremental.fingerprint(stage_salt, *todo.columns))
 
 
 def salt(settings: Settings, params: CopyPasteParams, models: list[str]) -> str:
     """The stage's incremental salt. fp16 generators change outputs by more than rounding:
-    named only when they may run (CUDA), so fp32 nights keep the fingerprints they had."""
-    fp16 = {"cuda_fp16": True} if settings.onnx_cuda_fp16 and settings.onnx_device != "cpu" else {}
+    named only when they may run (CUDA, EdgeConnect), so fp32 nights keep their fingerprints."""
+    fp16 = ({"cuda_fp16": True} if settings.onnx_cuda_fp16 and settings.onnx_device != "cpu"
+            and settings.staging_gap_fill == gap_fill.EDGECONNECT else {})
     return incremental.salt("stage_copy_paste", params=asdict(params), models=models, **fp16)
-
-
-def load_generators(settings: Settings):
-    """The two EdgeConnect models (bytes + versions) the workers will open, both in
-    ``generator_precision`` (fp32 when no gate-passed int8 pair exists)."""
-    from adstage.generative import registry as gen
-
-    return gen.resolve_generators(settings, [settings.edge_model, settings.inpaint_model])
 
 
 def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) -> "DataFrame":
@@ -362,9 +377,7 @@ def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) 
     cols = record_columns(tables.spec("staged_images"), (("reason", "string"),
                                                           ("detail", "string")))
     schema = tables.record_schema(cols)
-    edge, inpaint = load_generators(settings)
-    blobs, sigma = (edge.data, inpaint.data), canny_sigma(inpaint)
-    versions = [f"{edge.name}@{edge.version}", f"{inpaint.name}@{inpaint.version}"]
+    fill = gap_fill.resolve(settings)
     store_root, device = settings.image_store_uri, settings.onnx_device
     options, fp16 = OrtOptions.from_settings(settings), settings.onnx_cuda_fp16
     crop_batches = {cuda: crop_batch_for(settings, cuda) for cuda in (False, True)}
@@ -374,15 +387,10 @@ def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) 
                                           schema=schema)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from adstage.generative.inference import EdgeConnectInpainter
-        from adstage.onnx_runtime import is_cuda, session_from_bytes
-
-        e, i = (session_from_bytes(b, device, options=options, fp16=fp16) for b in blobs)
-        crop_batch = crop_batches[is_cuda(i)]
-        worker = CopyPasteWorker(
-            ImageStore(store_root),
-            rgb_inpainter(EdgeConnectInpainter(e, i, sigma=sigma, batch=crop_batch)), params,
-            versions, ",".join(i.get_providers()), crop_batch=crop_batch)
+        inpaint_fn, providers, crop_batch = fill.open(device, options, fp16,
+                                                      crop_batches.__getitem__)
+        worker = CopyPasteWorker(ImageStore(store_root), inpaint_fn, params,
+                                 list(fill.versions), providers, crop_batch=crop_batch)
         out: list[dict] = []
         for rows in worker.stage_many(rec for b in batches for rec in b.to_pylist()):
             out.extend(rows)
@@ -403,23 +411,23 @@ def crop_batch_for(settings: Settings, cuda: bool) -> int:
     return settings.inference_batch if cuda else CROP_BATCH_CPU
 
 
-def canny_sigma(model) -> float:
-    """Canny sigma the inpainting model was trained with (its card), EdgeConnect's 2 otherwise."""
-    from adstage.generative.edges import DEFAULT_SIGMA
-
-    return float((model.card or {}).get("canny_sigma", DEFAULT_SIGMA))
-
-
-def unpaired(spark: "SparkSession", settings: Settings, ds: str,
-             methods: tuple[str, ...]) -> "DataFrame":
-    """The date's pairing rejects, as staging rejects of every paste method."""
+def unpaired(spark: "SparkSession", settings: Settings, ds: str, methods: tuple[str, ...],
+             quota: "DataFrame") -> "DataFrame":
+    """The date's pairing rejects and the products the slot quota left without a donor, as
+    staging rejects of every paste method."""
     from pyspark.sql import functions as F
 
-    rej = delta.read_date(spark, settings, "pairing_rejects", ds)
-    return (rej.withColumn("method", F.explode(F.array(*[F.lit(m) for m in methods])))
-            .select("product_id", "method", "image_id",
-                    F.lit(StagingReason.NOT_PAIRED.value).alias("reason"),
-                    F.concat_ws(": ", "reason", "detail").alias("detail"),
+    rej = delta.read_date(spark, settings, "pairing_rejects", ds).select(
+        "product_id", "image_id", F.lit(StagingReason.NOT_PAIRED.value).alias("reason"),
+        F.concat_ws(": ", "reason", "detail").alias("detail"))
+    full = quota.filter(F.col("slot_id").isNull()).select(
+        "product_id", "image_id", F.lit(StagingReason.NO_FREE_SLOT.value).alias("reason"),
+        F.lit("every like donor slot it was paired with already holds its quota of the "
+              f"night's products (staging_max_slot_share={settings.staging_max_slot_share:g})"
+              ).alias("detail"))
+    return (rej.unionByName(full)
+            .withColumn("method", F.explode(F.array(*[F.lit(m) for m in methods])))
+            .select("product_id", "method", "image_id", "reason", "detail",
                     F.lit(0).alias("attempts")))
 
 
@@ -436,8 +444,9 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
         return {"products": 0}
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     only = {"method": list(params.methods)}
+    quota = quota_pairs(spark, settings, ds).persist()
     plan = incremental.plan(spark, settings, "stage_copy_paste", ds,
-                            fingerprinted_work(spark, settings, ds, params), "product_id",
+                            fingerprinted_work(spark, settings, ds, params, quota), "product_id",
                             ("staged_images", "staging_rejects"), only)
     out = (plan.compute(lambda todo: stage_frame(todo, settings, params),
                         tables.ddl(record_columns(tables.spec("staged_images"))))
@@ -446,7 +455,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     try:
         staged, rejects = plan.write(
             settings, out, "staged_images", "staging_rejects", only,
-            extra_rejects=unpaired(spark, settings, ds, params.methods).withColumn(
+            extra_rejects=unpaired(spark, settings, ds, params.methods, quota).withColumn(
                 "ds", F.lit(ds).cast("date")))
         per_method = {r["method"]: r for r in staged.groupBy("method").agg(
             F.count("*").alias("n"), F.max("preservation_max").alias("pmax"),
@@ -457,6 +466,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
         providers = [r[0] for r in staged.select("onnx_providers").distinct().collect()]
     finally:
         out.unpersist()
+        quota.unpersist()
     first = per_method.get(params.methods[0])
     metrics: dict[str, float] = {"staged": first["n"] if first else 0,
                                  "rejected": sum(reasons.values()), **plan.metrics()}
