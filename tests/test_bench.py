@@ -28,3 +28,14 @@ def test_edgeconnect_inference_bench_runs(tmp_path):
     assert set(rows) == {"torch", "ort_fp32", "ort_int8_qdq", "ort_int8_qoperator"}
     assert rows["ort_fp32"]["gflop_per_crop"] > 0 and rows["ort_fp32"]["g2_max_abs_diff_vs_torch"] < 1e-4
     assert rows["ort_int8_qdq"]["int8_ops"] > 0 and result["crops_per_image"] >= 1
+
+
+@pytest.mark.slow
+def test_gap_fill_bench_runs(tmp_path):
+    out = tmp_path / "gap.json"
+    assert load("gap_fill").main(["--demo-products", "12", "--rooms", "2", "--repeats", "1",
+                                  "--out", str(out)]) == 0
+    rows = {r["filler"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"telea", "edgeconnect_fp32"}
+    assert all(r["crops"] > 0 and r["ms_per_crop"] > 0 and 0 <= r["hole_l1"] <= 1
+               for r in rows.values())

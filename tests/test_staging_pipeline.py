@@ -103,6 +103,20 @@ def test_no_donor_slot_holds_more_than_its_quota(run):
     assert set(refused[refused.reason == "no_free_slot"].product_id).isdisjoint(cp.product_id)
 
 
+def test_rows_name_what_filled_their_gaps(run):
+    from adstage.staging import gap_fill
+
+    settings, _ = run
+    fill = gap_fill.resolve(settings)
+    assert fill.kind == "telea"                         # the default (docs/gap-fill.md)
+    staged = read_table(settings, "staged_images", ds=DS)
+    cp = staged[staged.method == "copy_paste"]
+    assert len(cp) and all(tuple(v) == fill.versions for v in cp.model_versions)
+    assert (cp.onnx_providers == "none").all()
+    clips = read_table(settings, "animations", ds=DS)
+    assert len(clips) and all(tuple(v) == fill.versions for v in clips.model_versions)
+
+
 def test_held_apart_photos_are_never_donors(run):
     from adstage.evalsplit import photo_is_holdout
 
