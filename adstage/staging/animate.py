@@ -3,8 +3,8 @@ a short video ad (``animations``), or why not (``staging_rejects``, method ``par
 
 The product layer comes from the staged image and its stored alpha
 (``staged_images.product_mask_uri``); the background plate is the staged image with the
-product's support removed and filled by the same EdgeConnect models and crop machinery as the
-copy-paste gap (``adstage.staging.parallax``). Clips go to the image store in
+product's support removed and filled by the same gap filler (``staging_gap_fill``) and crop
+machinery as the copy-paste gap (``adstage.staging.parallax``). Clips go to the image store in
 ``Settings.parallax_formats`` (MP4 and WebM by default, GIF opt-in; a format not written leaves
 its ``*_uri`` null); the plate as PNG (creatives reuse it).
 """
@@ -67,6 +67,7 @@ def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
 
     from adstage.imagestore import ImageStore
     from adstage.resources import map_in_arrow
+
     cols = record_columns(tables.spec("animations"))
     schema = tables.record_schema(cols)
     fill = gap_fill.resolve(settings)

@@ -2,18 +2,19 @@
 slot (``staged_images``), or why it has none (``staging_rejects``).
 
 Per product, donors are tried in pairing rank order, the slot quota's assigned donor first
-(``donor_quota``: no slot stages more than ``staging_max_slot_share`` of the night's products;
-a product whose every donor is full gets ``no_free_slot``). A donor is refused, and the next one
-tried, when its photo or slot mask cannot be read, the product would fill the slot poorly
+(``donor_quota``: no slot stages more than ``staging_max_slot_share`` of the night's paired
+products; a product whose every donor is full gets ``no_free_slot``). A donor is refused, and
+the next one tried, when its photo or slot mask cannot be read, the product would fill the slot poorly
 (``fit_iou < staging_min_fit_iou``) or the generated gap would be too large
 (``gap_share > staging_max_gap_share``), or the product would cover more than
 ``staging_max_size_ratio`` times the slot's area or less than its inverse (a stool is not
 blown up to a bed's size) — checked before any inpainting is paid for. On the
-accepted donor every configured paste method is rendered: ``copy_paste`` (EdgeConnect fills
-the gap on fixed-size crops, optional contact shadow and harmonisation: the paper's method) and
-``hard_paste`` (no inpainting, no blending: the floor of the seam measure). The generators run
-in onnxruntime, one session per Python worker, on the provider ``onnx_device`` selects (logged
-and stored per row), with the session settings ``onnx_*`` give (``onnx_runtime.OrtOptions``).
+accepted donor every configured paste method is rendered: ``copy_paste`` (the gap filled on
+fixed-size crops, optional contact shadow and harmonisation: the paper's method) and
+``hard_paste`` (no inpainting, no blending: the floor of the seam measure). What fills the gap
+is ``staging_gap_fill`` (``gap_fill``: OpenCV Telea by default, or the EdgeConnect generators
+in onnxruntime, one session per Python worker, on the provider ``onnx_device`` selects, with
+the session settings ``onnx_*`` give, ``onnx_runtime.OrtOptions``); it is stored per row.
 
 Gap crops are pooled across products: a worker prepares product after product (donor checks,
 placement, gap, crops, hard paste), sends their crops to the inpainter ``crop_batch`` at a time
@@ -114,7 +115,7 @@ class CopyPasteWorker:
     """Stages product records (numpy and the image store; no Spark).
 
     :param store: ``ImageStore``. :param inpaint_fn: BGR ``InpaintFn`` (``composite``).
-    :param model_versions: ``name@version`` of the generators, stored per row.
+    :param model_versions: ``name@version`` of what fills the gaps (``gap_fill``), stored per row.
     :param crop_batch: gap crops per ``inpaint_fn`` call, pooled across products.
     """
 
@@ -326,8 +327,8 @@ def work(spark: "SparkSession", settings: Settings, ds: str, quota: "DataFrame")
     slots = delta.read_as_of(spark, settings, "donor_slots", ds, "image_id").select(
         "slot_id", F.col("image_uri").alias("donor_image_uri"),
         F.col("mask_uri").alias("slot_mask_uri"))
-    donor = F.struct(donor_quota.ORDER, "rank", "slot_id", "donor_image_id", "donor_product_id", "donor_image_uri",
-                     "slot_mask_uri")
+    donor = F.struct(donor_quota.ORDER, "rank", "slot_id", "donor_image_id", "donor_product_id",
+                     "donor_image_uri", "slot_mask_uri")
     return (pairs.join(cut, "image_id").join(slots, "slot_id")
             .groupBy("product_id", "category", "image_id", "product_image_uri",
                      "product_mask_uri", "product_box", "background_bgr")
