@@ -119,10 +119,15 @@ def demo_crops(n_products: int) -> q.CropSet:
                        holes_per_room=2)
 
 
+# Paired G2 runs of one training (research/generators_ikea_train.sh), as ``b − a``.
+RUN_PAIRS = [(p + b, p + a) for p in ("new_", "") for b, a in
+             (("boundary", "baseline"), ("uniform", "baseline"), ("boundary", "uniform"))]
+
+
 def comparisons(names: list[str]) -> list[tuple[str, str]]:
-    """``(b, a)`` pairs reported as ``b − a``: boundary vs baseline, every model vs the shipped
-    one, every model vs Telea."""
-    out = [(b, a) for b, a in (("new_boundary", "new_baseline"),) if b in names and a in names]
+    """``(b, a)`` pairs reported as ``b − a``: the paired runs (boundary, uniform, baseline),
+    every model vs the shipped one, every model vs Telea."""
+    out = [(b, a) for b, a in RUN_PAIRS if b in names and a in names]
     out += [(m, "shipped") for m in names if m not in ("shipped", "opencv_telea") and "shipped" in names]
     out += [(m, "opencv_telea") for m in names if m != "opencv_telea"]
     return out
@@ -143,7 +148,8 @@ def eval_edgeconnect(models: dict[str, list[str]], sets: dict[str, q.CropSet]) -
             per[name]["seconds_per_crop"] = np.asarray([(time.monotonic() - t) / len(crops)])
         results["tables"][kind] = {m: {k: float(np.nanmean(v)) for k, v in d.items()} for m, d in per.items()}
         for b, a in comparisons(list(per)):
-            results["paired"][f"{kind}|{b} − {a}"] = {k: paired(per[a][k], per[b][k]) for k in ("hole_l1", "hole_psnr")}
+            results["paired"][f"{kind}|{b} − {a}"] = {k: paired(per[a][k], per[b][k])
+                                                      for k in ("hole_l1", "hole_psnr", "band_l1")}
         log.info("%s: %s", kind, json.dumps(results["tables"][kind]))
     return results
 
@@ -198,11 +204,12 @@ def markdown(res: dict) -> str:
             lines.append(f"| {m} | {r['hole_l1']:.4f} | {r['hole_psnr']:.2f} | {r['band_l1']:.4f} | {sec} |")
     if res.get("edgeconnect", {}).get("paired"):
         lines += ["\n**Paired differences** (b − a, mean over crops, 95 % CI)\n",
-                  "| holes | b − a | hole L1 | hole PSNR |", "|---|---|---|---|"]
+                  "| holes | b − a | hole L1 | hole PSNR | band L1 (2 px) |", "|---|---|---|---|---|"]
         for key, d in res["edgeconnect"]["paired"].items():
             kind, pair = key.split("|")
             f = lambda x: f"{x['diff']:+.4f} [{x['lo']:+.4f}, {x['hi']:+.4f}]"  # noqa: E731
-            lines.append(f"| {kind} | {pair} | {f(d['hole_l1'])} | {f(d['hole_psnr'])} |")
+            band = f(d["band_l1"]) if "band_l1" in d else "-"
+            lines.append(f"| {kind} | {pair} | {f(d['hole_l1'])} | {f(d['hole_psnr'])} | {band} |")
     if res.get("pix2pix"):
         lines += ["\n**pix2pix** (held-apart products on held-apart rooms, 128²)\n",
                   "| model | scene L1 | background L1 | n |", "|---|---|---|---|"]
