@@ -1,4 +1,4 @@
-"""Slot quota: no donor slot stages more than a set share of the night's products.
+"""Slot quota: no donor slot stages more than a set share of the night's paired products.
 
 Pairing ranks each product's donors on its own, so products of nearly one shape all put the
 same few slots first: on the IKEA catalog one chair slot held 12 % of the copy-paste images, and

@@ -26,8 +26,7 @@ from adstage.config import Settings
 if TYPE_CHECKING:
     from adstage.onnx_runtime import OrtOptions
 
-TELEA, EDGECONNECT = "telea", "edgeconnect"
-CHOICES = (TELEA, EDGECONNECT)
+TELEA, EDGECONNECT = "telea", "edgeconnect"   # the values of Settings.staging_gap_fill
 TELEA_RADIUS = 5
 
 
@@ -43,7 +42,7 @@ class GapFill:
     def open(self, device: str, options: "OrtOptions | None" = None, fp16: bool = False,
              batch: Callable[[bool], int] | None = None) -> tuple[Callable, str, int]:
         """On a worker: ``(InpaintFn, providers, crops per call)``. ``batch(cuda)`` gives the
-        crops per inpainter call for the provider the session got."""
+        crops per inpainter call for the provider the session got (default: the runner's)."""
         from adstage.staging.composite import opencv_inpainter, rgb_inpainter
 
         if self.kind == TELEA:
@@ -52,9 +51,9 @@ class GapFill:
         from adstage.onnx_runtime import is_cuda, session_from_bytes
 
         e, i = (session_from_bytes(b, device, options=options, fp16=fp16) for b in self.blobs)
-        n = batch(is_cuda(i)) if batch else 1
-        return (rgb_inpainter(EdgeConnectInpainter(e, i, sigma=self.sigma, batch=n)),
-                ",".join(i.get_providers()), n)
+        runner = EdgeConnectInpainter(e, i, sigma=self.sigma,
+                                      **({"batch": batch(is_cuda(i))} if batch else {}))
+        return rgb_inpainter(runner), ",".join(i.get_providers()), runner.batch
 
 
 def resolve(settings: Settings) -> GapFill:
