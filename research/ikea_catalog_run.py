@@ -50,7 +50,24 @@ def write_feed(root: Path, out: Path, products: int, seed: int) -> dict:
             "categories": dict(Counter(r["category"] for r in rows))}
 
 
-def summarise(settings, ds: str) -> dict:
+def listed_agreement(settings, cp, slot_cat: dict, root: Path) -> dict:
+    """Copy-paste images whose replaced piece is of a category the donor room lists
+    (``rooms.jsonl`` -> slot categories, as ``research/ikea_slots.py`` counts agreement): a
+    lower bound on right-category replacements (rooms hold unlisted furniture too)."""
+    from adstage.report import read_table
+    from research.ikea_slots import room_categories
+
+    types = {r["product_id"]: r.get("type", "") for r in map(
+        json.loads, (root / "products.jsonl").read_text().splitlines())}
+    rooms = {r["room_id"]: r for r in map(json.loads, (root / "rooms.jsonl").read_text().splitlines())}
+    cat = read_table(settings, "catalog_images")
+    room_of = {i: Path(u).stem for i, u in zip(cat["image_id"], cat["source_uri"])}
+    agree = [slot_cat.get(s) in room_categories(rooms.get(room_of.get(d), {}), types)
+             for s, d in zip(cp["slot_id"], cp["donor_image_id"])]
+    return {"images": int(sum(agree)), "share": round(sum(agree) / max(len(agree), 1), 4)}
+
+
+def summarise(settings, ds: str, root: Path) -> dict:
     import numpy as np
 
     from adstage.report import read_table
@@ -92,6 +109,7 @@ def summarise(settings, ds: str) -> dict:
         "top_slot_uses": [int(v) for v in counts.head(5)],
         "unlike_slot_images": int(sum(product_slot_category(c) != slot_cat.get(s)
                                       for c, s in zip(cp["category"], cp["slot_id"]))),
+        "images_on_a_listed_category": listed_agreement(settings, cp, slot_cat, root),
         "median_size_ratio": round(float(np.median(cp["size_ratio"])), 4) if len(cp) else None,
         "size_ratio_p10_p90": ([round(float(np.percentile(cp["size_ratio"], q)), 3)
                                 for q in (10, 90)] if len(cp) else None),
@@ -184,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f">> {name}: {seconds[name]} s", flush=True)
         report["seconds"] = seconds
         spark.stop()
-    report["summary"] = summarise(settings, DS)
+    report["summary"] = summarise(settings, DS, args.root)
     sheets(settings, DS, args.home / "sheets", args.sheet, args.seed)
     (args.home / "summary.json").write_text(json.dumps(report, indent=1, default=str))
     print(json.dumps(report, indent=1, default=str))
