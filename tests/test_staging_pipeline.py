@@ -82,7 +82,7 @@ def test_every_unstaged_product_has_an_image_or_a_reason(run):
 
 
 def test_no_donor_slot_holds_more_than_its_quota(run):
-    from adstage.staging.donor_quota import capacity
+    from adstage.staging.donor_quota import assign, capacity
 
     settings, _ = run
     pairs = read_table(settings, "donor_pairs", ds=DS)
@@ -96,9 +96,14 @@ def test_no_donor_slot_holds_more_than_its_quota(run):
         # The assigned donors respect the cap; a fallback after a refused donor goes only to
         # a slot that had room once every product had chosen, so at most one more per refusal.
         assert used.max() <= cap + int((cp.attempts > 1).sum()), cat
-    # Each staged image's donor was assigned first unless an earlier donor was refused.
+    # A product staged on its first try got the donor the quota assigned it (tried first).
+    assigned = {}
+    for _, group in pairs.groupby("donor_category"):
+        a = assign(group, settings.staging_max_slot_share, n_paired)
+        assigned.update(zip(a.loc[a.order == 1, "product_id"], a.loc[a.order == 1, "slot_id"]))
     first_try = cp[cp.attempts == 1]
     assert len(first_try) > 0
+    assert all(assigned[p] == s for p, s in zip(first_try.product_id, first_try.slot_id))
     refused = read_table(settings, "staging_rejects", ds=DS)
     assert set(refused[refused.reason == "no_free_slot"].product_id).isdisjoint(cp.product_id)
 
