@@ -62,7 +62,7 @@ class AnimateWorker:
                 "model_versions": self.model_versions}
 
 
-def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
+def animate_frame(todo: "DataFrame", settings: Settings, fill: gap_fill.GapFill) -> "DataFrame":
     import pyarrow as pa
 
     from adstage.imagestore import ImageStore
@@ -70,7 +70,6 @@ def animate_frame(todo: "DataFrame", settings: Settings) -> "DataFrame":
 
     cols = record_columns(tables.spec("animations"))
     schema = tables.record_schema(cols)
-    fill = gap_fill.resolve(settings)
     move = CameraMove(seconds=settings.parallax_seconds, fps=settings.parallax_fps)
     store_root, device, crop = settings.image_store_uri, settings.onnx_device, settings.staging_crop_size
     formats = settings.parallax_formats
@@ -95,8 +94,9 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     staged = delta.read_date(spark, settings, "staged_images", ds)
     cols = ["product_id", "method", "image_id", "output_uri", "product_mask_uri"]
+    fill = gap_fill.resolve(settings)  # once: the salt and the workers use the same models
     stage_salt = incremental.salt(
-        "animate", models=list(gap_fill.resolve(settings).versions),
+        "animate", models=list(fill.versions),
         seconds=settings.parallax_seconds, fps=settings.parallax_fps,
         crop_size=settings.staging_crop_size, formats=sorted(settings.parallax_formats))
     inputs = staged.filter(F.col("method") == codes.COPY_PASTE).select(*cols).withColumn(
@@ -104,7 +104,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     # Only clips are carried: a failed clip has a transient reason (always retried), a
     # not_staged row is derived from the date's copy-paste rejects.
     plan = incremental.plan(spark, settings, "animate", ds, inputs, "product_id", ("animations",))
-    out = (plan.compute(lambda todo: animate_frame(todo, settings),
+    out = (plan.compute(lambda todo: animate_frame(todo, settings, fill),
                         tables.ddl(record_columns(tables.spec("animations"))))
            .withColumn("ds", F.lit(ds).cast("date"))
            .withColumn("mlflow_run_id", F.lit(run_id)).persist())

@@ -350,11 +350,12 @@ def quota_pairs(spark: "SparkSession", settings: Settings, ds: str) -> "DataFram
 
 
 def fingerprinted_work(spark: "SparkSession", settings: Settings, ds: str,
-                       params: CopyPasteParams, quota: "DataFrame") -> "DataFrame":
+                       params: CopyPasteParams, quota: "DataFrame",
+                       fill: "gap_fill.GapFill") -> "DataFrame":
     """``work`` with each product's input fingerprint: its photo, mask, box and backdrop, its
     donors (photos and slot masks are content-addressed URIs), the params and what fills the
     gaps (``gap_fill``: the generators' versions, or Telea's) (``adstage.incremental``)."""
-    stage_salt = salt(settings, params, list(gap_fill.resolve(settings).versions))
+    stage_salt = salt(settings, params, list(fill.versions))
     todo = work(spark, settings, ds, quota)
     return todo.withColumn(incremental.FINGERPRINT,
                            incremental.fingerprint(stage_salt, *todo.columns))
@@ -368,7 +369,8 @@ def salt(settings: Settings, params: CopyPasteParams, models: list[str]) -> str:
     return incremental.salt("stage_copy_paste", params=asdict(params), models=models, **fp16)
 
 
-def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) -> "DataFrame":
+def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams,
+                fill: "gap_fill.GapFill") -> "DataFrame":
     import pyarrow as pa
 
     from adstage.imagestore import ImageStore
@@ -378,7 +380,6 @@ def stage_frame(todo: "DataFrame", settings: Settings, params: CopyPasteParams) 
     cols = record_columns(tables.spec("staged_images"), (("reason", "string"),
                                                           ("detail", "string")))
     schema = tables.record_schema(cols)
-    fill = gap_fill.resolve(settings)
     store_root, device = settings.image_store_uri, settings.onnx_device
     options, fp16 = OrtOptions.from_settings(settings), settings.onnx_cuda_fp16
     crop_batches = {cuda: crop_batch_for(settings, cuda) for cuda in (False, True)}
@@ -445,11 +446,12 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
         return {"products": 0}
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     only = {"method": list(params.methods)}
+    fill = gap_fill.resolve(settings)  # once: the salt and the workers use the same models
     quota = quota_pairs(spark, settings, ds).persist()
     plan = incremental.plan(spark, settings, "stage_copy_paste", ds,
-                            fingerprinted_work(spark, settings, ds, params, quota), "product_id",
-                            ("staged_images", "staging_rejects"), only)
-    out = (plan.compute(lambda todo: stage_frame(todo, settings, params),
+                            fingerprinted_work(spark, settings, ds, params, quota, fill),
+                            "product_id", ("staged_images", "staging_rejects"), only)
+    out = (plan.compute(lambda todo: stage_frame(todo, settings, params, fill),
                         tables.ddl(record_columns(tables.spec("staged_images"))))
            .withColumn("ds", F.lit(ds).cast("date"))
            .withColumn("mlflow_run_id", F.lit(run_id)).persist())
