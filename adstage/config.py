@@ -119,6 +119,10 @@ class Settings:
     detector_min_score: float = 0.35
     # A detected piece's silhouette: both (GrabCut seeded by the salient map), salient, grabcut.
     slot_mask_method: str = "both"
+    # A piece partly hidden by pieces in front (a chair behind a table) is a slot all the same:
+    # the product goes behind them (adstage.vision.donors, docs/donor-slots.md). False: such a
+    # piece stays flagged occluded and is never a donor.
+    slot_paste_behind: bool = True
     # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.
     shape_index_exact_max: int = 20_000
     pairing_top_k: int = 5

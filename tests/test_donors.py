@@ -67,17 +67,46 @@ def test_pieces_a_product_must_not_replace_keep_a_flag(box, pieces, label, flag)
     assert flag in slots[0].flags and not slots[0].usable
 
 
+NOT_BEHIND = donors.DonorParams(behind=False)
+
+
 def test_the_piece_behind_is_occluded_and_the_one_in_front_overlaps_it():
     room = _room([(100, 100, 260, 220), (180, 140, 300, 280)])
     table = _det((100, 100, 260, 220), "dining table", 0.9)
     chair = _det((180, 140, 300, 280), "chair", 0.8)   # reaches lower: in front
-    by_label = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn)}
+    by_label = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn,
+                                                       NOT_BEHIND)}
     assert donors.OCCLUDED in by_label["dining table"].flags
     assert by_label["chair"].usable  # in front, hiding little of the table
     big = _det((150, 90, 270, 240), "chair", 0.8)      # in front, hiding most of the table
-    by_label = {s.label: s for s in donors.donor_slots(room, [table, big], _square_mask_fn)}
+    by_label = {s.label: s for s in donors.donor_slots(room, [table, big], _square_mask_fn,
+                                                       NOT_BEHIND)}
     assert donors.OCCLUDED in by_label["dining table"].flags
     assert donors.OVERLAPS_OTHER in by_label["chair"].flags
+
+
+def test_a_piece_partly_behind_another_is_a_slot_with_the_front_kept():
+    room = _room([(100, 100, 260, 220), (180, 140, 300, 280)])
+    table = _det((100, 100, 260, 220), "dining table", 0.9)
+    chair = _det((180, 140, 300, 280), "chair", 0.8)   # in front: hides 40 % of the table
+    by_label = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn)}
+    t = by_label["dining table"]
+    assert t.usable, t.flags
+    assert t.front is not None and t.front.shape == room.shape[:2]
+    assert (t.front[140:280, 180:300] > 0).all() and not (t.front[:, :170] > 0).any()
+    # the slot is what shows of the table: never a pixel of the chair in front
+    assert not ((t.mask > 0) & (t.front > 0)).any()
+    assert (t.mask[100:220, 100:180] > 0).all() and t.box == [100, 100, 260, 220]
+    assert by_label["chair"].usable and by_label["chair"].front is None
+
+
+def test_a_piece_mostly_hidden_stays_occluded():
+    room = _room([(100, 100, 260, 220), (120, 110, 250, 260)])
+    table = _det((100, 100, 260, 220), "dining table", 0.9)
+    big = _det((120, 110, 250, 260), "chair", 0.8)     # hides 74 % of the table's box
+    t = {s.label: s for s in donors.donor_slots(room, [table, big], _square_mask_fn)}
+    t = t["dining table"]
+    assert donors.OCCLUDED in t.flags and t.front is None and not t.usable
 
 
 def test_a_vase_on_the_table_does_not_flag_it_but_a_person_in_front_does():
@@ -86,7 +115,7 @@ def test_a_vase_on_the_table_does_not_flag_it_but_a_person_in_front_does():
     vase = _det((180, 70, 210, 110), "vase", 0.8)
     assert donors.donor_slots(room, [table, vase], _square_mask_fn)[0].usable
     person = _det((150, 60, 230, 280), "person", 0.8)
-    flags = donors.donor_slots(room, [table, person], _square_mask_fn)[0].flags
+    flags = donors.donor_slots(room, [table, person], _square_mask_fn, NOT_BEHIND)[0].flags
     assert donors.OCCLUDED in flags
 
 
@@ -145,3 +174,12 @@ def test_the_shipped_detectors_give_a_demo_room_one_usable_slot_per_piece(tmp_pa
     assert {r["image_id"] for r in usable} <= {p.stem for p in photos}
     assert [r["reason"] for r in rows if r["image_id"] == "broken"] == ["corrupt_image"]
     assert len({r["image_id"] for r in rows}) == len(records)  # every photo has its rows
+
+
+def test_a_piece_whose_silhouette_is_all_hidden_has_no_mask():
+    room = _room([(180, 140, 300, 280)])        # only the piece in front is dark
+    table = _det((100, 100, 260, 220), "dining table", 0.9)
+    chair = _det((180, 140, 300, 280), "chair", 0.8)
+    t = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn)}
+    t = t["dining table"]
+    assert t.flags == [donors.POOR_MASK] and t.mask is None and t.front is None

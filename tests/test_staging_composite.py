@@ -90,3 +90,16 @@ def test_compose_is_exact_at_zero_and_one():
     bg = np.full((1, 3, 3), 100, np.uint8)
     out = compose(fg, np.array([[0.0, 0.5, 1.0]], np.float32), bg)
     assert out[0, :, 0].tolist() == [100, 150, 200]
+
+
+def test_a_product_behind_a_front_piece_leaves_the_front_untouched():
+    room, slot, prod, alpha = scene()
+    front = np.zeros(slot.shape, np.uint8)
+    front[150:199, 60:260] = 255               # a piece in front covers the slot's lower part
+    slot = np.where(front > 0, 0, slot).astype(np.uint8)
+    res = stage_copy_paste(room, slot, prod, alpha, noise_inpainter, dilate_px=3, crop_size=128,
+                           shadow=ShadowParams(strength=0.6), front=front)
+    assert np.array_equal(res.image[front > 0], room[front > 0])      # the front, bit for bit
+    assert not (res.gap_mask[front > 0] > 0).any() and not (res.shadow[front > 0] > 0).any()
+    assert not (res.product_alpha[front > 0] > 0).any()
+    assert res.placement.fit_by == "behind" and (res.product_alpha == 1.0).sum() > 1000

@@ -98,3 +98,21 @@ def test_alpha_forms_and_errors():
         place_product((50, 50), np.zeros((50, 50), np.uint8), img, alpha)
     with pytest.raises(ValueError):
         place_product((50, 50), np.full((50, 50), 255, np.uint8), img, alpha, fit="stretch")
+
+
+def test_behind_a_front_piece_fitted_by_width_from_the_top_and_hidden_there():
+    H, W = 240, 320
+    s = slot(H, W, (100, 40, 181, 141))        # what shows of a chair behind a table
+    front = np.zeros((H, W), np.uint8)
+    front[120:200, 60:260] = 255               # the table in front hides its lower part
+    img, alpha = product(90, 120)
+    placed = place_product((H, W), s, img, alpha, front=front)
+    pl = placed.placement
+    sx0, sy0, sx1, _ = mask_box(s)
+    assert pl.fit_by == "behind" and pl.y == sy0 and abs(pl.w - (sx1 - sx0)) <= 1
+    assert pl.y + pl.h > 120                   # it goes on behind the table ...
+    assert not (placed.alpha[front > 0] > 0).any() and not (placed.mask[front > 0] > 0).any()
+    assert not placed.image[front > 0].any()   # ... and nothing of it shows there
+    assert (placed.mask[sy0 + 5:120, sx0 + 10:sx1 - 10] == 255).all()
+    free = place_product((H, W), s, img, alpha)
+    assert free.placement.fit_by != "behind" and free.placement.y + free.placement.h == 141

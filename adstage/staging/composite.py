@@ -158,6 +158,7 @@ class PendingCopyPaste:
     holes: np.ndarray
     shadow: ShadowParams | None
     harmonize: bool
+    front: np.ndarray | None = None   # pieces in front of the slot: never filled or shaded
 
 
 def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.ndarray,
@@ -165,7 +166,8 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
                      crop_size: int = 256, shadow: ShadowParams | None = ShadowParams(),
                      harmonize: HarmonizeParams | None = None, fit: str = "cover",
                      product_box: Box | None = None, backdrop_bgr=None,
-                     placed: Placed | None = None, max_frame_px: int = 0) -> StagedResult:
+                     placed: Placed | None = None, max_frame_px: int = 0,
+                     front: np.ndarray | None = None) -> StagedResult:
     """Copy-paste staging of one product into one donor slot.
 
     Parameters as ``prepare_copy_paste``, plus ``inpaint_fn`` (see the module docstring).
@@ -174,7 +176,7 @@ def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.nd
                                  dilate_px=dilate_px, crop_size=crop_size, shadow=shadow,
                                  harmonize=harmonize, fit=fit, product_box=product_box,
                                  backdrop_bgr=backdrop_bgr, placed=placed,
-                                 max_frame_px=max_frame_px)
+                                 max_frame_px=max_frame_px, front=front)
     filled = inpaint_fn(pending.crops, pending.holes) if pending.boxes else pending.crops
     return finish_copy_paste(pending, filled)
 
@@ -184,7 +186,8 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
                        shadow: ShadowParams | None = ShadowParams(),
                        harmonize: HarmonizeParams | None = None, fit: str = "cover",
                        product_box: Box | None = None, backdrop_bgr=None,
-                       placed: Placed | None = None, max_frame_px: int = 0) -> PendingCopyPaste:
+                       placed: Placed | None = None, max_frame_px: int = 0,
+                       front: np.ndarray | None = None) -> PendingCopyPaste:
     """Copy-paste staging of one product into one donor slot, up to the inpainter.
 
     :param room: BGR uint8 ``H x W x 3``, the donor's staged photo (any size, odd sizes too).
@@ -202,24 +205,29 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
     :param placed: a placement already computed with ``place_product`` for these inputs (the
         job checks a donor's fit before paying for inpainting).
     :param max_frame_px: the whole frame as one crop when that is cheaper (``gap_crops``).
+    :param front: uint8 ``H x W``, 255 = pieces standing in front of the slot: the product
+        goes behind them (``place_product``), and they are neither filled nor shaded.
     """
     H, W = room.shape[:2]
     if room.dtype != np.uint8 or room.ndim != 3 or room.shape[2] != 3:
         raise ValueError(f"room must be BGR uint8 HxWx3, got {room.dtype} {room.shape}")
     if placed is None:
         placed = place_product((H, W), slot_mask, product_img, product_alpha,
-                               product_box=product_box, fit=fit, backdrop_bgr=backdrop_bgr)
+                               product_box=product_box, fit=fit, backdrop_bgr=backdrop_bgr,
+                               front=front)
     alpha = placed.alpha
     product = placed.image
     if harmonize is not None:
         product = harmonize_product(product, alpha, room, slot_mask, harmonize)
     gap = gap_mod.gap_mask(slot_mask, alpha, dilate_px)
+    if front is not None:
+        gap[front > 0] = 0
     # The inpainter's context: the room with the new product already in (its edges continue
     # into the gap) — gap pixels are blanked in gap_crops.
     context = compose(product, alpha, room)
     boxes, crops, holes = gap_crops(context, gap, crop_size, max_frame_px)
     return PendingCopyPaste(room, slot_mask, placed, product, gap, context, boxes, crops, holes,
-                            shadow, harmonize is not None)
+                            shadow, harmonize is not None, front)
 
 
 def finish_copy_paste(p: PendingCopyPaste, filled) -> StagedResult:
@@ -233,6 +241,8 @@ def finish_copy_paste(p: PendingCopyPaste, filled) -> StagedResult:
     background = np.where((gap > 0)[..., None], filled, room)
     sh = contact_shadow(alpha, shadow) if shadow is not None else np.zeros((H, W), np.float32)
     if shadow is not None:
+        if p.front is not None:
+            sh = np.where(p.front > 0, 0.0, sh).astype(np.float32)
         background = apply_shadow(background, sh)
     image = compose(product, alpha, background)
 
@@ -261,8 +271,8 @@ def finish_copy_paste(p: PendingCopyPaste, filled) -> StagedResult:
 
 
 def hard_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.ndarray,
-               product_alpha: np.ndarray, *, fit: str = "cover", product_box: Box | None = None
-               ) -> StagedResult:
+               product_alpha: np.ndarray, *, fit: str = "cover", product_box: Box | None = None,
+               front: np.ndarray | None = None) -> StagedResult:
     """The floor every seam measure must beat: the cutout pasted with a hard mask.
 
     Every pixel the cutout's alpha touches (``alpha > 0``) is copied as photographed — the
@@ -271,7 +281,7 @@ def hard_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.ndarray,
     """
     H, W = room.shape[:2]
     placed = place_product((H, W), slot_mask, product_img, product_alpha, product_box=product_box,
-                           fit=fit)
+                           fit=fit, front=front)
     hard = (placed.alpha > 0).astype(np.float32)
     image = compose(placed.image, hard, room)
     pmax, pmean = quality.preservation(placed.image, hard, image)

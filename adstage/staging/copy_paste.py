@@ -225,11 +225,14 @@ class CopyPasteWorker:
             try:
                 room = self.store.get_image(donor["donor_image_uri"])
                 slot = self.store.get_image(donor["slot_mask_uri"], grey=True)
+                front = (self.store.get_image(donor["front_mask_uri"], grey=True)
+                         if donor.get("front_mask_uri") else None)
             except Exception as exc:
                 refusals.append(f"#{donor['rank']} {donor['slot_id']}: unreadable ({_error(exc)})")
                 continue
             try:
-                out = self._render(rec, donor, room, slot, product, alpha, n, refusals, started)
+                out = self._render(rec, donor, room, slot, front, product, alpha, n, refusals,
+                                   started)
             except Exception as exc:
                 log.exception("staging %s into %s failed", rec["product_id"], donor["slot_id"])
                 return self._rejects(base, Reason.INTERNAL_ERROR.value,
@@ -240,16 +243,16 @@ class CopyPasteWorker:
         return self._rejects(base, StagingReason.NO_ACCEPTABLE_DONOR.value, detail,
                              len(rec["donors"]))
 
-    def _render(self, rec, donor, room, slot, product, alpha, attempt, refusals, started):
+    def _render(self, rec, donor, room, slot, front, product, alpha, attempt, refusals, started):
         p = self.params
         box = [int(v) for v in rec["product_box"]] if rec.get("product_box") is not None else None
         backdrop = list(rec["background_bgr"]) if rec.get("background_bgr") is not None else None
-        if slot.shape != room.shape[:2]:
+        if slot.shape != room.shape[:2] or (front is not None and front.shape != slot.shape):
             refusals.append(f"#{donor['rank']} {donor['slot_id']}: slot mask size {slot.shape} "
-                            f"!= photo {room.shape[:2]}")
+                            f"or front mask size != photo {room.shape[:2]}")
             return []
         placed = place_product(room.shape[:2], slot, product, alpha, product_box=box,
-                               backdrop_bgr=backdrop)
+                               backdrop_bgr=backdrop, front=front)
         share = gap_share(gap_mask(slot, placed.alpha, p.dilate_px), slot)
         if placed.fit_iou < p.min_fit_iou:
             refusals.append(f"#{donor['rank']} {donor['slot_id']}: poor fit, IoU "
@@ -282,7 +285,8 @@ class CopyPasteWorker:
                     room, slot, product, alpha, dilate_px=p.dilate_px, crop_size=p.crop_size,
                     shadow=ShadowParams() if p.shadow else None,
                     harmonize=HarmonizeParams() if p.harmonize else None, product_box=box,
-                    backdrop_bgr=backdrop, placed=placed, max_frame_px=p.full_frame_max_px)
+                    backdrop_bgr=backdrop, placed=placed, max_frame_px=p.full_frame_max_px,
+                    front=front)
                 row.update({"shadow": p.shadow, "harmonize": p.harmonize,
                             "model_versions": self.model_versions,
                             "onnx_providers": self.providers})
@@ -290,7 +294,7 @@ class CopyPasteWorker:
                 job = _Job(rec["product_id"], pending, row, rows, time.perf_counter() - t0,
                            attempt, [None] * n, n)
                 continue
-            res = hard_paste(room, slot, product, alpha, product_box=box)
+            res = hard_paste(room, slot, product, alpha, product_box=box, front=front)
             row.update({"shadow": False, "harmonize": False, "model_versions": [],
                         "onnx_providers": "none", **self._scores(res)})
             row.update(store_outputs(self.store, res.image, res.product_alpha, res.gap_mask,
@@ -326,9 +330,9 @@ def work(spark: "SparkSession", settings: Settings, ds: str, quota: "DataFrame")
         "background_bgr")
     slots = delta.read_as_of(spark, settings, "donor_slots", ds, "image_id").select(
         "slot_id", F.col("image_uri").alias("donor_image_uri"),
-        F.col("mask_uri").alias("slot_mask_uri"))
+        F.col("mask_uri").alias("slot_mask_uri"), "front_mask_uri")
     donor = F.struct(donor_quota.ORDER, "rank", "slot_id", "donor_image_id", "donor_product_id",
-                     "donor_image_uri", "slot_mask_uri")
+                     "donor_image_uri", "slot_mask_uri", "front_mask_uri")
     return (pairs.join(cut, "image_id").join(slots, "slot_id")
             .groupBy("product_id", "category", "image_id", "product_image_uri",
                      "product_mask_uri", "product_box", "background_bgr")

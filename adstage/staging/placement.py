@@ -11,7 +11,12 @@ slot box in one dimension (fit by height, fit by width); ``fit`` chooses between
 * ``"height"`` / ``"width"``: force one.
 
 Every candidate is capped so that the product stays inside the frame: never wider than the
-room, never taller than the space above the slot's floor line.  The fit IoU (new product mask
+room, never taller than the space above the slot's floor line.
+
+A slot partly hidden by pieces in front (``front``: a chair behind a dining table) shows its top
+and its width but not where it stands: the product is fitted by width, its top on the slot's
+top, and it goes behind the front pieces (its pixels there are dropped, so every figure below
+is of what shows).  The fit IoU (new product mask
 vs slot mask) is returned so the job can move on to its next donor when the fit is poor.
 """
 from __future__ import annotations
@@ -132,9 +137,18 @@ def _candidate(frame_hw: tuple[int, int], slot_box: Box, pw: int, ph: int, scale
     return Placement(scale=float(scale), x=x, y=sy1 - h, w=w, h=h, fit_by=fit_by)
 
 
+def _behind_candidate(frame_hw: tuple[int, int], slot_box: Box, pw: int, ph: int) -> Placement:
+    H, W = frame_hw
+    sx0, sy0, sx1, _ = slot_box
+    scale = min((sx1 - sx0) / pw, W / pw, (H - sy0) / ph)
+    w, h = max(1, min(W, int(round(pw * scale)))), max(1, min(H - sy0, int(round(ph * scale))))
+    x = min(max(int(round((sx0 + sx1) / 2.0 - w / 2.0)), 0), W - w)
+    return Placement(scale=float(scale), x=x, y=sy0, w=w, h=h, fit_by="behind")
+
+
 def place_product(frame_hw: tuple[int, int], slot_mask: np.ndarray, product_img: np.ndarray,
                   product_alpha: np.ndarray, *, product_box: Box | None = None, fit: str = "cover",
-                  backdrop_bgr=None) -> Placed:
+                  backdrop_bgr=None, front: np.ndarray | None = None) -> Placed:
     """Scale the product cutout into the slot and return it in room coordinates.
 
     :param frame_hw: room ``(H, W)``.
@@ -144,6 +158,7 @@ def place_product(frame_hw: tuple[int, int], slot_mask: np.ndarray, product_img:
     :param product_box: the cutout's tight box; computed from ``alpha >= 0.5`` when None.
     :param fit: ``"cover"`` | ``"iou"`` | ``"height"`` | ``"width"`` (module docstring).
     :param backdrop_bgr: when given, soft edge pixels are decontaminated from this backdrop.
+    :param front: uint8 ``H x W``, 255 = pieces standing in front of the slot (kept on top).
     :raises ValueError: empty slot or product, unknown ``fit``, mismatched sizes.
     """
     if fit not in FITS:
@@ -174,6 +189,9 @@ def place_product(frame_hw: tuple[int, int], slot_mask: np.ndarray, product_img:
     slot_in = slot_mask > 0
     slot_area = max(int(slot_in.sum()), 1)
 
+    if front is not None:
+        pl = _behind_candidate((H, W), slot_box, pw, ph)
+        return _render((H, W), pl, src, pw, ph, slot_in, slot_area, hidden=front > 0)
     best = None
     for fit_by in (("height", "width") if fit in ("cover", "iou") else (fit,)):
         pl = _candidate((H, W), slot_box, pw, ph, wanted[fit_by], fit_by)
@@ -187,7 +205,7 @@ def place_product(frame_hw: tuple[int, int], slot_mask: np.ndarray, product_img:
 
 
 def _render(frame_hw: tuple[int, int], pl: Placement, src, pw: int, ph: int,
-            slot_in: np.ndarray, slot_area: int) -> Placed:
+            slot_in: np.ndarray, slot_area: int, hidden: np.ndarray | None = None) -> Placed:
     H, W = frame_hw
     img, a8, (pl_, pt, pr, pb) = src
     sx, sy = pl.w / pw, pl.h / ph
@@ -212,6 +230,9 @@ def _render(frame_hw: tuple[int, int], pl: Placement, src, pw: int, ph: int,
     cx0, cy0, cx1, cy1 = max(ox, 0), max(oy, 0), min(ox + tw, W), min(oy + th, H)
     image[cy0:cy1, cx0:cx1] = colour[cy0 - oy:cy1 - oy, cx0 - ox:cx1 - ox]
     alpha[cy0:cy1, cx0:cx1] = a_s[cy0 - oy:cy1 - oy, cx0 - ox:cx1 - ox, 0]
+    if hidden is not None:
+        alpha[hidden] = 0.0
+        image[hidden] = 0
     mask = np.where(alpha >= 0.5, 255, 0).astype(np.uint8)
     inter = int(np.logical_and(mask > 0, slot_in).sum())
     return Placed(pl, image, alpha, mask, fit_iou=mask_iou(mask, slot_in),

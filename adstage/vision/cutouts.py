@@ -40,7 +40,7 @@ _FIELDS = ("kind string, image_id string, slot_index int, mask_uri string, box a
            "area_frac double, background_bgr array<int>, border_sigma double, "
            "quality double, flags array<string>, ok boolean, shape array<float>, "
            "shape_version string, aspect double, fill double, slot_category string, "
-           "label string, score double, reason string, detail string")
+           "label string, score double, reason string, detail string, front_mask_uri string")
 _NAMES = [f.split()[0] for f in _FIELDS.split(", ")]
 
 
@@ -96,6 +96,8 @@ def _slot_row(image_id: str, index: int, s, store, **extra) -> dict:
     if s.mask is not None:
         row["mask_uri"] = _store_mask(store, s.mask)
         row.update(_shape_fields(s.mask))
+    if getattr(s, "front", None) is not None:
+        row["front_mask_uri"] = _store_mask(store, s.front)
     return row
 
 
@@ -217,7 +219,8 @@ def slot_finder(settings: Settings, models: Sequence[registry.ResolvedModel]):
     detectors = [Detector(m.data, model_catalog.get(m.name), device) for m in dets]
     masker = SalientMasker(salient.data, model_catalog.get(salient.name), device)
     return DetectorSlots(detectors, masker, DonorParams(min_score=settings.detector_min_score,
-                                                        refine=settings.slot_mask_method))
+                                                        refine=settings.slot_mask_method,
+                                                        behind=settings.slot_paste_behind))
 
 
 def extract_frame(images: "DataFrame", settings: Settings,

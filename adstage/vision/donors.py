@@ -10,7 +10,10 @@ are never indexed:
 * ``out_of_taxonomy``: the class is not one we stage (a person, a tv, a vase);
 * ``occluded``: another detection stands in front of it (its box reaches lower in the photo,
   nearer the camera) and covers part of it; ``overlaps_other``: it covers part of another
-  piece (replacing it would have to invent what stands behind);
+  piece (replacing it would have to invent what stands behind). With ``behind`` (default) a
+  piece whose only flag is ``occluded``, hidden by at most ``max_hidden`` of its box, is a slot
+  all the same: its mask is what shows, and ``front`` holds the silhouettes of the pieces in
+  front, which staging keeps on top of the new product (a chair behind a dining table);
 * ``cut_by_frame``: the box touches the left, right or top edge (the floor edge is how rooms are
   photographed); ``too_small`` / ``too_large``: share of the photo;
 The silhouette (``refine``): GrabCut inside the box seeded by the mask net's map (``both``,
@@ -93,6 +96,9 @@ class DonorParams:
     min_fill: float = 0.2            # silhouette area over box area
     refine: str = "both"             # salient | grabcut | both (docs/donor-slots-masks.md:
                                      # both 0.77 mean IoU on IKEA pastes, salient 0.68)
+    behind: bool = True              # an occluded piece is a slot, pasted behind the front
+    max_hidden: float = 0.6          # ... when the pieces in front cover at most this share
+    min_visible: float = 0.25        # ... and its visible silhouette fills this share of it
 
 
 @dataclass
@@ -107,6 +113,7 @@ class DonorSlot:
     area_frac: float
     quality: float            # score x how well the silhouette spans its box
     flags: list[str]
+    front: np.ndarray | None = None   # uint8 (H, W), 255 = pieces in front of it (kept)
 
     @property
     def usable(self) -> bool:
@@ -233,20 +240,31 @@ def crop_box_of(det_box: list[int], frame_hw: tuple[int, int], margin: float) ->
     return [max(0, x0 - mx), max(0, y0 - my), min(W, x1 + mx), min(H, y1 + my)]
 
 
+def _minor(o: "Detection", d: "Detection", params: DonorParams) -> bool:
+    """A vase on the table, a book on the bed: replaced with the piece, never a blocker."""
+    area_d = (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])
+    area_o = (o.box[2] - o.box[0]) * (o.box[3] - o.box[1])
+    return (slot_category(o.label) is None and o.label.lower() not in BLOCKERS
+            and area_o < params.minor_share * area_d)
+
+
+def in_front_of(d: "Detection", others: Sequence["Detection"], params: DonorParams
+                ) -> list["Detection"]:
+    """The pieces that stand in front of ``d`` (their box reaches lower in the photo, nearer
+    the camera) and overlap its box."""
+    return [o for o in others if o is not d and not _minor(o, d, params)
+            and o.box[3] > d.box[3] and _covered(d.box, o.box) > 0]
+
+
 def _geometry_flags(d: "Detection", box: list[int], others: Sequence["Detection"],
                     frame_hw: tuple[int, int], params: DonorParams) -> list[str]:
     H, W = frame_hw
     flags = []
     if slot_category(d.label) is None:
         flags.append(OUT_OF_TAXONOMY)
-    area_d = (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])
     for o in others:
-        if o is d:
+        if o is d or _minor(o, d, params):
             continue
-        area_o = (o.box[2] - o.box[0]) * (o.box[3] - o.box[1])
-        if (slot_category(o.label) is None and o.label.lower() not in BLOCKERS
-                and area_o < params.minor_share * area_d):
-            continue  # a vase on the table, a book on the bed: replaced with the piece
         in_front = o.box[3] > d.box[3]   # reaches lower in the photo: nearer the camera
         if in_front and _covered(d.box, o.box) > params.max_occluded:
             flags.append(OCCLUDED)
@@ -293,27 +311,68 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
     for d in dets:
         det_box = _int_box(d.box, H, W)
         flags = _geometry_flags(d, det_box, dets, (H, W), params)
-        mask, box, quality = None, det_box, 0.0
+        mask, box, quality, front = None, det_box, 0.0, None
+        if flags == [OCCLUDED] and params.behind:
+            front = _front_mask(bgr, d, det_box, dets, mask_fn, params)
+            if front is not None:
+                flags = []
         if not flags and (mask_fn is not None or params.refine == "grabcut"):
             crop = crop_box_of(det_box, (H, W), params.crop_margin)
             mask = piece_mask(bgr, det_box, crop, mask_fn, params)
-            ys, xs = np.nonzero(mask)
-            if len(xs):
-                box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
-                bw, bh = det_box[2] - det_box[0], det_box[3] - det_box[1]
-                span = min((box[2] - box[0]) / bw, (box[3] - box[1]) / bh)
+            # What a piece in front hides counts as the piece for the span (it stands there),
+            # never as its visible silhouette.
+            whole = mask if front is None else mask | _in_box(front, det_box)
+            if front is not None:
+                mask = np.where(front > 0, 0, mask).astype(np.uint8)
+            ys, xs = np.nonzero(whole)
+            bw, bh = det_box[2] - det_box[0], det_box[3] - det_box[1]
+            visible = int((mask > 0).sum()) / float(bw * bh)
+            if len(xs) and visible > 0:
+                vy, vx = np.nonzero(mask)
+                box = [int(vx.min()), int(vy.min()), int(vx.max()) + 1, int(vy.max()) + 1]
+                span = min((xs.max() + 1 - xs.min()) / bw, (ys.max() + 1 - ys.min()) / bh)
                 fill = len(xs) / float(bw * bh)
                 quality = float(d.score * min(1.0, span))
-                if span < params.min_span or fill < params.min_fill:
+                if (span < params.min_span or fill < params.min_fill
+                        or (front is not None and visible < params.min_visible)):
                     flags.append(POOR_MASK)
             else:
                 flags.append(POOR_MASK)
         elif not flags:
             flags.append(POOR_MASK)  # no mask net: a box is not a silhouette
+        if flags:
+            front = None
+        if mask is not None and not mask.any():
+            mask = None  # nothing of it shows: no silhouette to store or describe
         x0, y0, x1, y1 = box
         area = (float((mask > 0).mean()) if mask is not None
                 else (x1 - x0) * (y1 - y0) / float(H * W))
         out.append(DonorSlot(mask, box, det_box, d.label, slot_category(d.label),
                              round(float(d.score), 4), d.detector, round(area, 6),
-                             round(quality, 4), flags))
+                             round(quality, 4), flags, front))
     return out
+
+
+def _in_box(mask: np.ndarray, box: list[int]) -> np.ndarray:
+    out = np.zeros_like(mask)
+    x0, y0, x1, y1 = box
+    out[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+    return out
+
+
+def _front_mask(bgr: np.ndarray, d: "Detection", det_box: list[int],
+                dets: Sequence["Detection"], mask_fn: MaskFn | None, params: DonorParams
+                ) -> np.ndarray | None:
+    """The silhouettes of the pieces in front of ``d`` (each made as a slot's is), or None
+    when they hide more than ``max_hidden`` of its box or no mask can be made."""
+    if mask_fn is None and params.refine != "grabcut":
+        return None
+    H, W = bgr.shape[:2]
+    front = np.zeros((H, W), np.uint8)
+    for o in in_front_of(d, dets, params):
+        o_box = _int_box(o.box, H, W)
+        front |= piece_mask(bgr, o_box, crop_box_of(o_box, (H, W), params.crop_margin),
+                            mask_fn, params)
+    x0, y0, x1, y1 = det_box
+    hidden = float((front[y0:y1, x0:x1] > 0).mean()) if x1 > x0 and y1 > y0 else 1.0
+    return front if hidden <= params.max_hidden else None
