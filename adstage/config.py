@@ -119,10 +119,10 @@ class Settings:
     detector_min_score: float = 0.35
     # A detected piece's silhouette: both (GrabCut seeded by the salient map), salient, grabcut.
     slot_mask_method: str = "both"
-    # A piece partly hidden by pieces in front (a chair behind a table) is a slot all the same:
-    # the product goes behind them (adstage.vision.donors, docs/donor-slots.md). False: such a
-    # piece stays flagged occluded and is never a donor.
-    slot_paste_behind: bool = True
+    # True: a piece partly hidden by pieces in front (a chair behind a table) is a slot all the
+    # same, the product goes behind them (adstage.vision.donors). Off by default: more rooms
+    # give a slot, but fewer of the images on those slots are shippable (docs/donor-slots.md).
+    slot_paste_behind: bool = False
     # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.
     shape_index_exact_max: int = 20_000
     pairing_top_k: int = 5
@@ -167,6 +167,9 @@ class Settings:
     # A donor is refused (and the next one tried) when the generated gap would exceed this
     # share of its slot, or the product fills the slot this poorly (IoU).
     staging_max_gap_share: float = 0.6
+    # The same limit on a slot behind a piece in front (slot_paste_behind), where a wide gap
+    # meets the pieces around it: lower (docs/donor-slots.md, "Behind the piece in front").
+    staging_max_gap_share_behind: float = 0.45
     staging_min_fit_iou: float = 0.3
     # A donor is refused when the placed product's area is more than this many times the
     # slot's, or less than its inverse.
@@ -328,7 +331,8 @@ _CHOICES = {
     "staging_crop_format": ("jpg", "png"),
 }
 _SHARES = ("eval_holdout_share", "gate_max_reject_share", "gate_max_ingest_reject_share",
-           "staging_max_gap_share", "staging_min_fit_iou", "detector_min_score",
+           "staging_max_gap_share", "staging_max_gap_share_behind", "staging_min_fit_iou",
+           "detector_min_score",
            "gate_max_top_slots_excess", "gate_max_unlike_slot_share",
            "staging_max_slot_share")
 _POSITIVE = ("fetch_timeout_s", "max_image_bytes", "max_pixels", "min_side", "max_side",

@@ -1,7 +1,7 @@
 """Donor slots on the IKEA room photos: how many rooms give a usable single-piece slot, and do
 the slots' categories agree with what the room lists?
 
-    python research/ikea_slots.py --out /tmp/ikea-slots [--detectors NAME ...] [--sheet 24]
+    python research/ikea_slots.py --out /tmp/ikea-slots [--detectors NAME ...] [--sheet 24] [--behind]
 
 Reads ../shared/datasets/ikea in place (non-commercial research use); writes a JSON summary and,
 with ``--sheet``, contact sheets of the first N rooms under ``--out`` — outside the repository:
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="folder outside the repository")
     ap.add_argument("--detectors", nargs="+", default=["adstage-detector-oid-ssd"])
     ap.add_argument("--min-score", type=float, default=DonorParams().min_score)
+    ap.add_argument("--behind", action="store_true",
+                    help="slot_paste_behind: partly hidden pieces are slots (DonorParams.behind)")
     ap.add_argument("--limit", type=int, default=0, help="first N rooms only (0 = all)")
     ap.add_argument("--sheet", type=int, default=0, help="contact sheets of the first N rooms")
     args = ap.parse_args(argv)
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     rooms = rooms[: args.limit] if args.limit else rooms
     detectors = [Detector.shipped(n, threads=2) for n in args.detectors]
     masker = SalientMasker.shipped(threads=2)
-    params = DonorParams(min_score=args.min_score)
+    params = DonorParams(min_score=args.min_score, behind=args.behind)
 
     per_room, flags, labels, tiles = [], Counter(), Counter(), []
     t_det = t_mask = 0.0
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     n_usable = sum(r["usable"] for r in per_room)
     summary = {
         "command": "python research/ikea_slots.py " + " ".join(argv or []),
-        "detectors": args.detectors, "min_score": params.min_score, "rooms": len(per_room),
+        "detectors": args.detectors, "min_score": params.min_score, "behind": params.behind,
+        "rooms": len(per_room),
         "rooms_with_usable_slot": sum(r["usable"] > 0 for r in per_room),
         "share_rooms_with_usable_slot": round(
             sum(r["usable"] > 0 for r in per_room) / max(len(per_room), 1), 4),

@@ -68,6 +68,7 @@ def test_pieces_a_product_must_not_replace_keep_a_flag(box, pieces, label, flag)
 
 
 NOT_BEHIND = donors.DonorParams(behind=False)
+BEHIND = donors.DonorParams(behind=True)
 
 
 def test_the_piece_behind_is_occluded_and_the_one_in_front_overlaps_it():
@@ -89,7 +90,9 @@ def test_a_piece_partly_behind_another_is_a_slot_with_the_front_kept():
     room = _room([(100, 100, 260, 220), (180, 140, 300, 280)])
     table = _det((100, 100, 260, 220), "dining table", 0.9)
     chair = _det((180, 140, 300, 280), "chair", 0.8)   # in front: hides 40 % of the table
-    by_label = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn)}
+    assert donors.OCCLUDED in donors.donor_slots(room, [table, chair], _square_mask_fn)[0].flags
+    by_label = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn,
+                                                       BEHIND)}
     t = by_label["dining table"]
     assert t.usable, t.flags
     assert t.front is not None and t.front.shape == room.shape[:2]
@@ -104,7 +107,7 @@ def test_a_piece_mostly_hidden_stays_occluded():
     room = _room([(100, 100, 260, 220), (120, 110, 250, 260)])
     table = _det((100, 100, 260, 220), "dining table", 0.9)
     big = _det((120, 110, 250, 260), "chair", 0.8)     # hides 74 % of the table's box
-    t = {s.label: s for s in donors.donor_slots(room, [table, big], _square_mask_fn)}
+    t = {s.label: s for s in donors.donor_slots(room, [table, big], _square_mask_fn, BEHIND)}
     t = t["dining table"]
     assert donors.OCCLUDED in t.flags and t.front is None and not t.usable
 
@@ -180,6 +183,19 @@ def test_a_piece_whose_silhouette_is_all_hidden_has_no_mask():
     room = _room([(180, 140, 300, 280)])        # only the piece in front is dark
     table = _det((100, 100, 260, 220), "dining table", 0.9)
     chair = _det((180, 140, 300, 280), "chair", 0.8)
-    t = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn)}
+    t = {s.label: s for s in donors.donor_slots(room, [table, chair], _square_mask_fn, BEHIND)}
     t = t["dining table"]
     assert t.flags == [donors.POOR_MASK] and t.mask is None and t.front is None
+
+
+def test_a_piece_whose_foot_is_behind_a_box_but_not_a_silhouette_stays_occluded():
+    # The table in front is pale (the mask function sees only its dark legs): under the
+    # chair's lowest visible pixels stands the table's box, not its silhouette.
+    room = _room([(150, 40, 230, 120)])                  # a chair's back above the table
+    room[120:130, 100:300] = 200                          # the pale table top
+    room[130:260, 100:110] = 40                           # and its dark legs
+    room[130:260, 290:300] = 40
+    chair = _det((150, 40, 230, 140), "chair", 0.8)      # its box reaches into the table's
+    table = _det((100, 110, 300, 260), "dining table", 0.9)
+    t = {s.label: s for s in donors.donor_slots(room, [chair, table], _square_mask_fn, BEHIND)}
+    assert donors.OCCLUDED in t["chair"].flags and t["chair"].front is None

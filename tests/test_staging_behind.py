@@ -38,3 +38,22 @@ def test_the_worker_stages_behind_the_front_mask_it_reads(tmp_path):
     # without the front mask, the contact shadow and the gap's fill reach into the table
     image = store.get_image(free[codes.COPY_PASTE]["output_uri"])
     assert not np.array_equal(image[front > 0], room[front > 0])
+
+
+def test_a_slot_behind_a_front_piece_has_its_own_gap_limit(tmp_path):
+    store = ImageStore(str(tmp_path / "images"))
+    room, slot, prod, alpha = scenes.scene(160, 200, (60, 20, 140, 140), cut=(10, 10, 25, 30))
+    front = np.zeros(slot.shape, np.uint8)
+    front[100:160, 30:170] = 255
+    slot = np.where(front > 0, 0, slot).astype(np.uint8)
+    donor = {"rank": 1, "slot_id": "s", "donor_image_id": "d", "donor_product_id": None,
+             "donor_image_uri": store.put_image(room), "slot_mask_uri": store.put_image(slot)}
+    rec = {"product_id": "p", "category": "chair", "image_id": "i",
+           "product_image_uri": store.put_image(prod), "product_mask_uri": store.put_image(alpha),
+           "product_box": None, "background_bgr": [255, 255, 255], "donors": [donor]}
+    strict = CopyPasteParams(methods=(codes.COPY_PASTE,), crop_size=64,
+                             max_gap_share_behind=0.0001)
+    worker = CopyPasteWorker(store, opencv_inpainter(), strict, ["telea@1"], "none")
+    assert worker.stage(rec)[0]["output_uri"]            # no front: the usual limit
+    row = worker.stage({**rec, "donors": [{**donor, "front_mask_uri": store.put_image(front)}]})[0]
+    assert not row.get("output_uri") and "behind a piece in front" in row["detail"]

@@ -100,7 +100,7 @@ def test_alpha_forms_and_errors():
         place_product((50, 50), np.full((50, 50), 255, np.uint8), img, alpha, fit="stretch")
 
 
-def test_behind_a_front_piece_fitted_by_width_from_the_top_and_hidden_there():
+def test_behind_a_front_piece_that_hides_its_foot_it_stands_on_the_front_floor_line():
     H, W = 240, 320
     s = slot(H, W, (100, 40, 181, 141))        # what shows of a chair behind a table
     front = np.zeros((H, W), np.uint8)
@@ -109,10 +109,24 @@ def test_behind_a_front_piece_fitted_by_width_from_the_top_and_hidden_there():
     placed = place_product((H, W), s, img, alpha, front=front)
     pl = placed.placement
     sx0, sy0, sx1, _ = mask_box(s)
-    assert pl.fit_by == "behind" and pl.y == sy0 and abs(pl.w - (sx1 - sx0)) <= 1
-    assert pl.y + pl.h > 120                   # it goes on behind the table ...
+    assert pl.fit_by == "behind" and pl.y + pl.h == 200 and abs(pl.w - (sx1 - sx0)) <= 1
     assert not (placed.alpha[front > 0] > 0).any() and not (placed.mask[front > 0] > 0).any()
-    assert not placed.image[front > 0].any()   # ... and nothing of it shows there
-    assert (placed.mask[sy0 + 5:120, sx0 + 10:sx1 - 10] == 255).all()
+    assert not placed.image[front > 0].any()   # nothing of it shows behind the table
+    assert (placed.mask[pl.y + 5:120, pl.x + 5:pl.x + pl.w - 5] == 255).all()
+    low, low_alpha = product(90, 40)           # a low stool of the same width: behind the table
+    stool = place_product((H, W), s, low, low_alpha, front=front)
+    assert stool.placement.y >= 120 and (stool.mask > 0).sum() == 0
+
+
+def test_a_front_piece_beside_the_foot_keeps_the_usual_placement_and_hides_its_pixels():
+    H, W = 240, 320
+    s = slot(H, W, (100, 40, 181, 181))
+    front = np.zeros((H, W), np.uint8)
+    front[60:240, 170:200] = 255               # a table leg in front of one side
+    s[front > 0] = 0
+    img, alpha = product(90, 120)
+    placed = place_product((H, W), s, img, alpha, front=front)
     free = place_product((H, W), s, img, alpha)
-    assert free.placement.fit_by != "behind" and free.placement.y + free.placement.h == 141
+    assert placed.placement == free.placement and placed.placement.fit_by != "behind"
+    assert not (placed.alpha[front > 0] > 0).any()
+    assert np.array_equal(placed.mask[front == 0], free.mask[front == 0])

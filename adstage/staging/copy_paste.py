@@ -76,6 +76,7 @@ class CopyPasteParams:
     max_size_ratio: float = 2.0
     crop_format: str = "jpg"
     crop_quality: int = 90
+    max_gap_share_behind: float = 0.45
 
     @classmethod
     def from_settings(cls, s: Settings) -> "CopyPasteParams":
@@ -83,7 +84,8 @@ class CopyPasteParams:
         return cls(methods, s.staging_shadow, s.staging_harmonize, s.staging_dilate_px,
                    s.staging_crop_size, s.staging_max_gap_share, s.staging_min_fit_iou,
                    s.staging_full_frame_max_px, s.staging_max_size_ratio,
-                   s.staging_crop_format, s.staging_crop_quality)
+                   s.staging_crop_format, s.staging_crop_quality,
+                   s.staging_max_gap_share_behind)
 
 
 def _try_order(donor: dict) -> int:
@@ -258,9 +260,12 @@ class CopyPasteWorker:
             refusals.append(f"#{donor['rank']} {donor['slot_id']}: poor fit, IoU "
                             f"{placed.fit_iou:.2f} < {p.min_fit_iou}")
             return []
-        if share > p.max_gap_share:
+        limit = p.max_gap_share if front is None else min(p.max_gap_share,
+                                                          p.max_gap_share_behind)
+        if share > limit:
             refusals.append(f"#{donor['rank']} {donor['slot_id']}: gap too large, "
-                            f"{share:.2f} of the slot > {p.max_gap_share}")
+                            f"{share:.2f} of the slot > {limit}"
+                            + ("" if front is None else " (behind a piece in front)"))
             return []
         size_ratio = float((placed.mask > 0).sum()) / max(float((slot > 0).sum()), 1.0)
         if not 1.0 / p.max_size_ratio <= size_ratio <= p.max_size_ratio:

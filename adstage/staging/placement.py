@@ -13,10 +13,13 @@ slot box in one dimension (fit by height, fit by width); ``fit`` chooses between
 Every candidate is capped so that the product stays inside the frame: never wider than the
 room, never taller than the space above the slot's floor line.
 
-A slot partly hidden by pieces in front (``front``: a chair behind a dining table) shows its top
-and its width but not where it stands: the product is fitted by width, its top on the slot's
-top, and it goes behind the front pieces (its pixels there are dropped, so every figure below
-is of what shows).  The fit IoU (new product mask
+A slot partly hidden by pieces in front (``front``: a chair behind a dining table): the product
+goes behind them (its pixels there are dropped, so every figure below is of what shows). When
+the front hides where the slot stands (it covers the band under the slot's lowest visible
+pixels), the product is fitted by the slot's visible width and stands on the front pieces'
+own floor line in those columns (the nearest floor that can hold it): a chair behind a table
+shows its back above the table top again, while a stool, much lower, disappears behind it and
+is refused by the size check rather than floated in mid-air. Otherwise it is placed as usual.  The fit IoU (new product mask
 vs slot mask) is returned so the job can move on to its next donor when the fit is poor.
 """
 from __future__ import annotations
@@ -137,13 +140,19 @@ def _candidate(frame_hw: tuple[int, int], slot_box: Box, pw: int, ph: int, scale
     return Placement(scale=float(scale), x=x, y=sy1 - h, w=w, h=h, fit_by=fit_by)
 
 
-def _behind_candidate(frame_hw: tuple[int, int], slot_box: Box, pw: int, ph: int) -> Placement:
-    H, W = frame_hw
-    sx0, sy0, sx1, _ = slot_box
-    scale = min((sx1 - sx0) / pw, W / pw, (H - sy0) / ph)
-    w, h = max(1, min(W, int(round(pw * scale)))), max(1, min(H - sy0, int(round(ph * scale))))
-    x = min(max(int(round((sx0 + sx1) / 2.0 - w / 2.0)), 0), W - w)
-    return Placement(scale=float(scale), x=x, y=sy0, w=w, h=h, fit_by="behind")
+def hidden_footing(slot_in: np.ndarray, front: np.ndarray, slot_box: Box,
+                   band: float = 0.05, share: float = 0.5) -> int | None:
+    """The floor line the slot stands on behind the front pieces (one past the front's lowest
+    row in the slot's columns), or None when the front does not hide the slot's foot: under
+    ``share`` of the ``band`` (share of the slot's height) below its lowest visible row."""
+    sx0, sy0, sx1, sy1 = slot_box
+    H = slot_in.shape[0]
+    rows = max(2, int(round(band * (sy1 - sy0))))
+    under = front[sy1:min(H, sy1 + rows), sx0:sx1]
+    if under.size == 0 or under.mean() < share:
+        return None
+    ys = np.nonzero(front[:, sx0:sx1].any(axis=1))[0]
+    return int(ys.max()) + 1
 
 
 def place_product(frame_hw: tuple[int, int], slot_mask: np.ndarray, product_img: np.ndarray,
@@ -189,13 +198,16 @@ def place_product(frame_hw: tuple[int, int], slot_mask: np.ndarray, product_img:
     slot_in = slot_mask > 0
     slot_area = max(int(slot_in.sum()), 1)
 
-    if front is not None:
-        pl = _behind_candidate((H, W), slot_box, pw, ph)
-        return _render((H, W), pl, src, pw, ph, slot_in, slot_area, hidden=front > 0)
+    hidden = None if front is None else front > 0
+    footing = None if hidden is None else hidden_footing(slot_in, hidden, slot_box)
+    if footing is not None:
+        floor_box = (slot_box[0], slot_box[1], slot_box[2], footing)
+        pl = _candidate((H, W), floor_box, pw, ph, wanted["width"], "behind")
+        return _render((H, W), pl, src, pw, ph, slot_in, slot_area, hidden)
     best = None
     for fit_by in (("height", "width") if fit in ("cover", "iou") else (fit,)):
         pl = _candidate((H, W), slot_box, pw, ph, wanted[fit_by], fit_by)
-        placed = _render((H, W), pl, src, pw, ph, slot_in, slot_area)
+        placed = _render((H, W), pl, src, pw, ph, slot_in, slot_area, hidden)
         key = ((placed.coverage, placed.fit_iou) if fit == "cover" else (placed.fit_iou, placed.coverage))
         # Round the coverage so that a hair more coverage does not beat a much better IoU.
         key = (round(key[0], 3), key[1])

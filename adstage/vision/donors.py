@@ -10,8 +10,8 @@ are never indexed:
 * ``out_of_taxonomy``: the class is not one we stage (a person, a tv, a vase);
 * ``occluded``: another detection stands in front of it (its box reaches lower in the photo,
   nearer the camera) and covers part of it; ``overlaps_other``: it covers part of another
-  piece (replacing it would have to invent what stands behind). With ``behind`` (default) a
-  piece whose only flag is ``occluded``, hidden by at most ``max_hidden`` of its box, is a slot
+  piece (replacing it would have to invent what stands behind). With ``behind`` (opt-in:
+  docs/donor-slots.md measured it worse on IKEA rooms) a piece whose only flag is ``occluded``, hidden by at most ``max_hidden`` of its box, is a slot
   all the same: its mask is what shows, and ``front`` holds the silhouettes of the pieces in
   front, which staging keeps on top of the new product (a chair behind a dining table);
 * ``cut_by_frame``: the box touches the left, right or top edge (the floor edge is how rooms are
@@ -96,9 +96,11 @@ class DonorParams:
     min_fill: float = 0.2            # silhouette area over box area
     refine: str = "both"             # salient | grabcut | both (docs/donor-slots-masks.md:
                                      # both 0.77 mean IoU on IKEA pastes, salient 0.68)
-    behind: bool = True              # an occluded piece is a slot, pasted behind the front
+    behind: bool = False             # an occluded piece is a slot, pasted behind the front
     max_hidden: float = 0.6          # ... when the pieces in front cover at most this share
     min_visible: float = 0.25        # ... and its visible silhouette fills this share of it
+    foot_band: float = 0.05          # rows under a piece (share of its height) where it stands
+    foot_share: float = 0.5          # ... hidden when the front covers this share of them
 
 
 @dataclass
@@ -336,6 +338,8 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
                 if (span < params.min_span or fill < params.min_fill
                         or (front is not None and visible < params.min_visible)):
                     flags.append(POOR_MASK)
+                elif front is not None and _foot_unresolved(mask, box, front, d, dets, params):
+                    flags.append(OCCLUDED)
             else:
                 flags.append(POOR_MASK)
         elif not flags:
@@ -358,6 +362,24 @@ def _in_box(mask: np.ndarray, box: list[int]) -> np.ndarray:
     x0, y0, x1, y1 = box
     out[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
     return out
+
+
+def _foot_unresolved(mask: np.ndarray, box: list[int], front: np.ndarray, d: "Detection",
+                     dets: Sequence["Detection"], params: DonorParams) -> bool:
+    """Under the piece's lowest visible pixels the boxes in front stand, but not their
+    silhouettes: a chair's back above a table whose top the mask net missed. Where the piece
+    stands is then unknown (staging would stand the product on the back's lower edge)."""
+    H, W = mask.shape
+    x0, y0, x1, y1 = box
+    rows = max(2, int(round(params.foot_band * (y1 - y0))))
+    if y1 >= H:
+        return False
+    boxes = np.zeros((min(H, y1 + rows) - y1, x1 - x0), bool)
+    for o in in_front_of(d, dets, params):
+        bx0, by0, bx1, by1 = _int_box(o.box, H, W)
+        boxes[max(0, by0 - y1):max(0, by1 - y1), max(0, bx0 - x0):max(0, bx1 - x0)] = True
+    shown = front[y1:y1 + rows, x0:x1] > 0
+    return bool(boxes.mean() >= params.foot_share and shown.mean() < params.foot_share)
 
 
 def _front_mask(bgr: np.ndarray, d: "Detection", det_box: list[int],
