@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-stage", default="ingest",
                     help="re-run from this stage on (e.g. pair_donors after a pairing change)")
     ap.add_argument("--conf", action="append", default=[], metavar="FIELD=VALUE")
+    ap.add_argument("--evaluate", action="store_true",
+                    help="then the nightly evaluation stage: FD/KID on Inception and the seam "
+                         "measure of copy_paste and hard_paste against the held-apart rooms")
     args = ap.parse_args(argv)
 
     from adstage import ingest, logs
@@ -187,12 +190,18 @@ def main(argv: list[str] | None = None) -> int:
         report["feed"] = write_feed(args.root, feed, args.products, args.seed)
         spark = get_session(settings, "adstage-ikea-catalog")
         seconds, started = {}, False
-        for name, fn in (("ingest", lambda: ingest.run(spark, settings, DS, str(feed))),
-                         ("classify", lambda: classify.run(spark, settings, DS)),
-                         ("cutouts", lambda: cutouts.run(spark, settings, DS)),
-                         ("shape_index", lambda: shape_index.run(spark, settings, DS)),
-                         ("pair_donors", lambda: pair_donors.run(spark, settings, DS)),
-                         ("stage_copy_paste", lambda: copy_paste.run(spark, settings, DS))):
+        stages = [("ingest", lambda: ingest.run(spark, settings, DS, str(feed))),
+                  ("classify", lambda: classify.run(spark, settings, DS)),
+                  ("cutouts", lambda: cutouts.run(spark, settings, DS)),
+                  ("shape_index", lambda: shape_index.run(spark, settings, DS)),
+                  ("pair_donors", lambda: pair_donors.run(spark, settings, DS)),
+                  ("stage_copy_paste", lambda: copy_paste.run(spark, settings, DS))]
+        if args.evaluate:
+            from adstage.evaluation import evaluate
+
+            stages.append(("evaluate", lambda: report.__setitem__(
+                "evaluation", evaluate.run(spark, settings, DS))))
+        for name, fn in stages:
             started = started or name == args.from_stage
             if not started:
                 continue
