@@ -12,8 +12,8 @@ from adstage.staging.copy_paste import CopyPasteParams, CopyPasteWorker
 import scenes
 
 
-def test_the_worker_stages_behind_the_front_mask_it_reads(tmp_path):
-    store = ImageStore(str(tmp_path / "images"))
+def behind_scene(store: ImageStore):
+    """A donor whose lower part a table in front hides: (room, front, record, its donor)."""
     room, slot, prod, alpha = scenes.scene(160, 200, (60, 20, 140, 140), cut=(10, 10, 25, 30))
     front = np.zeros(slot.shape, np.uint8)
     front[100:160, 30:170] = 255                      # a table in front of the donor's legs
@@ -23,6 +23,12 @@ def test_the_worker_stages_behind_the_front_mask_it_reads(tmp_path):
     rec = {"product_id": "p", "category": "chair", "image_id": "i",
            "product_image_uri": store.put_image(prod), "product_mask_uri": store.put_image(alpha),
            "product_box": None, "background_bgr": [255, 255, 255], "donors": [donor]}
+    return room, front, rec, donor
+
+
+def test_the_worker_stages_behind_the_front_mask_it_reads(tmp_path):
+    store = ImageStore(str(tmp_path / "images"))
+    room, front, rec, donor = behind_scene(store)
     params = CopyPasteParams(methods=(codes.COPY_PASTE, codes.HARD_PASTE), crop_size=64)
     worker = CopyPasteWorker(store, opencv_inpainter(), params, ["telea@1"], "none")
 
@@ -42,15 +48,7 @@ def test_the_worker_stages_behind_the_front_mask_it_reads(tmp_path):
 
 def test_a_slot_behind_a_front_piece_has_its_own_gap_limit(tmp_path):
     store = ImageStore(str(tmp_path / "images"))
-    room, slot, prod, alpha = scenes.scene(160, 200, (60, 20, 140, 140), cut=(10, 10, 25, 30))
-    front = np.zeros(slot.shape, np.uint8)
-    front[100:160, 30:170] = 255
-    slot = np.where(front > 0, 0, slot).astype(np.uint8)
-    donor = {"rank": 1, "slot_id": "s", "donor_image_id": "d", "donor_product_id": None,
-             "donor_image_uri": store.put_image(room), "slot_mask_uri": store.put_image(slot)}
-    rec = {"product_id": "p", "category": "chair", "image_id": "i",
-           "product_image_uri": store.put_image(prod), "product_mask_uri": store.put_image(alpha),
-           "product_box": None, "background_bgr": [255, 255, 255], "donors": [donor]}
+    _, front, rec, donor = behind_scene(store)
     strict = CopyPasteParams(methods=(codes.COPY_PASTE,), crop_size=64,
                              max_gap_share_behind=0.0001)
     worker = CopyPasteWorker(store, opencv_inpainter(), strict, ["telea@1"], "none")
