@@ -11,16 +11,17 @@ slot box in one dimension (fit by height, fit by width); ``fit`` chooses between
 * ``"height"`` / ``"width"``: force one.
 
 Every candidate is capped so that the product stays inside the frame: never wider than the
-room, never taller than the space above the slot's floor line.
+room, never taller than the space above the slot's floor line.  The fit IoU (new product mask
+vs slot mask) is returned so the job can move on to its next donor when the fit is poor.
 
 A slot partly hidden by pieces in front (``front``: a chair behind a dining table): the product
-goes behind them (its pixels there are dropped, so every figure below is of what shows). When
-the front hides where the slot stands (it covers the band under the slot's lowest visible
-pixels), the product is fitted by the slot's visible width and stands on the front pieces'
-own floor line in those columns (the nearest floor that can hold it): a chair behind a table
-shows its back above the table top again, while a stool, much lower, disappears behind it and
-is refused by the size check rather than floated in mid-air. Otherwise it is placed as usual.  The fit IoU (new product mask
-vs slot mask) is returned so the job can move on to its next donor when the fit is poor.
+goes behind them (its pixels there are dropped, so every figure is of what shows). When the
+front hides where the slot stands (it covers the band under the slot's lowest visible pixels,
+as ``adstage.vision.donors`` judges it), the product is fitted by the slot's visible width and
+stands on the front pieces' own floor line in those columns (the nearest floor that can hold
+it): a chair behind a table shows its back above the table top again, while a stool, much
+lower, disappears behind the table and is refused for its fit instead of floating in mid-air.
+Otherwise it is placed as usual.
 """
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from adstage.vision.donors import DonorParams
+
 Box = tuple[int, int, int, int]
+FOOT = DonorParams()  # where a slot stands: the band the slot finder judged it by
 FITS = ("cover", "iou", "height", "width")
 RIM_PAD = 3  # source pixels of soft rim kept around the tight box
 
@@ -140,13 +144,13 @@ def _candidate(frame_hw: tuple[int, int], slot_box: Box, pw: int, ph: int, scale
     return Placement(scale=float(scale), x=x, y=sy1 - h, w=w, h=h, fit_by=fit_by)
 
 
-def hidden_footing(slot_in: np.ndarray, front: np.ndarray, slot_box: Box,
-                   band: float = 0.05, share: float = 0.5) -> int | None:
+def hidden_footing(front: np.ndarray, slot_box: Box, band: float = FOOT.foot_band,
+                   share: float = FOOT.foot_share) -> int | None:
     """The floor line the slot stands on behind the front pieces (one past the front's lowest
     row in the slot's columns), or None when the front does not hide the slot's foot: under
     ``share`` of the ``band`` (share of the slot's height) below its lowest visible row."""
     sx0, sy0, sx1, sy1 = slot_box
-    H = slot_in.shape[0]
+    H = front.shape[0]
     rows = max(2, int(round(band * (sy1 - sy0))))
     under = front[sy1:min(H, sy1 + rows), sx0:sx1]
     if under.size == 0 or under.mean() < share:
@@ -199,7 +203,7 @@ def place_product(frame_hw: tuple[int, int], slot_mask: np.ndarray, product_img:
     slot_area = max(int(slot_in.sum()), 1)
 
     hidden = None if front is None else front > 0
-    footing = None if hidden is None else hidden_footing(slot_in, hidden, slot_box)
+    footing = None if hidden is None else hidden_footing(hidden, slot_box)
     if footing is not None:
         floor_box = (slot_box[0], slot_box[1], slot_box[2], footing)
         pl = _candidate((H, W), floor_box, pw, ph, wanted["width"], "behind")

@@ -10,10 +10,12 @@ are never indexed:
 * ``out_of_taxonomy``: the class is not one we stage (a person, a tv, a vase);
 * ``occluded``: another detection stands in front of it (its box reaches lower in the photo,
   nearer the camera) and covers part of it; ``overlaps_other``: it covers part of another
-  piece (replacing it would have to invent what stands behind). With ``behind`` (opt-in:
-  docs/donor-slots.md measured it worse on IKEA rooms) a piece whose only flag is ``occluded``, hidden by at most ``max_hidden`` of its box, is a slot
-  all the same: its mask is what shows, and ``front`` holds the silhouettes of the pieces in
-  front, which staging keeps on top of the new product (a chair behind a dining table);
+  piece (replacing it would have to invent what stands behind). With ``behind`` (opt-in,
+  measured in docs/donor-slots.md) a piece whose only flag is ``occluded``, hidden by at most
+  ``max_hidden`` of its box, is a slot all the same: its mask is what shows, and ``front``
+  holds the silhouettes of the pieces in front, which staging keeps on top of the new product
+  (a chair behind a dining table); unless its foot stands under a front box but not under a
+  front silhouette (where it stands is unknown: it stays ``occluded``);
 * ``cut_by_frame``: the box touches the left, right or top edge (the floor edge is how rooms are
   photographed); ``too_small`` / ``too_large``: share of the photo;
 The silhouette (``refine``): GrabCut inside the box seeded by the mask net's map (``both``,
