@@ -47,6 +47,23 @@ def test_fallbacks_are_the_other_candidates_with_room_in_rank_order():
     assert len(p1) == 1 and p1.slot_id.isna().all() and (p1.order == 0).all()
 
 
+def test_no_slot_is_listed_by_more_products_than_its_capacity_fallbacks_included():
+    # Ten products over four slots, every one a candidate of every product: capacity 3.
+    rows = [(f"p{i}", s, r, 0.9 - 0.01 * i - 0.05 * r)
+            for i in range(10) for r, s in enumerate("ABCD", start=1)]
+    out = assign(pairs(rows), share=0.3, n_products=10)
+    listed = out.dropna(subset=["slot_id"]).groupby("slot_id").product_id.nunique()
+    assert listed.max() <= 3                     # even if every assigned donor failed
+    first = out[out.order == 1]
+    assert len(first) == 10 and first.slot_id.value_counts().max() <= 3
+    p0 = out[out.product_id == "p0"].sort_values("order")
+    # A, B and C are full with assigned products; D has room for two fallbacks, and the best
+    # products reserve them
+    assert list(p0.slot_id) == ["A", "D"]
+    with_d = out[(out.slot_id == "D") & (out.order > 1)].product_id
+    assert sorted(with_d) == ["p0", "p1"]
+
+
 def test_assignment_is_deterministic_whatever_the_row_order():
     rows = [(f"p{i}", s, r, 0.5 + 0.01 * ((i * 7 + r) % 5))
             for i in range(12) for r, s in enumerate("ABCD", start=1)]

@@ -12,9 +12,12 @@ under a capacity per slot:
 * products in order of their best score (then product id): each takes its best-ranked donor
   that still has room. Better matches choose first; a product whose every candidate is full
   is refused (``no_free_slot``), never pasted onto a full slot.
-* a product's donor list becomes: its assigned slot, then its other candidates that are not
-  full once every product has chosen, in pairing rank order (staging falls back to them when
-  the assigned donor fails the fit, gap or size check).
+* a product's donor list becomes: its assigned slot, then its other candidates that still
+  have room once every product has chosen, in pairing rank order (staging falls back to them
+  when the assigned donor fails the fit, gap or size check). A fallback reserves its place,
+  better scores first: a slot is listed by at most ``C`` products in all, so it cannot hold
+  more than ``C`` images even if every assigned donor failed (staging runs in parallel and
+  cannot count uses as it goes).
 
 The assignment depends on the whole date's pairs: a new product that suits a full slot better
 than one staged there takes its place, and the displaced product is staged again on its next
@@ -80,7 +83,11 @@ def assign(pairs: pd.DataFrame, share: float, n_products: int) -> pd.DataFrame:
             take.append(rows_of[p][0])
             order.append(0)
             continue
-        kept = [pick] + [i for i in rows_of[p] if i != pick and load.get(slots[i], 0) < cap]
+        kept = [pick]
+        for i in rows_of[p]:
+            if i != pick and load.get(slots[i], 0) < cap:
+                kept.append(i)
+                load[slots[i]] = load.get(slots[i], 0) + 1   # reserved for this fallback
         take.extend(kept)
         order.extend(range(1, len(kept) + 1))
     out = df.iloc[take].reset_index(drop=True)
