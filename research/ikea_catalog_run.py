@@ -55,10 +55,9 @@ def listed_agreement(settings, cp, slot_cat: dict, root: Path) -> dict:
     (``rooms.jsonl`` -> slot categories, as ``research/ikea_slots.py`` counts agreement): a
     lower bound on right-category replacements (rooms hold unlisted furniture too)."""
     from adstage.report import read_table
-    from research.ikea_slots import room_categories
+    from research.ikea_slots import product_types, room_categories
 
-    types = {r["product_id"]: r.get("type", "") for r in map(
-        json.loads, (root / "products.jsonl").read_text().splitlines())}
+    types = product_types(root)
     rooms = {r["room_id"]: r for r in map(json.loads, (root / "rooms.jsonl").read_text().splitlines())}
     cat = read_table(settings, "catalog_images")
     room_of = {i: Path(u).stem for i, u in zip(cat["image_id"], cat["source_uri"])}
@@ -199,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.evaluate:
             from adstage.evaluation import evaluate
 
-            stages.append(("evaluate", lambda: report.__setitem__(
-                "evaluation", evaluate.run(spark, settings, DS))))
+            stages.append(("evaluate", lambda: report.update(
+                evaluation=evaluate.run(spark, settings, DS))))
         for name, fn in stages:
             started = started or name == args.from_stage
             if not started:

@@ -29,6 +29,12 @@ from adstage.vision.donors import DonorParams, donor_slots, product_slot_categor
 from adstage.vision.salient import SalientMasker
 
 
+def product_types(root: Path) -> dict[str, str]:
+    """``products.jsonl``: product id -> its IKEA type ("Two-seat sofa")."""
+    return {r["product_id"]: r.get("type", "")
+            for r in map(json.loads, (root / "products.jsonl").read_text().splitlines())}
+
+
 def room_categories(room: dict, types: dict[str, str]) -> set[str]:
     names = [types.get(p, "") for p in room.get("product_ids", [])] + room.get("item_names", [])
     return {c for c in (product_slot_category(ikea.category_of(n)) for n in names) if c}
@@ -76,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    types = {json.loads(l)["product_id"]: json.loads(l).get("type", "")
-             for l in (args.root / "products.jsonl").read_text().splitlines()}
+    types = product_types(args.root)
     rooms = [json.loads(l) for l in (args.root / "rooms.jsonl").read_text().splitlines()]
     rooms = rooms[: args.limit] if args.limit else rooms
     detectors = [Detector.shipped(n, threads=2) for n in args.detectors]

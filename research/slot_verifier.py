@@ -34,12 +34,12 @@ import numpy as np
 from adstage.evaluation import features as F
 from adstage.onnx_runtime import OrtOptions
 from adstage.vision import ikea
+from adstage.vision.cutouts import DetectorSlots
 from adstage.vision.detectors import Detector
-from adstage.vision.donors import (DonorParams, crop_box_of, donor_slots,
-                                   product_slot_category)
+from adstage.vision.donors import DonorParams, crop_box_of, product_slot_category
 from adstage.vision.salient import SalientMasker
 from research.ikea_slot_masks import cutout, paste, tight_box
-from research.ikea_slots import room_categories
+from research.ikea_slots import product_types, room_categories
 
 DETECTORS = ("adstage-detector-oid-ssd", "adstage-detector-coco-centernet")
 FOLDS = 5
@@ -98,16 +98,14 @@ def product_features(root: Path, out: Path, embed, seed: int = 0) -> None:
 
 def room_features(root: Path, out: Path, embed) -> None:
     rooms = [json.loads(l) for l in (root / "rooms.jsonl").read_text().splitlines()]
-    detectors = [Detector.shipped(n, threads=2) for n in DETECTORS]
-    masker = SalientMasker.shipped(threads=2)
     params = DonorParams()
+    finder = DetectorSlots([Detector.shipped(n, threads=2) for n in DETECTORS],
+                           SalientMasker.shipped(threads=2), params)
     rows, feats = [], []
     t0 = time.time()
     for i, room in enumerate(rooms):
         bgr = cv2.imread(str(root / room["image"]))
-        dets = [d for det in detectors for d in det.detect(bgr, min_score=params.min_score)]
-        slots = donor_slots(bgr, dets, masker.mask, params)
-        keep = [s for s in slots if s.category is not None]
+        keep = [s for s in finder.slots(bgr) if s.category is not None]
         if keep:
             feats.append(embed([box_crop(bgr, s.det_box, params.crop_margin) for s in keep])
                          .astype(np.float32))
@@ -139,8 +137,7 @@ def evaluate(root: Path, out: Path, C: float, taus: list[float], classes: str) -
     R = np.load(out / "room_feats.npy")
     rooms = {json.loads(l)["room_id"]: json.loads(l)
              for l in (root / "rooms.jsonl").read_text().splitlines()}
-    types = {json.loads(l)["product_id"]: json.loads(l).get("type", "")
-             for l in (root / "products.jsonl").read_text().splitlines()}
+    types = product_types(root)
     probs = np.zeros(len(rows))
     top = [""] * len(rows)
     prod_acc = []
@@ -158,11 +155,11 @@ def evaluate(root: Path, out: Path, C: float, taus: list[float], classes: str) -
         if not idx:
             continue
         pr = clf.predict_proba(R[idx])
-        classes = list(clf.classes_)
+        known = list(clf.classes_)
         for j, k in enumerate(idx):
             c = rows[k]["category"]
-            probs[k] = pr[j, classes.index(c)] if c in classes else 0.0
-            top[k] = classes[int(np.argmax(pr[j]))]
+            probs[k] = pr[j, known.index(c)] if c in known else 0.0
+            top[k] = known[int(np.argmax(pr[j]))]
     listed_cats = {r: room_categories(rooms[r], types) for r in rooms}
     usable = [k for k, r in enumerate(rows) if not r["flags"]]
     result = {"C": C, "classes": classes, "rooms": len(rooms), "usable_slots": len(usable),

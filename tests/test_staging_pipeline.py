@@ -93,8 +93,8 @@ def test_no_donor_slot_holds_more_than_its_quota(run):
         cap = capacity(settings.staging_max_slot_share, n_paired, group.product_id.nunique(),
                        group.slot_id.nunique())
         used = cp[cp.slot_id.isin(set(group.slot_id))].slot_id.value_counts()
-        # The assigned donors respect the cap; a fallback after a refused donor goes only to
-        # a slot that had room once every product had chosen, so at most one more per refusal.
+        # Assigned donors and reserved fallbacks together respect the cap (donor_quota); the
+        # looser bound below is the one the quota kept before fallbacks reserved their place.
         assert used.max() <= cap + int((cp.attempts > 1).sum()), cat
     # A product staged on its first try got the donor the quota assigned it (tried first).
     assigned = {}

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from adstage.vision.donors import DonorParams
+from adstage.vision.donors import DonorParams, foot_band
 
 Box = tuple[int, int, int, int]
 FOOT = DonorParams()  # where a slot stands: the band the slot finder judged it by
@@ -149,10 +149,9 @@ def hidden_footing(front: np.ndarray, slot_box: Box, band: float = FOOT.foot_ban
     """The floor line the slot stands on behind the front pieces (one past the front's lowest
     row in the slot's columns), or None when the front does not hide the slot's foot: under
     ``share`` of the ``band`` (share of the slot's height) below its lowest visible row."""
-    sx0, sy0, sx1, sy1 = slot_box
-    H = front.shape[0]
-    rows = max(2, int(round(band * (sy1 - sy0))))
-    under = front[sy1:min(H, sy1 + rows), sx0:sx1]
+    sx0, _, sx1, _ = slot_box
+    r0, r1 = foot_band(slot_box, front.shape[0], band)
+    under = front[r0:r1, sx0:sx1]
     if under.size == 0 or under.mean() < share:
         return None
     ys = np.nonzero(front[:, sx0:sx1].any(axis=1))[0]

@@ -130,16 +130,19 @@ class DetectorSlots:
     def __init__(self, detectors: Sequence, masker, params):
         self.detectors, self.masker, self.params = list(detectors), masker, params
 
-    def rows(self, staged: Sequence[tuple[str, np.ndarray]], store) -> list[dict]:
+    def slots(self, bgr: np.ndarray) -> list:
+        """One staged photo's pieces (``donors.DonorSlot``): every detector's boxes, merged."""
         from adstage.vision.donors import donor_slots
 
+        dets = [d for det in self.detectors
+                for d in det.detect(bgr, min_score=self.params.min_score)]
+        return donor_slots(bgr, dets, self.masker.mask, self.params)
+
+    def rows(self, staged: Sequence[tuple[str, np.ndarray]], store) -> list[dict]:
         out = []
         for image_id, bgr in staged:
             def one(image_id=image_id, bgr=bgr):
-                dets = [d for det in self.detectors
-                        for d in det.detect(bgr, min_score=self.params.min_score)]
-                slots = donor_slots(bgr, dets, self.masker.mask, self.params)
-                return detection_rows(image_id, bgr, slots, store)
+                return detection_rows(image_id, bgr, self.slots(bgr), store)
             out.extend(_guarded(image_id, one))
         return out
 

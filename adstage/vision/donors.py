@@ -311,18 +311,28 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
     photo full of out-of-taxonomy detections costs the detector only."""
     H, W = bgr.shape[:2]
     dets = merge_detections(detections, params)
+    silhouettes: dict[int, np.ndarray] = {}
+
+    def silhouette_of(d: "Detection") -> np.ndarray:
+        # One mask-net call per piece: a table in front of four chairs is their front four
+        # times and a slot once.
+        if id(d) not in silhouettes:
+            b = _int_box(d.box, H, W)
+            silhouettes[id(d)] = piece_mask(bgr, b, crop_box_of(b, (H, W), params.crop_margin),
+                                            mask_fn, params)
+        return silhouettes[id(d)]
+
     out: list[DonorSlot] = []
     for d in dets:
         det_box = _int_box(d.box, H, W)
         flags = _geometry_flags(d, det_box, dets, (H, W), params)
         mask, box, quality, front = None, det_box, 0.0, None
         if flags == [OCCLUDED] and params.behind:
-            front = _front_mask(bgr, d, det_box, dets, mask_fn, params)
+            front = _front_mask(d, det_box, dets, silhouette_of, (H, W), mask_fn, params)
             if front is not None:
                 flags = []
         if not flags and (mask_fn is not None or params.refine == "grabcut"):
-            crop = crop_box_of(det_box, (H, W), params.crop_margin)
-            mask = piece_mask(bgr, det_box, crop, mask_fn, params)
+            mask = silhouette_of(d)
             # What a piece in front hides counts as the piece for the span (it stands there),
             # never as its visible silhouette.
             whole = mask if front is None else mask | _in_box(front, det_box)
@@ -366,37 +376,41 @@ def _in_box(mask: np.ndarray, box: list[int]) -> np.ndarray:
     return out
 
 
+def foot_band(box, height: int, band: float) -> tuple[int, int]:
+    """Rows ``[y0, y1)`` just under a piece's box (``band`` of its height, at least 2): where
+    it stands. Empty at the photo's bottom edge. Staging's placement reads the same band."""
+    y = int(box[3])
+    return y, min(height, y + max(2, int(round(band * (box[3] - box[1])))))
+
+
 def _foot_unresolved(mask: np.ndarray, box: list[int], front: np.ndarray, d: "Detection",
                      dets: Sequence["Detection"], params: DonorParams) -> bool:
     """Under the piece's lowest visible pixels the boxes in front stand, but not their
     silhouettes: a chair's back above a table whose top the mask net missed. Where the piece
     stands is then unknown (staging would stand the product on the back's lower edge)."""
     H, W = mask.shape
-    x0, y0, x1, y1 = box
-    rows = max(2, int(round(params.foot_band * (y1 - y0))))
-    if y1 >= H:
+    x0, _, x1, _ = box
+    r0, r1 = foot_band(box, H, params.foot_band)
+    if r1 <= r0:
         return False
-    boxes = np.zeros((min(H, y1 + rows) - y1, x1 - x0), bool)
+    boxes = np.zeros((r1 - r0, x1 - x0), bool)
     for o in in_front_of(d, dets, params):
         bx0, by0, bx1, by1 = _int_box(o.box, H, W)
-        boxes[max(0, by0 - y1):max(0, by1 - y1), max(0, bx0 - x0):max(0, bx1 - x0)] = True
-    shown = front[y1:y1 + rows, x0:x1] > 0
+        boxes[max(0, by0 - r0):max(0, by1 - r0), max(0, bx0 - x0):max(0, bx1 - x0)] = True
+    shown = front[r0:r1, x0:x1] > 0
     return bool(boxes.mean() >= params.foot_share and shown.mean() < params.foot_share)
 
 
-def _front_mask(bgr: np.ndarray, d: "Detection", det_box: list[int],
-                dets: Sequence["Detection"], mask_fn: MaskFn | None, params: DonorParams
-                ) -> np.ndarray | None:
+def _front_mask(d: "Detection", det_box: list[int], dets: Sequence["Detection"],
+                silhouette_of: Callable[["Detection"], np.ndarray], frame_hw: tuple[int, int],
+                mask_fn: MaskFn | None, params: DonorParams) -> np.ndarray | None:
     """The silhouettes of the pieces in front of ``d`` (each made as a slot's is), or None
     when they hide more than ``max_hidden`` of its box or no mask can be made."""
     if mask_fn is None and params.refine != "grabcut":
         return None
-    H, W = bgr.shape[:2]
-    front = np.zeros((H, W), np.uint8)
+    front = np.zeros(frame_hw, np.uint8)
     for o in in_front_of(d, dets, params):
-        o_box = _int_box(o.box, H, W)
-        front |= piece_mask(bgr, o_box, crop_box_of(o_box, (H, W), params.crop_margin),
-                            mask_fn, params)
+        front |= silhouette_of(o)
     x0, y0, x1, y1 = det_box
     hidden = float((front[y0:y1, x0:x1] > 0).mean()) if x1 > x0 and y1 > y0 else 1.0
     return front if hidden <= params.max_hidden else None
