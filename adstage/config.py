@@ -123,6 +123,10 @@ class Settings:
     # same, the product goes behind them (adstage.vision.donors). Off by default: more rooms
     # give a slot, but fewer of the images on those slots are shippable (docs/donor-slots.md).
     slot_paste_behind: bool = False
+    # True: a piece that hides part of another (a table in front of its chairs, a chair before
+    # a sofa) is a slot: it shows whole, but the gap around the product opens onto the piece
+    # behind, which the fill must invent. Off by default (docs/donor-slots.md, "In front").
+    slot_replace_front: bool = False
     # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.
     shape_index_exact_max: int = 20_000
     pairing_top_k: int = 5
@@ -150,6 +154,9 @@ class Settings:
     # (no inpainting, no blending: the floor the seam measure must beat), vanilla (pix2pix).
     staging_methods: tuple[str, ...] = ("copy_paste", "vanilla")
     staging_shadow: bool = True
+    # The room's own grain (noise) added to the filled gap, which Telea leaves smooth
+    # (adstage.staging.grain).
+    staging_grain: bool = False
     # What fills copy-paste gaps and parallax plates (adstage.staging.gap_fill): telea (OpenCV,
     # measured best on real rooms, docs/gap-fill.md) or edgeconnect (the paper's generators).
     staging_gap_fill: str = "telea"

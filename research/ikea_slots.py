@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-score", type=float, default=DonorParams().min_score)
     ap.add_argument("--behind", action="store_true",
                     help="slot_paste_behind: partly hidden pieces are slots (DonorParams.behind)")
+    ap.add_argument("--front", action="store_true",
+                    help="slot_replace_front: a piece hiding part of another is a slot")
     ap.add_argument("--limit", type=int, default=0, help="first N rooms only (0 = all)")
     ap.add_argument("--sheet", type=int, default=0, help="contact sheets of the first N rooms")
     args = ap.parse_args(argv)
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     rooms = rooms[: args.limit] if args.limit else rooms
     detectors = [Detector.shipped(n, threads=2) for n in args.detectors]
     masker = SalientMasker.shipped(threads=2)
-    params = DonorParams(min_score=args.min_score, behind=args.behind)
+    params = DonorParams(min_score=args.min_score, behind=args.behind, front=args.front)
 
     per_room, flags, labels, tiles = [], Counter(), Counter(), []
     t_det = t_mask = 0.0
@@ -106,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         per_room.append({"room": room["room_id"], "listed": sorted(listed),
                          "detections": len(slots), "usable": len(usable),
                          "usable_categories": [s.category for s in usable],
-                         "agree": sum(s.category in listed for s in usable)})
+                         "agree": sum(s.category in listed for s in usable),
+                         "pieces": [{"label": s.label, "category": s.category,
+                                     "score": round(s.score, 3), "flags": s.flags,
+                                     "area_frac": round(s.area_frac, 4), "box": s.det_box}
+                                    for s in slots]})
         if i < args.sheet:
             tiles.append(draw(bgr, slots))
         print(f"{i + 1}/{len(rooms)} {room['room_id'][:60]}: {len(usable)} usable of "
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     n_usable = sum(r["usable"] for r in per_room)
     summary = {
         "command": "python research/ikea_slots.py " + " ".join(argv or []),
-        "detectors": args.detectors, "min_score": params.min_score, "behind": params.behind,
+        "detectors": args.detectors, "min_score": params.min_score, "behind": params.behind, "front": params.front,
         "rooms": len(per_room),
         "rooms_with_usable_slot": sum(r["usable"] > 0 for r in per_room),
         "share_rooms_with_usable_slot": round(

@@ -86,6 +86,25 @@ def test_the_piece_behind_is_occluded_and_the_one_in_front_overlaps_it():
     assert donors.OVERLAPS_OTHER in by_label["chair"].flags
 
 
+def test_with_front_the_piece_in_front_is_a_slot_and_the_one_behind_still_is_not():
+    room = _room([(100, 100, 260, 220), (150, 90, 270, 240)])
+    table = _det((100, 100, 260, 220), "dining table", 0.9)
+    big = _det((150, 90, 270, 240), "chair", 0.8)      # in front, hiding most of the table
+    by_label = {s.label: s for s in donors.donor_slots(room, [table, big], _square_mask_fn,
+                                                       donors.DonorParams(front=True))}
+    chair = by_label["chair"]
+    assert chair.usable and chair.front is None, chair.flags
+    assert chair.mask is not None and chair.box == [150, 90, 270, 240]
+    assert donors.OCCLUDED in by_label["dining table"].flags
+    # a second flag is never lifted with it
+    cut = _det((0, 90, 120, 240), "chair", 0.8)
+    room = _room([(100, 100, 260, 220), (0, 90, 120, 240)])
+    by_label = {s.label: s for s in donors.donor_slots(
+        room, [_det((60, 100, 160, 220), "dining table", 0.9), cut], _square_mask_fn,
+        donors.DonorParams(front=True))}
+    assert by_label["chair"].flags == [donors.CUT_BY_FRAME]
+
+
 def test_a_piece_partly_behind_another_is_a_slot_with_the_front_kept():
     room = _room([(100, 100, 260, 220), (180, 140, 300, 280)])
     table = _det((100, 100, 260, 220), "dining table", 0.9)

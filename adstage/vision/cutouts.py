@@ -223,7 +223,8 @@ def slot_finder(settings: Settings, models: Sequence[registry.ResolvedModel]):
     masker = SalientMasker(salient.data, model_catalog.get(salient.name), device)
     return DetectorSlots(detectors, masker, DonorParams(min_score=settings.detector_min_score,
                                                         refine=settings.slot_mask_method,
-                                                        behind=settings.slot_paste_behind))
+                                                        behind=settings.slot_paste_behind,
+                                                        front=settings.slot_replace_front))
 
 
 def extract_frame(images: "DataFrame", settings: Settings,

@@ -103,6 +103,8 @@ class DonorParams:
     min_visible: float = 0.25        # ... and its visible silhouette fills this share of it
     foot_band: float = 0.05          # rows under a piece (share of its height) where it stands
     foot_share: float = 0.5          # ... hidden when the front covers this share of them
+    front: bool = False              # a piece hiding part of one behind it is a slot all the
+                                     # same (it shows whole; the gap may open onto the other)
 
 
 @dataclass
@@ -327,6 +329,8 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
         det_box = _int_box(d.box, H, W)
         flags = _geometry_flags(d, det_box, dets, (H, W), params)
         mask, box, quality, front = None, det_box, 0.0, None
+        if params.front:
+            flags = [f for f in flags if f != OVERLAPS_OTHER]
         if flags == [OCCLUDED] and params.behind:
             front = _front_mask(d, det_box, dets, silhouette_of, (H, W), mask_fn, params)
             if front is not None:
