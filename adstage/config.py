@@ -154,9 +154,6 @@ class Settings:
     # (no inpainting, no blending: the floor the seam measure must beat), vanilla (pix2pix).
     staging_methods: tuple[str, ...] = ("copy_paste", "vanilla")
     staging_shadow: bool = True
-    # The room's own grain (noise) added to the filled gap, which Telea leaves smooth
-    # (adstage.staging.grain).
-    staging_grain: bool = False
     # What fills copy-paste gaps and parallax plates (adstage.staging.gap_fill): telea (OpenCV,
     # measured best on real rooms, docs/gap-fill.md) or edgeconnect (the paper's generators).
     staging_gap_fill: str = "telea"

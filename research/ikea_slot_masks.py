@@ -88,16 +88,18 @@ def white_hole_share(path: Path, threshold: int = 240, white: float = 245.0) -> 
 
 
 def paste(room: np.ndarray, prod: np.ndarray, pmask: np.ndarray, rng: np.random.Generator,
-          feather: float):
-    """Composite and exact truth (uint8 0/255, alpha >= 0.5) of one product in one room."""
+          feather: float, height: tuple[float, float] = (0.25, 0.55),
+          bottom: tuple[float, float] = (0.6, 1.0)):
+    """Composite and exact truth (uint8 0/255, alpha >= 0.5) of one product in one room: its
+    height a share ``height`` of the room's, its bottom edge at a share ``bottom`` of it."""
     H, W = room.shape[:2]
     ph, pw = pmask.shape
-    h = rng.uniform(0.25, 0.55) * H
+    h = rng.uniform(*height) * H
     w = h * pw / ph
     if w > 0.9 * W:                      # a wide sofa or bed: as wide as the room allows
         w, h = 0.9 * W, 0.9 * W * ph / pw
     h, w = max(8, int(round(h))), max(8, int(round(w)))
-    bottom = int(round(rng.uniform(0.6, 1.0) * H))
+    bottom = int(round(rng.uniform(*bottom) * H))
     bottom = min(H, max(bottom, h))
     x0 = int(rng.integers(0, W - w + 1))
     y0 = bottom - h

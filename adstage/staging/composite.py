@@ -28,7 +28,6 @@ import numpy as np
 from adstage.staging import gap as gap_mod
 from adstage.staging import quality
 from adstage.staging.harmonize import HarmonizeParams, harmonize_product
-from adstage.staging.grain import match_grain
 from adstage.staging.placement import Box, Placed, Placement, as_alpha, place_product
 from adstage.staging.shadow import ShadowParams, apply_shadow, contact_shadow
 
@@ -160,7 +159,6 @@ class PendingCopyPaste:
     shadow: ShadowParams | None
     harmonize: bool
     front: np.ndarray | None = None   # pieces in front of the slot: never filled or shaded
-    grain: bool = False               # the photo's grain added to the fill (grain.py)
 
 
 def stage_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.ndarray,
@@ -189,8 +187,7 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
                        harmonize: HarmonizeParams | None = None, fit: str = "cover",
                        product_box: Box | None = None, backdrop_bgr=None,
                        placed: Placed | None = None, max_frame_px: int = 0,
-                       front: np.ndarray | None = None, grain: bool = False
-                       ) -> PendingCopyPaste:
+                       front: np.ndarray | None = None) -> PendingCopyPaste:
     """Copy-paste staging of one product into one donor slot, up to the inpainter.
 
     :param room: BGR uint8 ``H x W x 3``, the donor's staged photo (any size, odd sizes too).
@@ -210,7 +207,6 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
     :param max_frame_px: the whole frame as one crop when that is cheaper (``gap_crops``).
     :param front: uint8 ``H x W``, 255 = pieces standing in front of the slot: the product
         goes behind them (``place_product``), and they are neither filled nor shaded.
-    :param grain: add the room's own grain to the filled gap (``grain.match_grain``).
     """
     H, W = room.shape[:2]
     if room.dtype != np.uint8 or room.ndim != 3 or room.shape[2] != 3:
@@ -231,7 +227,7 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
     context = compose(product, alpha, room)
     boxes, crops, holes = gap_crops(context, gap, crop_size, max_frame_px)
     return PendingCopyPaste(room, slot_mask, placed, product, gap, context, boxes, crops, holes,
-                            shadow, harmonize is not None, front, grain)
+                            shadow, harmonize is not None, front)
 
 
 def finish_copy_paste(p: PendingCopyPaste, filled) -> StagedResult:
@@ -243,8 +239,6 @@ def finish_copy_paste(p: PendingCopyPaste, filled) -> StagedResult:
     filled = paste_filled(p.context, gap, boxes, p.crops, filled)
     # Background = donor room outside the gap, inpainted inside it.
     background = np.where((gap > 0)[..., None], filled, room)
-    if p.grain:
-        background = match_grain(background, room, gap, exclude=(alpha > 0).astype(np.uint8))
     sh = contact_shadow(alpha, shadow) if shadow is not None else np.zeros((H, W), np.float32)
     if shadow is not None:
         if p.front is not None:

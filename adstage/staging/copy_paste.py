@@ -77,7 +77,6 @@ class CopyPasteParams:
     crop_format: str = "jpg"
     crop_quality: int = 90
     max_gap_share_behind: float = 0.45
-    grain: bool = False
 
     @classmethod
     def from_settings(cls, s: Settings) -> "CopyPasteParams":
@@ -86,7 +85,7 @@ class CopyPasteParams:
                    s.staging_crop_size, s.staging_max_gap_share, s.staging_min_fit_iou,
                    s.staging_full_frame_max_px, s.staging_max_size_ratio,
                    s.staging_crop_format, s.staging_crop_quality,
-                   s.staging_max_gap_share_behind, s.staging_grain)
+                   s.staging_max_gap_share_behind)
 
 
 def _try_order(donor: dict) -> int:
@@ -292,7 +291,7 @@ class CopyPasteWorker:
                     shadow=ShadowParams() if p.shadow else None,
                     harmonize=HarmonizeParams() if p.harmonize else None, product_box=box,
                     backdrop_bgr=backdrop, placed=placed, max_frame_px=p.full_frame_max_px,
-                    front=front, grain=p.grain)
+                    front=front)
                 row.update({"shadow": p.shadow, "harmonize": p.harmonize,
                             "model_versions": self.model_versions,
                             "onnx_providers": self.providers})
