@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -183,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.load(conf)
     logs.setup("INFO")
     feed = args.home / "feed.jsonl"
-    report: dict = {"command": "python research/ikea_catalog_run.py " + " ".join(argv or []),
+    report: dict = {"command": "python research/ikea_catalog_run.py "
+                    + " ".join(sys.argv[1:] if argv is None else argv),
                     "settings": {k: conf[k] for k in conf if k not in ("home", "allowed_roots")}}
     if args.phase == "all":
         report["feed"] = write_feed(args.root, feed, args.products, args.seed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                     [cv2.IMWRITE_JPEG_QUALITY, 85])
     n_usable = sum(r["usable"] for r in per_room)
     summary = {
-        "command": "python research/ikea_slots.py " + " ".join(argv or []),
+        "command": "python research/ikea_slots.py "
+                    + " ".join(sys.argv[1:] if argv is None else argv),
         "detectors": args.detectors, "min_score": params.min_score, "behind": params.behind, "front": params.front,
         "rooms": len(per_room),
         "rooms_with_usable_slot": sum(r["usable"] > 0 for r in per_room),
