@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     rooms = rooms[: args.limit] if args.limit else rooms
     detectors = [Detector.shipped(n, threads=2) for n in args.detectors]
     masker = SalientMasker.shipped(threads=2)
-    params = DonorParams(min_score=args.min_score, behind=args.behind, front=args.front)
+    params = DonorParams(min_score=args.min_score, behind=args.behind,
+                         replace_front=args.front)
 
     per_room, flags, labels, tiles = [], Counter(), Counter(), []
     t_det = t_mask = 0.0
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "command": "python research/ikea_slots.py "
                     + " ".join(sys.argv[1:] if argv is None else argv),
-        "detectors": args.detectors, "min_score": params.min_score, "behind": params.behind, "front": params.front,
+        "detectors": args.detectors, "min_score": params.min_score, "behind": params.behind,
+        "front": params.replace_front,
         "rooms": len(per_room),
         "rooms_with_usable_slot": sum(r["usable"] > 0 for r in per_room),
         "share_rooms_with_usable_slot": round(

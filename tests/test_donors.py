@@ -91,7 +91,7 @@ def test_with_front_the_piece_in_front_is_a_slot_and_the_one_behind_still_is_not
     table = _det((100, 100, 260, 220), "dining table", 0.9)
     big = _det((150, 90, 270, 240), "chair", 0.8)      # in front, hiding most of the table
     by_label = {s.label: s for s in donors.donor_slots(room, [table, big], _square_mask_fn,
-                                                       donors.DonorParams(front=True))}
+                                                       donors.DonorParams(replace_front=True))}
     chair = by_label["chair"]
     assert chair.usable and chair.front is None, chair.flags
     assert chair.mask is not None and chair.box == [150, 90, 270, 240]
@@ -101,7 +101,7 @@ def test_with_front_the_piece_in_front_is_a_slot_and_the_one_behind_still_is_not
     room = _room([(100, 100, 260, 220), (0, 90, 120, 240)])
     by_label = {s.label: s for s in donors.donor_slots(
         room, [_det((60, 100, 160, 220), "dining table", 0.9), cut], _square_mask_fn,
-        donors.DonorParams(front=True))}
+        donors.DonorParams(replace_front=True))}
     assert by_label["chair"].flags == [donors.CUT_BY_FRAME]
 
 

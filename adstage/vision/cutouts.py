@@ -221,10 +221,10 @@ def slot_finder(settings: Settings, models: Sequence[registry.ResolvedModel]):
     *dets, salient = models
     detectors = [Detector(m.data, model_catalog.get(m.name), device) for m in dets]
     masker = SalientMasker(salient.data, model_catalog.get(salient.name), device)
-    return DetectorSlots(detectors, masker, DonorParams(min_score=settings.detector_min_score,
-                                                        refine=settings.slot_mask_method,
-                                                        behind=settings.slot_paste_behind,
-                                                        front=settings.slot_replace_front))
+    params = DonorParams(min_score=settings.detector_min_score, refine=settings.slot_mask_method,
+                         behind=settings.slot_paste_behind,
+                         replace_front=settings.slot_replace_front)
+    return DetectorSlots(detectors, masker, params)
 
 
 def extract_frame(images: "DataFrame", settings: Settings,

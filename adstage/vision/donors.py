@@ -15,7 +15,9 @@ are never indexed:
   ``max_hidden`` of its box, is a slot all the same: its mask is what shows, and ``front``
   holds the silhouettes of the pieces in front, which staging keeps on top of the new product
   (a chair behind a dining table); unless its foot stands under a front box but not under a
-  front silhouette (where it stands is unknown: it stays ``occluded``);
+  front silhouette (where it stands is unknown: it stays ``occluded``). With ``replace_front``
+  (opt-in, measured there too) a piece whose ``overlaps_other`` is lifted is a slot: it shows
+  whole, and the gap around a narrower product opens onto the piece behind;
 * ``cut_by_frame``: the box touches the left, right or top edge (the floor edge is how rooms are
   photographed); ``too_small`` / ``too_large``: share of the photo;
 The silhouette (``refine``): GrabCut inside the box seeded by the mask net's map (``both``,
@@ -103,7 +105,7 @@ class DonorParams:
     min_visible: float = 0.25        # ... and its visible silhouette fills this share of it
     foot_band: float = 0.05          # rows under a piece (share of its height) where it stands
     foot_share: float = 0.5          # ... hidden when the front covers this share of them
-    front: bool = False              # a piece hiding part of one behind it is a slot all the
+    replace_front: bool = False      # a piece hiding part of one behind it is a slot all the
                                      # same (it shows whole; the gap may open onto the other)
 
 
@@ -329,7 +331,7 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
         det_box = _int_box(d.box, H, W)
         flags = _geometry_flags(d, det_box, dets, (H, W), params)
         mask, box, quality, front = None, det_box, 0.0, None
-        if params.front:
+        if params.replace_front:
             flags = [f for f in flags if f != OVERLAPS_OTHER]
         if flags == [OCCLUDED] and params.behind:
             front = _front_mask(d, det_box, dets, silhouette_of, (H, W), mask_fn, params)
