@@ -121,7 +121,7 @@ def pseudo_labels(bgr: np.ndarray, detectors) -> list[tuple[list[float], int]]:
     return out
 
 
-def make_data(root: Path, out: Path, n: int, seed: int) -> None:
+def make_data(root: Path, out: Path, n: int, seed: int, realism: bool = False) -> None:
     rng = np.random.default_rng(seed)
     train, held, by_class = rooms_and_products(root)
     print(f"rooms: {len(train)} training, {len(held)} held out; products per class: "
@@ -157,11 +157,18 @@ def make_data(root: Path, out: Path, n: int, seed: int) -> None:
             if cut is None:
                 continue
             prod, pmask = cut
+            alpha = _alpha_mask(prod, pmask) if realism else pmask
+            feather = 1.0
+            if realism:
+                # half-way to the room's colour cast: a studio-lit product in a room's light
+                gain = (img.reshape(-1, 3).mean(0) + 1) / (prod[pmask > 0].mean(0) + 1)
+                prod = np.clip(prod.astype(np.float32) * gain ** 0.5, 0, 255).astype(np.uint8)
+                feather = float(rng.uniform(0.5, 2.5))
             prod = np.clip(prod.astype(np.float32) * rng.uniform(0.8, 1.1)
                            + rng.uniform(-15, 10), 0, 255).astype(np.uint8)
             hanging = cls == "lamp" and rng.random() < 0.5
             bottom = (0.15, 0.45) if hanging else (0.55, 1.0)
-            img, truth = paste(img, prod, pmask, rng, feather=1.0, height=HEIGHT[cls],
+            img, truth = paste(img, prod, alpha, rng, feather=feather, height=HEIGHT[cls],
                                bottom=bottom)
             ys, xs = np.nonzero(truth)
             if len(xs) == 0:
@@ -169,6 +176,13 @@ def make_data(root: Path, out: Path, n: int, seed: int) -> None:
             pasted |= truth
             gt = [(b, c) for b, c in gt if _hidden(pasted, b) < 0.5]
             gt.append(([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], CLASSES.index(cls)))
+        if realism:  # one camera for the whole picture: softness, noise, JPEG
+            img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.0)))
+            img = np.clip(img + rng.normal(0, rng.uniform(0, 4), img.shape), 0, 255
+                          ).astype(np.uint8)
+            ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY,
+                                                 int(rng.integers(60, 92))])
+            img = cv2.imdecode(enc, cv2.IMREAD_COLOR)
         H, W = img.shape[:2]
         x = torch.from_numpy(ssd_input(img))
         with torch.no_grad():
@@ -185,6 +199,14 @@ def make_data(root: Path, out: Path, n: int, seed: int) -> None:
     np.savez(out / "targets.npz", boxes=np.array(boxes, dtype=object),
              labels=np.array(labels, dtype=object))
     print(f"data: {n} samples in {time.time() - t0:.0f} s -> {out}", flush=True)
+
+
+def _alpha_mask(prod: np.ndarray, pmask: np.ndarray, white: int = 238) -> np.ndarray:
+    """The product mask without its enclosed white (the studio backdrop seen through a chair
+    back): pasted, it would show as white patches no real room has."""
+    ink = cv2.morphologyEx((prod.min(axis=-1) < white).astype(np.uint8) * 255, cv2.MORPH_CLOSE,
+                           cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    return np.where(ink > 0, pmask, 0).astype(np.uint8)
 
 
 def _hidden(mask: np.ndarray, box) -> float:
@@ -398,11 +420,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-score", type=float, default=0.5)
     ap.add_argument("--sheet", action="store_true")
+    ap.add_argument("--realism", action="store_true",
+                    help="data: enclosed white left out of the paste, colour cast half-way to "
+                         "the room's, random feather, then blur, noise and JPEG on the whole")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     if args.step == "data":
-        make_data(args.root, args.out, args.n, args.seed)
+        make_data(args.root, args.out, args.n, args.seed, args.realism)
     elif args.step == "train":
         train(args.out, args.epochs, args.batch, args.lr, args.seed)
     else:
