@@ -103,3 +103,28 @@ def test_a_product_behind_a_front_piece_leaves_the_front_untouched():
     assert not (res.gap_mask[front > 0] > 0).any() and not (res.shadow[front > 0] > 0).any()
     assert not (res.product_alpha[front > 0] > 0).any()
     assert res.placement.fit_by == "behind" and (res.product_alpha == 1.0).sum() > 1000
+
+
+def test_a_fill_that_does_not_see_the_product_takes_no_colour_from_it():
+    from adstage.staging.composite import finish_copy_paste, prepare_copy_paste
+
+    # the product's notch leaves a wide gap beside it, on the light wall
+    room, slot, prod, alpha = scenes.scene(199, 301, (110, 60, 200, 185), cut=(10, 10, 45, 60))
+    fill = opencv_inpainter()
+
+    def staged(sees: bool):
+        p = prepare_copy_paste(room, slot, prod, alpha, dilate_px=3, crop_size=128, shadow=None,
+                               fill_sees_product=sees)
+        return finish_copy_paste(p, fill(p.crops, p.holes) if p.boxes else p.crops)
+
+    def blue_share(res):   # filled pixels (no product alpha) nearer blue than the room
+        gap = res.image[(res.gap_mask > 0) & (res.product_alpha == 0)].astype(int)
+        return float((np.abs(gap - NEW).sum(axis=1) < 150).mean())
+
+    sees, hidden = staged(True), staged(False)
+    assert blue_share(sees) > 0.2 and blue_share(hidden) == 0.0
+    for res in (sees, hidden):     # the product stays bit for bit, the room outside the gap too
+        a = res.product_alpha
+        assert np.array_equal(res.image[a == 1.0], res.product_image[a == 1.0])
+        outside = (res.gap_mask == 0) & (a == 0)
+        assert np.array_equal(res.image[outside], room[outside])

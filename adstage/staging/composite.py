@@ -66,10 +66,14 @@ def opencv_inpainter(radius: int = 5, method: int = cv2.INPAINT_TELEA) -> Inpain
     return run
 
 
-def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256, max_frame_px: int = 0
-              ) -> tuple[list[Box], np.ndarray, np.ndarray]:
+def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256, max_frame_px: int = 0,
+              hole: np.ndarray | None = None) -> tuple[list[Box], np.ndarray, np.ndarray]:
     """The inpainter's input for ``gap`` (uint8, 255 = hole) of ``image``: the crop boxes, the
     crops with the hole pixels white, and their holes (``InpaintFn``'s two arguments).
+
+    :param hole: what the inpainter is told to fill (default: the gap); a superset of the gap
+        hides more of ``image`` from it (the new product, so its colours do not bleed into the
+        fill). The crops are placed around the gap either way, and only the gap is pasted back.
 
     :param max_frame_px: when the crops hold more pixels than the whole frame (padded to the
         networks' multiple of 4) and the frame has at most this many, one "crop" of the whole
@@ -77,18 +81,19 @@ def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256, max_fram
         less in one piece than in overlapping tiles.  0 = always fixed-size crops.
     """
     boxes = gap_mod.crop_boxes(gap, crop_size)
+    hole = gap if hole is None else np.where((gap > 0) | (hole > 0), 255, 0).astype(np.uint8)
     H, W = gap.shape
     frame = (H + (-H) % 4) * (W + (-W) % 4)
     if boxes and max_frame_px and len(boxes) * crop_size ** 2 > frame and frame <= max_frame_px:
         blank = image.copy()
-        blank[gap > 0] = 255
-        return [(0, 0, W, H)], blank[None], np.where(gap > 0, 255, 0).astype(np.uint8)[None]
+        blank[hole > 0] = 255
+        return [(0, 0, W, H)], blank[None], np.where(hole > 0, 255, 0).astype(np.uint8)[None]
     if not boxes:
-        crops, holes = gap_mod.extract_crops(image, gap, boxes)
+        crops, holes = gap_mod.extract_crops(image, hole, boxes)
         return boxes, crops, holes
     blank = image.copy()
-    blank[gap > 0] = 255
-    crops, holes = gap_mod.extract_crops(blank, gap, boxes)
+    blank[hole > 0] = 255
+    crops, holes = gap_mod.extract_crops(blank, hole, boxes)
     return boxes, crops, holes
 
 
@@ -187,7 +192,8 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
                        harmonize: HarmonizeParams | None = None, fit: str = "cover",
                        product_box: Box | None = None, backdrop_bgr=None,
                        placed: Placed | None = None, max_frame_px: int = 0,
-                       front: np.ndarray | None = None) -> PendingCopyPaste:
+                       front: np.ndarray | None = None, fill_sees_product: bool = False
+                       ) -> PendingCopyPaste:
     """Copy-paste staging of one product into one donor slot, up to the inpainter.
 
     :param room: BGR uint8 ``H x W x 3``, the donor's staged photo (any size, odd sizes too).
@@ -207,6 +213,10 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
     :param max_frame_px: the whole frame as one crop when that is cheaper (``gap_crops``).
     :param front: uint8 ``H x W``, 255 = pieces standing in front of the slot: the product
         goes behind them (``place_product``), and they are neither filled nor shaded.
+    :param fill_sees_product: the inpainter sees the new product beside the gap (its edges
+        continue into it, EdgeConnect's premise). False (default, ``staging_fill_context=room``)
+        hides the product from it too: the gap is filled from the room alone, and a dark
+        product does not bleed into a light floor.
     """
     H, W = room.shape[:2]
     if room.dtype != np.uint8 or room.ndim != 3 or room.shape[2] != 3:
@@ -222,10 +232,11 @@ def prepare_copy_paste(room: np.ndarray, slot_mask: np.ndarray, product_img: np.
     gap = gap_mod.gap_mask(slot_mask, alpha, dilate_px)
     if front is not None:
         gap[front > 0] = 0
-    # The inpainter's context: the room with the new product already in (its edges continue
-    # into the gap) — gap pixels are blanked in gap_crops.
+    # The inpainter's context: the room with the new product already in; gap_crops blanks the
+    # gap, and the product too unless the fill may see it (its edges continue into the gap).
     context = compose(product, alpha, room)
-    boxes, crops, holes = gap_crops(context, gap, crop_size, max_frame_px)
+    boxes, crops, holes = gap_crops(context, gap, crop_size, max_frame_px,
+                                    None if fill_sees_product else (alpha > 0).astype(np.uint8))
     return PendingCopyPaste(room, slot_mask, placed, product, gap, context, boxes, crops, holes,
                             shadow, harmonize is not None, front)
 

@@ -77,6 +77,7 @@ class CopyPasteParams:
     crop_format: str = "jpg"
     crop_quality: int = 90
     max_gap_share_behind: float = 0.45
+    fill_sees_product: bool = False
 
     @classmethod
     def from_settings(cls, s: Settings) -> "CopyPasteParams":
@@ -85,7 +86,7 @@ class CopyPasteParams:
                    s.staging_crop_size, s.staging_max_gap_share, s.staging_min_fit_iou,
                    s.staging_full_frame_max_px, s.staging_max_size_ratio,
                    s.staging_crop_format, s.staging_crop_quality,
-                   s.staging_max_gap_share_behind)
+                   s.staging_max_gap_share_behind, s.staging_fill_context == "product")
 
 
 def _try_order(donor: dict) -> int:
@@ -291,7 +292,7 @@ class CopyPasteWorker:
                     shadow=ShadowParams() if p.shadow else None,
                     harmonize=HarmonizeParams() if p.harmonize else None, product_box=box,
                     backdrop_bgr=backdrop, placed=placed, max_frame_px=p.full_frame_max_px,
-                    front=front)
+                    front=front, fill_sees_product=p.fill_sees_product)
                 row.update({"shadow": p.shadow, "harmonize": p.harmonize,
                             "model_versions": self.model_versions,
                             "onnx_providers": self.providers})
