@@ -115,7 +115,25 @@ def summarise(settings, ds: str, root: Path) -> dict:
                                 for q in (10, 90)] if len(cp) else None),
         "median_gap_share": round(float(np.median(cp["gap_share"])), 4) if len(cp) else None,
         "preservation_max": float(cp["preservation_max"].max()) if len(cp) else None,
+        "seam_copy_minus_hard_per_image": seam_paired(staged),
     }
+
+
+def seam_paired(staged, draws: int = 5000) -> dict | None:
+    """Each product's copy-paste ``seam_score`` minus its hard paste's (the evaluation stage
+    writes them; higher = more "pasted"), mean and paired bootstrap 95 % interval."""
+    import numpy as np
+
+    by = {m: staged[staged["method"] == m].set_index("product_id")["seam_score"].dropna()
+          for m in ("copy_paste", "hard_paste")}
+    ids = sorted(set(by["copy_paste"].index) & set(by["hard_paste"].index))
+    if not ids:
+        return None
+    d = np.array([by["copy_paste"][i] - by["hard_paste"][i] for i in ids], np.float64)
+    rng = np.random.default_rng(0)
+    means = d[rng.integers(0, len(d), (draws, len(d)))].mean(axis=1)
+    return {"products": len(ids), "mean": round(float(d.mean()), 4),
+            "ci95": [round(float(np.percentile(means, q)), 4) for q in (2.5, 97.5)]}
 
 
 def sheets(settings, ds: str, out: Path, n: int, seed: int) -> None:
