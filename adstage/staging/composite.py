@@ -9,8 +9,10 @@ The guarantees, which the tests check with an inpainter that returns noise:
 
 ``inpaint_fn(crops, holes) -> filled`` is injected: ``crops`` BGR uint8 ``N x S x S x 3`` with
 the hole pixels set to white (EdgeConnect's convention; the hole's old content is the donor's
-product and must not leak), ``holes`` uint8 ``N x S x S`` (255 = hole); it returns uint8
-``N x S x S x 3``.  The nightly job passes ``rgb_inpainter(EdgeConnectInpainter(...))``.
+product and must not leak; by default the new product's pixels are holes too, so the fill
+comes from the room alone), ``holes`` uint8 ``N x S x S`` (255 = hole); it returns uint8
+``N x S x S x 3``.  The nightly job passes ``opencv_inpainter`` (Telea) or
+``rgb_inpainter(EdgeConnectInpainter(...))`` (``gap_fill``).
 
 ``stage_copy_paste`` is ``prepare_copy_paste`` (placement, gap, crops), the inpainter on the
 crops, then ``finish_copy_paste`` (paste back, shadow, composite, scores).  The nightly job calls
