@@ -128,3 +128,23 @@ def test_a_fill_that_does_not_see_the_product_takes_no_colour_from_it():
         assert np.array_equal(res.image[a == 1.0], res.product_image[a == 1.0])
         outside = (res.gap_mask == 0) & (a == 0)
         assert np.array_equal(res.image[outside], room[outside])
+
+
+def test_a_crop_with_no_room_left_in_it_fills_from_the_whole_frame():
+    from adstage.staging.composite import finish_copy_paste, prepare_copy_paste
+
+    room, slot, prod, alpha = scenes.scene(199, 301, (110, 60, 200, 185), cut=(10, 10, 45, 60))
+    fill = opencv_inpainter()
+
+    def staged(max_frame_px: int):
+        p = prepare_copy_paste(room, slot, prod, alpha, dilate_px=3, crop_size=32, shadow=None,
+                               max_frame_px=max_frame_px)
+        return p, finish_copy_paste(p, fill(p.crops, p.holes))
+
+    def white(res):   # the crops' blank colour left in the gap: nothing filled it
+        return int(np.all(res.image[res.gap_mask > 0] >= 250, axis=1).sum())
+
+    tiles, res_tiles = staged(0)              # 32 px crops inside product + gap: all hole
+    assert len(tiles.boxes) > 1 and white(res_tiles) > 0
+    whole, res_whole = staged(10 ** 7)
+    assert whole.boxes == [(0, 0, 301, 199)] and white(res_whole) == 0

@@ -68,6 +68,10 @@ def opencv_inpainter(radius: int = 5, method: int = cv2.INPAINT_TELEA) -> Inpain
     return run
 
 
+# A crop this much hole has too little room left to fill from (gap_crops).
+MAX_CROP_HOLE_SHARE = 0.9
+
+
 def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256, max_frame_px: int = 0,
               hole: np.ndarray | None = None) -> tuple[list[Box], np.ndarray, np.ndarray]:
     """The inpainter's input for ``gap`` (uint8, 255 = hole) of ``image``: the crop boxes, the
@@ -76,6 +80,8 @@ def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256, max_fram
     :param hole: what the inpainter is told to fill (default: the gap); a superset of the gap
         hides more of ``image`` from it (the new product, so its colours do not bleed into the
         fill). The crops are placed around the gap either way, and only the gap is pasted back.
+        A crop that would be almost all hole (a bed's gap at the photo's edge: nothing of the
+        room left to fill from) makes it the whole frame when ``max_frame_px`` allows.
 
     :param max_frame_px: when the crops hold more pixels than the whole frame (padded to the
         networks' multiple of 4) and the frame has at most this many, one "crop" of the whole
@@ -84,18 +90,20 @@ def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256, max_fram
     """
     boxes = gap_mod.crop_boxes(gap, crop_size)
     hole = gap if hole is None else np.where((gap > 0) | (hole > 0), 255, 0).astype(np.uint8)
-    H, W = gap.shape
-    frame = (H + (-H) % 4) * (W + (-W) % 4)
-    if boxes and max_frame_px and len(boxes) * crop_size ** 2 > frame and frame <= max_frame_px:
-        blank = image.copy()
-        blank[hole > 0] = 255
-        return [(0, 0, W, H)], blank[None], np.where(hole > 0, 255, 0).astype(np.uint8)[None]
     if not boxes:
         crops, holes = gap_mod.extract_crops(image, hole, boxes)
         return boxes, crops, holes
+    H, W = gap.shape
+    frame = (H + (-H) % 4) * (W + (-W) % 4)
+    fits = bool(max_frame_px) and frame <= max_frame_px
     blank = image.copy()
     blank[hole > 0] = 255
+    whole = [(0, 0, W, H)], blank[None], np.where(hole > 0, 255, 0).astype(np.uint8)[None]
+    if fits and len(boxes) * crop_size ** 2 > frame:
+        return whole
     crops, holes = gap_mod.extract_crops(blank, hole, boxes)
+    if fits and (holes > 0).mean(axis=(1, 2)).max() > MAX_CROP_HOLE_SHARE:
+        return whole
     return boxes, crops, holes
 
 
