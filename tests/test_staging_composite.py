@@ -105,23 +105,29 @@ def test_a_product_behind_a_front_piece_leaves_the_front_untouched():
     assert res.placement.fit_by == "behind" and (res.product_alpha == 1.0).sum() > 1000
 
 
-def test_a_fill_that_does_not_see_the_product_takes_no_colour_from_it():
+def notched_scene():
+    """The product's notch leaves a wide gap beside it, on the light wall."""
+    return scenes.scene(199, 301, (110, 60, 200, 185), cut=(10, 10, 45, 60))
+
+
+def staged_in_two_halves(room, slot, prod, alpha, **kw):
+    """prepare_copy_paste, Telea on its crops, finish_copy_paste: (pending, result)."""
     from adstage.staging.composite import finish_copy_paste, prepare_copy_paste
 
-    # the product's notch leaves a wide gap beside it, on the light wall
-    room, slot, prod, alpha = scenes.scene(199, 301, (110, 60, 200, 185), cut=(10, 10, 45, 60))
-    fill = opencv_inpainter()
+    p = prepare_copy_paste(room, slot, prod, alpha, dilate_px=3, shadow=None, **kw)
+    return p, finish_copy_paste(p, opencv_inpainter()(p.crops, p.holes))
 
-    def staged(sees: bool):
-        p = prepare_copy_paste(room, slot, prod, alpha, dilate_px=3, crop_size=128, shadow=None,
-                               fill_sees_product=sees)
-        return finish_copy_paste(p, fill(p.crops, p.holes) if p.boxes else p.crops)
+
+def test_a_fill_that_does_not_see_the_product_takes_no_colour_from_it():
+    room, slot, prod, alpha = notched_scene()
 
     def blue_share(res):   # filled pixels (no product alpha) nearer blue than the room
         gap = res.image[(res.gap_mask > 0) & (res.product_alpha == 0)].astype(int)
         return float((np.abs(gap - NEW).sum(axis=1) < 150).mean())
 
-    sees, hidden = staged(True), staged(False)
+    _, sees = staged_in_two_halves(room, slot, prod, alpha, crop_size=128, fill_sees_product=True)
+    _, hidden = staged_in_two_halves(room, slot, prod, alpha, crop_size=128,
+                                     fill_sees_product=False)
     assert blue_share(sees) > 0.2 and blue_share(hidden) == 0.0
     for res in (sees, hidden):     # the product stays bit for bit, the room outside the gap too
         a = res.product_alpha
@@ -131,20 +137,14 @@ def test_a_fill_that_does_not_see_the_product_takes_no_colour_from_it():
 
 
 def test_a_crop_with_no_room_left_in_it_fills_from_the_whole_frame():
-    from adstage.staging.composite import finish_copy_paste, prepare_copy_paste
-
-    room, slot, prod, alpha = scenes.scene(199, 301, (110, 60, 200, 185), cut=(10, 10, 45, 60))
-    fill = opencv_inpainter()
-
-    def staged(max_frame_px: int):
-        p = prepare_copy_paste(room, slot, prod, alpha, dilate_px=3, crop_size=32, shadow=None,
-                               max_frame_px=max_frame_px)
-        return p, finish_copy_paste(p, fill(p.crops, p.holes))
+    room, slot, prod, alpha = notched_scene()
 
     def white(res):   # the crops' blank colour left in the gap: nothing filled it
         return int(np.all(res.image[res.gap_mask > 0] >= 250, axis=1).sum())
 
-    tiles, res_tiles = staged(0)              # 32 px crops inside product + gap: all hole
+    # 32 px crops inside product + gap are all hole
+    tiles, res_tiles = staged_in_two_halves(room, slot, prod, alpha, crop_size=32, max_frame_px=0)
     assert len(tiles.boxes) > 1 and white(res_tiles) > 0
-    whole, res_whole = staged(10 ** 7)
+    whole, res_whole = staged_in_two_halves(room, slot, prod, alpha, crop_size=32,
+                                            max_frame_px=10 ** 7)
     assert whole.boxes == [(0, 0, 301, 199)] and white(res_whole) == 0
