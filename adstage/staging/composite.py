@@ -77,16 +77,15 @@ def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256, max_fram
     """The inpainter's input for ``gap`` (uint8, 255 = hole) of ``image``: the crop boxes, the
     crops with the hole pixels white, and their holes (``InpaintFn``'s two arguments).
 
-    :param hole: what the inpainter is told to fill (default: the gap); a superset of the gap
-        hides more of ``image`` from it (the new product, so its colours do not bleed into the
-        fill). The crops are placed around the gap either way, and only the gap is pasted back.
-        A crop that would be almost all hole (a bed's gap at the photo's edge: nothing of the
-        room left to fill from) makes it the whole frame when ``max_frame_px`` allows.
-
     :param max_frame_px: when the crops hold more pixels than the whole frame (padded to the
         networks' multiple of 4) and the frame has at most this many, one "crop" of the whole
         frame instead (box ``(0, 0, W, H)``): a gap spread over the photo costs the inpainter
         less in one piece than in overlapping tiles.  0 = always fixed-size crops.
+    :param hole: what the inpainter is told to fill (default: the gap); a superset of the gap
+        hides more of ``image`` from it (the new product, so its colours do not bleed into the
+        fill). The crops are placed around the gap either way, and only the gap is pasted back.
+        A crop that would be almost all hole (a bed's gap at the photo's edge: nothing of the
+        room left to fill from) makes it the whole frame too, when ``max_frame_px`` allows.
     """
     boxes = gap_mod.crop_boxes(gap, crop_size)
     hole = gap if hole is None else np.where((gap > 0) | (hole > 0), 255, 0).astype(np.uint8)
