@@ -161,7 +161,7 @@ class Settings:
     # What the gap filler sees around a copy-paste gap: room (the new product hidden too: the
     # gap is filled from the room alone) or product (the room with the new product in, whose
     # edges continue into the gap, EdgeConnect's premise). room measured better on IKEA: seam
-    # 0.595 vs 0.628 (hard paste 0.611), and no dark product bleeding into a light floor
+    # 0.596 vs 0.628 (hard paste 0.611), and no dark product bleeding into a light floor
     # (docs/gap-fill.md).
     staging_fill_context: str = "room"
     staging_dilate_px: int = 4
