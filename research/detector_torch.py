@@ -99,8 +99,9 @@ class OnnxSsd(torch.nn.Module):
             boxes, logits = logits, boxes
         return boxes, logits
 
-    def run_env(self, env: dict) -> dict:
-        """Run ``self.nodes`` in order on the named tensors of ``env`` (grown in place)."""
+    def run_env(self, env: dict, start: int = 0, stop: int | None = None) -> dict:
+        """Run ``self.nodes[start:stop]`` in order on the named tensors of ``env`` (grown in
+        place): the whole graph, or its frozen bottom (to cache) or its trained top."""
         batch = next(iter(env.values())).shape[0]
 
         def val(name):
@@ -110,7 +111,7 @@ class OnnxSsd(torch.nn.Module):
                 return self.params[name]
             return self.consts[name]
 
-        for n in self.nodes:
+        for n in self.nodes[start:stop]:
             a = _attrs(n)
             op = n.op_type
             if op == "Conv":

@@ -53,11 +53,12 @@ sys.path.insert(0, str(REPO / "research"))
 from adstage import model_catalog  # noqa: E402
 from adstage.evalsplit import is_holdout  # noqa: E402
 from adstage.vision import ikea  # noqa: E402
-from adstage.vision.detectors import (OID_SSD_CODER, Detector, iou_matrix, nms,  # noqa: E402
-                                      sigmoid, ssd_anchors, ssd_input)
+from adstage.vision.detectors import (BACKGROUND, OID_SSD_CODER, Detector,  # noqa: E402
+                                      decode_ssd, iou_matrix, ssd_anchors, ssd_input)
 from adstage.vision.donors import slot_category  # noqa: E402
 from detector_torch import OnnxSsd  # noqa: E402
 from ikea_slot_masks import cutout, paste  # noqa: E402
+from ikea_slots import product_types  # noqa: E402
 
 SSD = "adstage-detector-oid-ssd"
 CLASSES = ("background", "chair", "table", "sofa", "bed", "lamp", "cabinet")
@@ -85,16 +86,6 @@ def load_net() -> OnnxSsd:
 
 def split_at(net: OnnxSsd, cut: str = CUT) -> int:
     return next(i for i, n in enumerate(net.nodes) if cut in n.input)
-
-
-def run_nodes(net: OnnxSsd, env: dict, start: int, stop: int | None = None) -> dict:
-    """``OnnxSsd.forward``'s node loop on a slice of the graph (bottom: cache; top: train)."""
-    saved = net.nodes
-    try:
-        net.nodes = saved[start:stop]
-        return net.run_env(env)
-    finally:
-        net.nodes = saved
 
 
 def rooms_and_products(root: Path):
@@ -186,7 +177,7 @@ def make_data(root: Path, out: Path, n: int, seed: int, realism: bool = False) -
         H, W = img.shape[:2]
         x = torch.from_numpy(ssd_input(img))
         with torch.no_grad():
-            env = run_nodes(net, {net.input_name: x}, 0, stop)
+            env = net.run_env({net.input_name: x}, 0, stop)
         feats.append(env[CUT][0].numpy().astype(np.float16))
         boxes.append(np.array([[b[0] / W, b[1] / H, b[2] / W, b[3] / H] for b, _ in gt],
                               np.float32).reshape(-1, 4))
@@ -285,7 +276,7 @@ def train(out: Path, epochs: int, batch: int, lr: float, seed: int) -> None:
             x = torch.from_numpy(np.asarray(feats[idx], np.float32))
             cls = torch.from_numpy(np.stack([targets[i][0] for i in idx]))
             reg = torch.from_numpy(np.stack([targets[i][1] for i in idx]))
-            env = run_nodes(net, {CUT: x}, start)
+            env = net.run_env({CUT: x}, start)
             pred_box, logits = net.outputs_of(env)
             pos = cls > 0
             neg = cls == 0
@@ -333,32 +324,18 @@ def export(net: OnnxSsd, out: Path) -> None:
     print(f"exported {out / 'detector.onnx'}: onnxruntime vs torch max |diff| {err:.2e}")
 
 
-def detect(session, bgr: np.ndarray, min_score: float, anchors: np.ndarray):
-    from adstage.vision.detectors import decode_boxes
-    raw_box, raw_cls = session.run(None, {session.get_inputs()[0].name: ssd_input(bgr)})
-    boxes = decode_boxes(raw_box[0], anchors)
-    scores = sigmoid(raw_cls[0])[:, 1:]
-    H, W = bgr.shape[:2]
-    out = []
-    for c in range(scores.shape[1]):
-        keep = np.nonzero(scores[:, c] >= min_score)[0]
-        if len(keep) == 0:
-            continue
-        idx = nms(boxes[keep], scores[keep, c], 0.5)
-        for i in keep[idx]:
-            b = boxes[i] * [W, H, W, H]
-            out.append((CLASSES[c + 1], float(scores[i, c]),
-                        [float(np.clip(b[0], 0, W)), float(np.clip(b[1], 0, H)),
-                         float(np.clip(b[2], 0, W)), float(np.clip(b[3], 0, H))]))
-    return out
+def detect(session, bgr: np.ndarray, min_score: float):
+    """The fine-tuned network's detections, decoded as the shipped SSD's (``decode_ssd``)."""
+    raw = session.run(None, {session.get_inputs()[0].name: ssd_input(bgr)})
+    dets = decode_ssd(raw, bgr.shape[:2], labels=(BACKGROUND,) + CLASSES[1:],
+                      detector="catalog-ssd", min_score=min_score)
+    return [(d.label, d.score, list(d.box)) for d in dets]
 
 
 def evaluate(root: Path, out: Path, min_score: float, sheet: bool) -> dict:
     import onnxruntime as ort
     _, held, _ = rooms_and_products(root)
-    types = {json.loads(l)["product_id"]: json.loads(l).get("type", "")
-             for l in (root / "products.jsonl").read_text().splitlines()}
-    anchors = ssd_anchors()
+    types = product_types(root)
     s = ort.InferenceSession(str(out / "detector.onnx"), providers=["CPUExecutionProvider"])
     per_class: dict[str, list[int]] = {c: [0, 0] for c in CLASSES[1:]}
     rooms_with = {c: 0 for c in CLASSES[1:]}
@@ -368,7 +345,7 @@ def evaluate(root: Path, out: Path, min_score: float, sheet: bool) -> dict:
         bgr = cv2.imread(str(root / r["image"]))
         listed = {PRODUCT_CLASS.get(ikea.category_of(n) or "") for n in
                   [types.get(p, "") for p in r.get("product_ids", [])] + r.get("item_names", [])}
-        dets = detect(s, bgr, min_score, anchors)
+        dets = detect(s, bgr, min_score)
         for c, sc, b in dets:
             per_class[c][0] += 1
             per_class[c][1] += c in listed

@@ -97,12 +97,15 @@ def gap_crops(image: np.ndarray, gap: np.ndarray, crop_size: int = 256, max_fram
     fits = bool(max_frame_px) and frame <= max_frame_px
     blank = image.copy()
     blank[hole > 0] = 255
-    whole = [(0, 0, W, H)], blank[None], np.where(hole > 0, 255, 0).astype(np.uint8)[None]
+
+    def whole():
+        return [(0, 0, W, H)], blank[None], np.where(hole > 0, 255, 0).astype(np.uint8)[None]
+
     if fits and len(boxes) * crop_size ** 2 > frame:
-        return whole
+        return whole()
     crops, holes = gap_mod.extract_crops(blank, hole, boxes)
     if fits and (holes > 0).mean(axis=(1, 2)).max() > MAX_CROP_HOLE_SHARE:
-        return whole
+        return whole()
     return boxes, crops, holes
 
 
