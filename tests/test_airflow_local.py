@@ -47,7 +47,12 @@ def test_a_backfill_create_refused_by_a_stale_read_is_run_again_once_the_empty_o
     assert len(calls) == 3
 
 
-def test_another_running_backfill_without_a_stale_read_is_raised_at_once(no_sleep):
+def test_a_backfill_not_yet_closed_is_waited_for_then_raised(monkeypatch):
+    # The scheduler closes a finished backfill only in its periodic check: the next create is
+    # refused until then. Refused past settle_s: raised, naming the refusal.
+    clock = [0.0]
+    monkeypatch.setattr(airflow_local.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(airflow_local.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
     calls = []
 
     def airflow(cmd):
@@ -55,7 +60,34 @@ def test_another_running_backfill_without_a_stale_read_is_raised_at_once(no_slee
         return subprocess.CompletedProcess(cmd, 1, "", "AlreadyRunningBackfill: Another "
                                            "backfill is running for dag nightly.")
 
-    with pytest.raises(RuntimeError, match="Another backfill is running"):
+    with pytest.raises(TimeoutError, match="Another backfill is running"):
+        create_backfill(["airflow", "backfill"], airflow, settle_s=60, retry_s=10)
+    assert len(calls) == 8  # at 0, 10, ..., 60 s refused, and at 70 s past the limit
+
+
+def test_a_backfill_closed_by_the_scheduler_lets_the_next_create_through(no_sleep):
+    answers = [(1, "AlreadyRunningBackfill: Another backfill is running for dag nightly."),
+               (1, "AlreadyRunningBackfill: Another backfill is running for dag nightly."),
+               (0, "")]
+    calls = []
+
+    def airflow(cmd):
+        calls.append(cmd)
+        code, err = answers[len(calls) - 1]
+        return subprocess.CompletedProcess(cmd, code, "", err)
+
+    create_backfill(["airflow", "backfill"], airflow)
+    assert len(calls) == 3
+
+
+def test_any_other_create_failure_is_raised_at_once(no_sleep):
+    calls = []
+
+    def airflow(cmd):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "DagNotFound: nightly")
+
+    with pytest.raises(RuntimeError, match="DagNotFound"):
         create_backfill(["airflow", "backfill"], airflow)
     assert len(calls) == 1
 

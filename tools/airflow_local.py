@@ -282,15 +282,19 @@ def create_backfill(cmd: list[str], run: Callable[[list[str]], subprocess.Comple
                     *, attempts: int = 4, settle_s: float = 180, retry_s: float = 10) -> None:
     """Runs ``cmd`` (`airflow backfill create ...`) until it succeeds.
 
-    On SQLite, `backfill create` can fail at once with "database is locked" even under a long
-    busy timeout: it reads the dates' runs inside a savepoint, and when the scheduler commits
-    before it writes, SQLite refuses to upgrade that stale read (the busy handler is not
+    The scheduler closes a backfill only in its periodic check (every 30 s), not when its last
+    run finishes: until then the next create for the DAG is refused ("Another backfill is
+    running"), even right after :func:`backfill` saw every run of the previous one finish. Such
+    refusals are waited out, up to ``settle_s`` from the first.
+
+    On SQLite, `backfill create` can also fail at once with "database is locked" even under a
+    long busy timeout: it reads the dates' runs inside a savepoint, and when the scheduler
+    commits before it writes, SQLite refuses to upgrade that stale read (the busy handler is not
     consulted). By then it has committed its backfill row but no run, so the same command is
-    refused ("Another backfill is running") until the scheduler marks that empty backfill
-    complete, within 30 s (its check's interval); then it is safe to run again. Up to
-    ``attempts`` locked failures, each followed by up to ``settle_s`` of refusals."""
+    refused as above until the scheduler closes that empty backfill; then it is safe to run
+    again. Up to ``attempts`` locked failures, each followed by up to ``settle_s`` of refusals."""
     locked = 0
-    settled_by = 0.0
+    settled_by = None
     while True:
         out = run(cmd)
         if out.returncode == 0:
@@ -302,10 +306,15 @@ def create_backfill(cmd: list[str], run: Callable[[list[str]], subprocess.Comple
             print(f"airflow backfill create: SQLite refused a stale read (attempt {locked} of "
                   f"{attempts}); waiting for the scheduler to close the empty backfill, then "
                   "again", file=sys.stderr, flush=True)
-        elif not (locked and ANOTHER_BACKFILL in text):
+        elif ANOTHER_BACKFILL not in text:
             raise RuntimeError(f"airflow backfill create failed\n{text[-3000:]}")
+        elif settled_by is None:
+            settled_by = time.monotonic() + settle_s
+            print("airflow backfill create: the DAG's previous backfill is not closed yet; "
+                  f"waiting up to {settle_s:.0f}s for the scheduler to close it",
+                  file=sys.stderr, flush=True)
         elif time.monotonic() > settled_by:
-            raise TimeoutError(f"the scheduler did not close the empty backfill in "
+            raise TimeoutError(f"the scheduler did not close the DAG's previous backfill in "
                                f"{settle_s:.0f}s: {text[-1000:]}")
         time.sleep(retry_s)
 
