@@ -63,13 +63,12 @@ from adstage.config import Settings
 from adstage.evalsplit import is_holdout
 from adstage.evaluation.evaluate import CONTROL, FeatureSet, compare, control_sets
 from adstage.evaluation.seam import two_sample
-from adstage.staging import quality
+from adstage.staging import donor_fit, quality
 from adstage.staging.composite import InpaintFn, hard_paste, stage_copy_paste
 from adstage.staging.copy_paste import CopyPasteParams
-from adstage.staging.gap import gap_mask, gap_share
 from adstage.staging.harmonize import HarmonizeParams
 from adstage.staging.outputs import alpha_png
-from adstage.staging.placement import Placed, mask_box, place_product
+from adstage.staging.placement import Placed, mask_box
 from adstage.staging.shadow import ShadowParams
 from adstage.staging.vanilla import canvas_input, output_region
 
@@ -567,20 +566,13 @@ def format_outline_table(rows: Sequence[dict]) -> str:
 def accept_donor(room_hw: tuple[int, int], slot_mask: np.ndarray, product: np.ndarray,
                  alpha: np.ndarray, params: CopyPasteParams, product_box=None,
                  backdrop_bgr=None) -> tuple[Placed | None, str]:
-    """The copy-paste job's donor checks (``CopyPasteWorker._render``): the placement and an
-    empty reason when the donor is acceptable, else None and why not."""
-    placed = place_product(room_hw, slot_mask, product, alpha, product_box=product_box,
-                           backdrop_bgr=backdrop_bgr)
-    share = gap_share(gap_mask(slot_mask, placed.alpha, params.dilate_px), slot_mask)
-    if placed.fit_iou < params.min_fit_iou:
-        return None, f"poor fit, IoU {placed.fit_iou:.2f} < {params.min_fit_iou}"
-    if share > params.max_gap_share:
-        return None, f"gap too large, {share:.2f} of the slot > {params.max_gap_share}"
-    ratio = float((placed.mask > 0).sum()) / max(float((slot_mask > 0).sum()), 1.0)
-    if not 1.0 / params.max_size_ratio <= ratio <= params.max_size_ratio:
-        return None, (f"size mismatch, the product would cover {ratio:.2f}x the slot's area "
-                      f"(limit {params.max_size_ratio:g}x either way)")
-    return placed, ""
+    """The copy-paste job's donor checks (``donor_fit.check``): the placement and an empty
+    reason when the donor is acceptable, else None and why not."""
+    if slot_mask.shape != tuple(room_hw):
+        raise ValueError(f"slot mask {slot_mask.shape} does not match the room {room_hw}")
+    fit = donor_fit.check(slot_mask, None, product, alpha, params, product_box=product_box,
+                          backdrop_bgr=backdrop_bgr)
+    return (None, fit.refusal) if fit.refusal else (fit.placed, "")
 
 
 @dataclass

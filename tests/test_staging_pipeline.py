@@ -81,31 +81,38 @@ def test_every_unstaged_product_has_an_image_or_a_reason(run):
     assert all(cp_rejects.loc[p, "reason"] == "not_paired" for p in unpaired)
 
 
-def test_no_donor_slot_holds_more_than_its_quota(run):
-    from adstage.staging.donor_quota import assign, capacity
+def test_no_donor_slot_holds_more_than_its_quota(spark, run):
+    from adstage.staging.donor_quota import capacity
 
     settings, _ = run
-    pairs = read_table(settings, "donor_pairs", ds=DS)
+    quota, unfit = copy_paste.quota_pairs(spark, settings, DS,
+                                          copy_paste.CopyPasteParams.from_settings(settings))
+    q, unfit_ids = quota.toPandas(), set(unfit.toPandas().product_id)
+    quota.unpersist(), unfit.unpersist()
+    n_paired = read_table(settings, "donor_pairs", ds=DS).product_id.nunique()
     staged = read_table(settings, "staged_images", ds=DS)
     cp = staged[staged.method == "copy_paste"]
-    n_paired = pairs.product_id.nunique()
-    for cat, group in pairs.groupby("donor_category"):
+    for cat, group in q.groupby("donor_category"):
         cap = capacity(settings.staging_max_slot_share, n_paired, group.product_id.nunique(),
                        group.slot_id.nunique())
-        used = cp[cp.slot_id.isin(set(group.slot_id))].slot_id.value_counts()
-        # Assigned donors and reserved fallbacks together respect the cap (donor_quota); the
-        # looser bound below is the one the quota kept before fallbacks reserved their place.
-        assert used.max() <= cap + int((cp.attempts > 1).sum()), cat
+        # Assigned donors and fallbacks each hold a place: no slot is listed, so none used,
+        # more than its capacity.
+        assert group.slot_id.value_counts().max() <= cap, cat
+        assert cp[cp.slot_id.isin(set(group.slot_id))].slot_id.value_counts().max() <= cap, cat
     # A product staged on its first try got the donor the quota assigned it (tried first).
-    assigned = {}
-    for _, group in pairs.groupby("donor_category"):
-        a = assign(group, settings.staging_max_slot_share, n_paired)
-        assigned.update(zip(a.loc[a.order == 1, "product_id"], a.loc[a.order == 1, "slot_id"]))
+    first = q[q.order == 1]
+    assigned = dict(zip(first.product_id, first.slot_id))
     first_try = cp[cp.attempts == 1]
     assert len(first_try) > 0
     assert all(assigned[p] == s for p, s in zip(first_try.product_id, first_try.slot_id))
     refused = read_table(settings, "staging_rejects", ds=DS)
     assert set(refused[refused.reason == "no_free_slot"].product_id).isdisjoint(cp.product_id)
+    # A product none of whose donors fits is never offered to the quota: it is refused with
+    # each donor's reason.
+    unfit_rows = refused[refused.product_id.isin(unfit_ids) & (refused.method == "copy_paste")]
+    assert len(unfit_rows) == len(unfit_ids) and unfit_ids.isdisjoint(q.product_id)
+    assert (unfit_rows.reason == "no_acceptable_donor").all()
+    assert unfit_rows.detail.str.match(r"#\d+ \S+: ").all()
 
 
 def test_rows_name_what_filled_their_gaps(run):

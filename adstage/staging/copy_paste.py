@@ -3,12 +3,11 @@ slot (``staged_images``), or why it has none (``staging_rejects``).
 
 Per product, donors are tried in pairing rank order, the slot quota's assigned donor first
 (``donor_quota``: no slot stages more than ``staging_max_slot_share`` of the night's paired
-products; a product whose every donor is full gets ``no_free_slot``). A donor is refused, and
-the next one tried, when its photo or slot mask cannot be read, the product would fill the slot poorly
-(``fit_iou < staging_min_fit_iou``) or the generated gap would be too large
-(``gap_share > staging_max_gap_share``), or the product would cover more than
-``staging_max_size_ratio`` times the slot's area or less than its inverse (a stool is not
-blown up to a bed's size) — checked before any inpainting is paid for. On the
+products; a product whose every donor is full gets ``no_free_slot``). Only donors the product
+fits are offered to the quota (``donor_fit``: fit IoU, gap share and size ratio, judged on
+the masks before any inpainting is paid for); a product that fits none gets
+``no_acceptable_donor`` with each donor's refusal. A donor is still refused, and the next one
+tried, when its photo or slot mask cannot be read or its checks fail as it is staged. On the
 accepted donor every configured paste method is rendered: ``copy_paste`` (the gap filled on
 fixed-size crops, optional contact shadow and harmonisation: the paper's method) and
 ``hard_paste`` (no inpainting, no blending: the floor of the seam measure). What fills the gap
@@ -40,14 +39,12 @@ import numpy as np
 from adstage import delta, incremental, tables
 from adstage.config import Settings
 from adstage.reasons import Reason
-from adstage.staging import codes, donor_quota, gap_fill
+from adstage.staging import codes, donor_fit, donor_quota, gap_fill
 from adstage.staging.codes import StagingReason
 from adstage.staging.composite import (PendingCopyPaste, finish_copy_paste, hard_paste,
                                        prepare_copy_paste)
-from adstage.staging.gap import gap_mask, gap_share
 from adstage.staging.harmonize import HarmonizeParams
 from adstage.staging.outputs import record_columns, store_outputs
-from adstage.staging.placement import place_product
 from adstage.staging.shadow import ShadowParams
 
 if TYPE_CHECKING:
@@ -254,26 +251,12 @@ class CopyPasteWorker:
             refusals.append(f"#{donor['rank']} {donor['slot_id']}: slot mask size {slot.shape} "
                             f"or front mask size != photo {room.shape[:2]}")
             return []
-        placed = place_product(room.shape[:2], slot, product, alpha, product_box=box,
-                               backdrop_bgr=backdrop, front=front)
-        share = gap_share(gap_mask(slot, placed.alpha, p.dilate_px), slot)
-        if placed.fit_iou < p.min_fit_iou:
-            refusals.append(f"#{donor['rank']} {donor['slot_id']}: poor fit, IoU "
-                            f"{placed.fit_iou:.2f} < {p.min_fit_iou}")
+        fit = donor_fit.check(slot, front, product, alpha, p, product_box=box,
+                              backdrop_bgr=backdrop)
+        if fit.refusal:
+            refusals.append(f"#{donor['rank']} {donor['slot_id']}: {fit.refusal}")
             return []
-        limit = p.max_gap_share if front is None else min(p.max_gap_share,
-                                                          p.max_gap_share_behind)
-        if share > limit:
-            refusals.append(f"#{donor['rank']} {donor['slot_id']}: gap too large, "
-                            f"{share:.2f} of the slot > {limit}"
-                            + ("" if front is None else " (behind a piece in front)"))
-            return []
-        size_ratio = float((placed.mask > 0).sum()) / max(float((slot > 0).sum()), 1.0)
-        if not 1.0 / p.max_size_ratio <= size_ratio <= p.max_size_ratio:
-            refusals.append(f"#{donor['rank']} {donor['slot_id']}: size mismatch, the product "
-                            f"would cover {size_ratio:.2f}x the slot's area (limit "
-                            f"{p.max_size_ratio:g}x either way)")
-            return []
+        placed, size_ratio = fit.placed, fit.size_ratio
         rows: dict[str, dict] = {}
         job = None
         for method in p.methods:
@@ -345,18 +328,30 @@ def work(spark: "SparkSession", settings: Settings, ds: str, quota: "DataFrame")
             .agg(F.sort_array(F.collect_list(donor)).alias("donors")))
 
 
-def quota_pairs(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
-    """The date's pairs, ordered under the slot quota (``donor_quota``; ``order`` 1 = the
-    assigned donor). A product refused by the quota keeps one row with a null ``slot_id``."""
+def quota_pairs(spark: "SparkSession", settings: Settings, ds: str,
+                params: CopyPasteParams) -> tuple["DataFrame", "DataFrame"]:
+    """The date's pairs that pass the fit checks (``donor_fit``), ordered under the slot quota
+    (``donor_quota``; ``order`` 1 = the assigned donor; a product refused by the quota keeps
+    one row with a null ``slot_id``), and the products none of whose donors fits
+    (``donor_fit.unfit_products``). Persisted: the caller unpersists both."""
     from pyspark.sql import functions as F
 
     pairs = delta.read_date(spark, settings, "donor_pairs", ds).drop("ds")
+    checked = donor_fit.fitting_pairs(spark, settings, ds, pairs, params).persist()
+    fitting = checked.filter(F.col(donor_fit.REFUSAL) == "").drop(donor_fit.REFUSAL)
     # Like for like: a product's candidates are all of one slot category, so categories never
     # compete for a slot; the shape-only fallback mixes them, so it is assigned as one group.
     group = "donor_category" if settings.pairing_like_only else "_all"
     if group == "_all":
-        pairs = pairs.withColumn("_all", F.lit("all"))
-    return donor_quota.apply(pairs, settings.staging_max_slot_share, group).drop("_all")
+        fitting = fitting.withColumn("_all", F.lit("all"))
+    n_paired = pairs.select("product_id").distinct().count()
+    quota = donor_quota.apply(fitting, settings.staging_max_slot_share, group,
+                              n_paired).drop("_all").persist()
+    unfit = donor_fit.unfit_products(checked).persist()
+    for frame in (quota, unfit):  # computed while ``checked`` is cached: one fit pass
+        frame.count()
+    checked.unpersist()
+    return quota, unfit
 
 
 def fingerprinted_work(spark: "SparkSession", settings: Settings, ds: str,
@@ -424,23 +419,26 @@ def crop_batch_for(settings: Settings, cuda: bool) -> int:
 
 
 def unpaired(spark: "SparkSession", settings: Settings, ds: str, methods: tuple[str, ...],
-             quota: "DataFrame") -> "DataFrame":
-    """The date's pairing rejects and the products the slot quota left without a donor, as
-    staging rejects of every paste method."""
+             quota: "DataFrame", unfit: "DataFrame") -> "DataFrame":
+    """The date's pairing rejects, the products none of whose donors fits and those the slot
+    quota left without a donor, as staging rejects of every paste method."""
     from pyspark.sql import functions as F
 
     rej = delta.read_date(spark, settings, "pairing_rejects", ds).select(
         "product_id", "image_id", F.lit(StagingReason.NOT_PAIRED.value).alias("reason"),
-        F.concat_ws(": ", "reason", "detail").alias("detail"))
+        F.concat_ws(": ", "reason", "detail").alias("detail"), F.lit(0).alias("attempts"))
+    unfit = unfit.select("product_id", "image_id",
+                         F.lit(StagingReason.NO_ACCEPTABLE_DONOR.value).alias("reason"),
+                         "detail", "attempts")
     full = quota.filter(F.col("slot_id").isNull()).select(
         "product_id", "image_id", F.lit(StagingReason.NO_FREE_SLOT.value).alias("reason"),
-        F.lit("every like donor slot it was paired with already holds its quota of the "
+        F.lit("every like donor slot it fits already holds its quota of the "
               f"night's products (staging_max_slot_share={settings.staging_max_slot_share:g})"
-              ).alias("detail"))
-    return (rej.unionByName(full)
+              ).alias("detail"), F.lit(0).alias("attempts"))
+    return (rej.unionByName(unfit).unionByName(full)
             .withColumn("method", F.explode(F.array(*[F.lit(m) for m in methods])))
             .select("product_id", "method", "image_id", "reason", "detail",
-                    F.lit(0).alias("attempts")))
+                    F.col("attempts").cast("int").alias("attempts")))
 
 
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
@@ -457,7 +455,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     only = {"method": list(params.methods)}
     fill = gap_fill.resolve(settings)  # once: the salt and the workers use the same models
-    quota = quota_pairs(spark, settings, ds).persist()
+    quota, unfit = quota_pairs(spark, settings, ds, params)
     plan = incremental.plan(spark, settings, "stage_copy_paste", ds,
                             fingerprinted_work(spark, settings, ds, params, quota, fill),
                             "product_id", ("staged_images", "staging_rejects"), only)
@@ -468,7 +466,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     try:
         staged, rejects = plan.write(
             settings, out, "staged_images", "staging_rejects", only,
-            extra_rejects=unpaired(spark, settings, ds, params.methods, quota).withColumn(
+            extra_rejects=unpaired(spark, settings, ds, params.methods, quota, unfit).withColumn(
                 "ds", F.lit(ds).cast("date")))
         per_method = {r["method"]: r for r in staged.groupBy("method").agg(
             F.count("*").alias("n"), F.max("preservation_max").alias("pmax"),
@@ -480,6 +478,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     finally:
         out.unpersist()
         quota.unpersist()
+        unfit.unpersist()
     first = per_method.get(params.methods[0])
     metrics: dict[str, float] = {"staged": first["n"] if first else 0,
                                  "rejected": sum(reasons.values()), **plan.metrics()}

@@ -97,14 +97,17 @@ def assign(pairs: pd.DataFrame, share: float, n_products: int) -> pd.DataFrame:
     return out
 
 
-def apply(pairs: "DataFrame", share: float, group_col: str) -> "DataFrame":
+def apply(pairs: "DataFrame", share: float, group_col: str,
+          n_products: int | None = None) -> "DataFrame":
     """``assign`` on a Spark frame of pairs, once per ``group_col`` value (a slot category:
     slots of different categories never compete). Adds ``order``; quota-refused products
-    keep one row with a null ``slot_id``."""
+    keep one row with a null ``slot_id``. ``n_products``: the date's paired products (the
+    share's base), by default those of ``pairs``."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import IntegerType, StructField, StructType
 
-    n_products = pairs.select("product_id").distinct().count()
+    if n_products is None:
+        n_products = pairs.select("product_id").distinct().count()
     # Nullable throughout: a quota-refused product's row has no slot.
     schema = StructType([StructField(f.name, f.dataType, True) for f in pairs.schema.fields]
                         + [StructField(ORDER, IntegerType(), True)])
