@@ -71,3 +71,18 @@ def test_a_product_is_judged_against_each_donor_and_a_broken_donor_is_refused(tm
     broken = {**rec, "product_mask_uri": store.uri_for("1" * 64)}
     assert dict(donor_fit.judge_product(store, broken, CopyPasteParams(), cache)) == {
         "good": "", "post": "", "gone": ""}
+
+
+def test_judging_without_colour_gives_the_same_masks_and_verdict():
+    room, slot, prod, alpha = scene()
+    front = np.zeros_like(slot)
+    front[100:150, 60:90] = 255
+    for fr in (None, front):
+        full = donor_fit.check(slot, fr, prod, alpha, CopyPasteParams(),
+                               backdrop_bgr=[255, 255, 255])
+        lean = donor_fit.check(slot, fr, prod, alpha, CopyPasteParams(),
+                               backdrop_bgr=[255, 255, 255], colour=False)
+        assert lean.placed.image is None and full.placed.image is not None
+        assert np.array_equal(lean.placed.alpha, full.placed.alpha)
+        assert np.array_equal(lean.placed.mask, full.placed.mask)
+        assert (lean.refusal, lean.size_ratio) == (full.refusal, full.size_ratio)

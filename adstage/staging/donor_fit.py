@@ -52,13 +52,15 @@ class Fit:
 
 
 def check(slot: np.ndarray, front: np.ndarray | None, product: np.ndarray, alpha: np.ndarray,
-          params: "CopyPasteParams", *, product_box=None, backdrop_bgr=None) -> Fit:
+          params: "CopyPasteParams", *, product_box=None, backdrop_bgr=None,
+          colour: bool = True) -> Fit:
     """The product placed into ``slot`` (uint8 H x W, the room's size) and judged.
 
     :param front: uint8 H x W, pieces standing in front of the slot, or None.
+    :param colour: False to judge only (``placed.image`` is None; same verdict, half the cost).
     :raises ValueError: empty product or slot, mismatched sizes (``place_product``)."""
     placed = place_product(slot.shape, slot, product, alpha, product_box=product_box,
-                           backdrop_bgr=backdrop_bgr, front=front)
+                           backdrop_bgr=backdrop_bgr, front=front, colour=colour)
     size_ratio = float((placed.mask > 0).sum()) / max(float((slot > 0).sum()), 1.0)
     if placed.fit_iou < params.min_fit_iou:
         return Fit(placed, size_ratio, f"poor fit, IoU {placed.fit_iou:.2f} < {params.min_fit_iou}")
@@ -93,7 +95,6 @@ def judge_product(store, rec: dict, params: "CopyPasteParams",
             yield d["slot_id"], ""
         return
     box = [int(v) for v in rec["product_box"]] if rec.get("product_box") is not None else None
-    backdrop = list(rec["background_bgr"]) if rec.get("background_bgr") is not None else None
     for d in rec["donors"]:
         try:
             if d["slot_id"] in slots:
@@ -107,7 +108,7 @@ def judge_product(store, rec: dict, params: "CopyPasteParams",
                     slots.popitem(last=False)
             slot, front = slots[d["slot_id"]]
             refusal = check(slot, front, product, alpha, params, product_box=box,
-                            backdrop_bgr=backdrop).refusal
+                            colour=False).refusal
         except Exception as exc:
             refusal = f"unusable ({_error(exc)})"
         yield d["slot_id"], refusal
