@@ -28,21 +28,30 @@ def no_sleep(monkeypatch):
     monkeypatch.setattr(airflow_local.time, "sleep", lambda s: None)
 
 
-def test_a_backfill_create_refused_by_a_stale_read_is_run_again_once_the_empty_one_closes(
-        no_sleep):
-    # What the CLI does on SQLite's stale-read refusal: fails, leaving an empty backfill that
-    # refuses the next create until the scheduler closes it; then the create goes through.
-    answers = [(1, "sqlite3.OperationalError: (sqlite3.OperationalError) database is locked"),
-               (1, "airflow.models.backfill.AlreadyRunningBackfill: Another backfill is "
-                   "running for dag nightly. There can be only one running backfill per dag."),
-               (0, "")]
+ANOTHER = ("airflow.models.backfill.AlreadyRunningBackfill: Another backfill is running for dag "
+           "nightly. There can be only one running backfill per dag.")
+
+
+def scripted(*answers):
+    """An `airflow` stand-in answering ``(returncode, stderr)`` in turn (the last one for
+    ever), and the list of its calls."""
     calls = []
 
     def airflow(cmd):
         calls.append(cmd)
-        code, err = answers[len(calls) - 1]
+        code, err = answers[min(len(calls), len(answers)) - 1]
         return subprocess.CompletedProcess(cmd, code, "", err)
 
+    return airflow, calls
+
+
+def test_a_backfill_create_refused_by_a_stale_read_is_run_again_once_the_empty_one_closes(
+        no_sleep):
+    # What the CLI does on SQLite's stale-read refusal: fails, leaving an empty backfill that
+    # refuses the next create until the scheduler closes it; then the create goes through.
+    airflow, calls = scripted(
+        (1, "sqlite3.OperationalError: (sqlite3.OperationalError) database is locked"),
+        (1, ANOTHER), (0, ""))
     create_backfill(["airflow", "backfill"], airflow)
     assert len(calls) == 3
 
@@ -53,52 +62,27 @@ def test_a_backfill_not_yet_closed_is_waited_for_then_raised(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(airflow_local.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(airflow_local.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
-    calls = []
-
-    def airflow(cmd):
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1, "", "AlreadyRunningBackfill: Another "
-                                           "backfill is running for dag nightly.")
-
+    airflow, calls = scripted((1, ANOTHER))
     with pytest.raises(TimeoutError, match="Another backfill is running"):
         create_backfill(["airflow", "backfill"], airflow, settle_s=60, retry_s=10)
     assert len(calls) == 8  # at 0, 10, ..., 60 s refused, and at 70 s past the limit
 
 
 def test_a_backfill_closed_by_the_scheduler_lets_the_next_create_through(no_sleep):
-    answers = [(1, "AlreadyRunningBackfill: Another backfill is running for dag nightly."),
-               (1, "AlreadyRunningBackfill: Another backfill is running for dag nightly."),
-               (0, "")]
-    calls = []
-
-    def airflow(cmd):
-        calls.append(cmd)
-        code, err = answers[len(calls) - 1]
-        return subprocess.CompletedProcess(cmd, code, "", err)
-
+    airflow, calls = scripted((1, ANOTHER), (1, ANOTHER), (0, ""))
     create_backfill(["airflow", "backfill"], airflow)
     assert len(calls) == 3
 
 
 def test_any_other_create_failure_is_raised_at_once(no_sleep):
-    calls = []
-
-    def airflow(cmd):
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1, "", "DagNotFound: nightly")
-
+    airflow, calls = scripted((1, "DagNotFound: nightly"))
     with pytest.raises(RuntimeError, match="DagNotFound"):
         create_backfill(["airflow", "backfill"], airflow)
     assert len(calls) == 1
 
 
 def test_stale_reads_are_retried_a_bounded_number_of_times(no_sleep):
-    calls = []
-
-    def airflow(cmd):
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1, "", "database is locked")
-
+    airflow, calls = scripted((1, "database is locked"))
     with pytest.raises(RuntimeError, match="database is locked"):
         create_backfill(["airflow", "backfill"], airflow, attempts=3)
     assert len(calls) == 3
