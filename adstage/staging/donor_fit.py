@@ -15,8 +15,6 @@ had tried one donor only: the slots they fitted were full of other products' unu
 """
 from __future__ import annotations
 
-import logging
-import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
@@ -25,6 +23,7 @@ import numpy as np
 
 from adstage import delta
 from adstage.config import Settings
+from adstage.errors import one_line
 from adstage.staging.gap import gap_mask, gap_share
 from adstage.staging.placement import Placed, place_product
 
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from adstage.staging.copy_paste import CopyPasteParams
-
-log = logging.getLogger(__name__)
 
 # The column ``fitting_pairs`` adds: "" when the donor is acceptable, else why not.
 REFUSAL = "fit_refusal"
@@ -77,10 +74,6 @@ def check(slot: np.ndarray, front: np.ndarray | None, product: np.ndarray, alpha
     return Fit(placed, size_ratio, "")
 
 
-def _error(exc: BaseException) -> str:
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()[:300]
-
-
 def judge_product(store, rec: dict, params: "CopyPasteParams",
                   slots: "OrderedDict[str, tuple]") -> Iterator[tuple[str, str]]:
     """``(slot_id, refusal)`` for each of ``rec``'s donors. A product whose cutout cannot be
@@ -110,7 +103,7 @@ def judge_product(store, rec: dict, params: "CopyPasteParams",
             refusal = check(slot, front, product, alpha, params, product_box=box,
                             colour=False).refusal
         except Exception as exc:
-            refusal = f"unusable ({_error(exc)})"
+            refusal = f"unusable ({one_line(exc, 300)})"
         yield d["slot_id"], refusal
 
 

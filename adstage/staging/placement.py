@@ -92,13 +92,14 @@ class Placement:
 class Placed:
     """The product in room coordinates.
 
-    ``image``: BGR uint8 ``H x W x 3`` (product colours where ``alpha > 0``, 0 elsewhere);
+    ``image``: BGR uint8 ``H x W x 3`` (product colours where ``alpha > 0``, 0 elsewhere), None
+    when placed without colour;
     ``alpha``: float32 ``H x W`` in [0, 1]; ``mask``: uint8 0/255, 255 where ``alpha >= 0.5``;
     ``fit_iou``: IoU of ``mask`` with the slot mask; ``coverage``: share of the slot it covers.
     """
 
     placement: Placement
-    image: np.ndarray
+    image: np.ndarray | None
     alpha: np.ndarray
     mask: np.ndarray
     fit_iou: float
