@@ -86,3 +86,15 @@ def test_judging_without_colour_gives_the_same_masks_and_verdict():
         assert np.array_equal(lean.placed.alpha, full.placed.alpha)
         assert np.array_equal(lean.placed.mask, full.placed.mask)
         assert (lean.refusal, lean.size_ratio) == (full.refusal, full.size_ratio)
+
+
+def test_the_fit_bench_times_both_ways_and_compares_verdicts():
+    from test_bench import load
+
+    room, slot, prod, alpha = scene()
+    pairs = [{"slot": slot, "front": None, "product": prod, "alpha": a, "box": None}
+             for a in (alpha, np.zeros_like(alpha) + (np.arange(80) == 40) * 255)]
+    pairs[1]["alpha"] = pairs[1]["alpha"].astype(np.uint8)
+    res = load("donor_fit").time_checks(pairs, CopyPasteParams(), repeats=1)
+    assert res["pairs"] == 2 and res["refused"] == 1 and res["verdicts_differ"] == 0
+    assert res["ms_per_pair_with_colour"] > 0 and res["ms_per_pair_masks_only"] > 0
