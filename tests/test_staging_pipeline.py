@@ -113,6 +113,17 @@ def test_no_donor_slot_holds_more_than_its_quota(spark, run):
     assert len(unfit_rows) == len(unfit_ids) and unfit_ids.isdisjoint(q.product_id)
     assert (unfit_rows.reason == "no_acceptable_donor").all()
     assert unfit_rows.detail.str.match(r"#\d+ \S+: ").all()
+    # Nothing fits a 0.99 IoU: every paired product comes back unfit, each donor named once.
+    quota, unfit = copy_paste.quota_pairs(spark, settings, DS,
+                                          copy_paste.CopyPasteParams(min_fit_iou=0.99))
+    strict, none_fit = quota.toPandas(), unfit.toPandas().set_index("product_id")
+    quota.unpersist(), unfit.unpersist()
+    pairs = read_table(settings, "donor_pairs", ds=DS)
+    assert strict.empty and set(none_fit.index) == set(pairs.product_id)
+    for pid, group in pairs.groupby("product_id"):
+        detail = none_fit.loc[pid, "detail"]
+        assert none_fit.loc[pid, "attempts"] == len(group) == detail.count("poor fit")
+        assert [int(r) for r in re.findall(r"#(\d+) ", detail)] == sorted(group["rank"])
 
 
 def test_rows_name_what_filled_their_gaps(run):
