@@ -54,7 +54,6 @@ def test_a_product_is_judged_against_each_donor_and_a_broken_donor_is_refused(tm
     sliver[60:130, 100:104] = 255  # a post: the product would cover many times its area
     rec = {"product_id": "p1", "product_image_uri": store.put_image(prod),
            "product_mask_uri": store.put_image(alpha), "product_box": None,
-           "background_bgr": [255, 255, 255],
            "donors": [{"slot_id": "good", "slot_mask_uri": store.put_image(slot),
                        "front_mask_uri": None},
                       {"slot_id": "post", "slot_mask_uri": store.put_image(sliver),

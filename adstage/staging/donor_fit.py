@@ -118,15 +118,13 @@ def fitting_pairs(spark: "SparkSession", settings: Settings, ds: str, pairs: "Da
 
     cut = delta.read_as_of(spark, settings, "product_cutouts", ds, "image_id").select(
         "image_id", F.col("image_uri").alias("product_image_uri"),
-        F.col("mask_uri").alias("product_mask_uri"), F.col("box").alias("product_box"),
-        "background_bgr")
+        F.col("mask_uri").alias("product_mask_uri"), F.col("box").alias("product_box"))
     slots = delta.read_as_of(spark, settings, "donor_slots", ds, "image_id").select(
         "slot_id", F.col("mask_uri").alias("slot_mask_uri"), "front_mask_uri")
     donor = F.struct("slot_id", "slot_mask_uri", "front_mask_uri")
     recs = (pairs.select("product_id", "image_id", "slot_id").join(cut, "image_id")
             .join(slots, "slot_id")
-            .groupBy("product_id", "product_image_uri", "product_mask_uri", "product_box",
-                     "background_bgr")
+            .groupBy("product_id", "product_image_uri", "product_mask_uri", "product_box")
             .agg(F.collect_list(donor).alias("donors")))
     store_root = settings.image_store_uri
     schema = pa.schema([("product_id", pa.string()), ("slot_id", pa.string()),
@@ -141,7 +139,8 @@ def fitting_pairs(spark: "SparkSession", settings: Settings, ds: str, pairs: "Da
             yield pa.RecordBatch.from_pylist(out, schema=schema)
 
     judged = recs.mapInArrow(run, f"product_id string, slot_id string, {REFUSAL} string")
-    # A pair whose cutout or slot row is missing was never judged: staging says why.
+    # A pair without a cutout or slot row is left unjudged (""): staging's own join
+    # (``copy_paste.work``) drops it just the same.
     return (pairs.join(judged, ["product_id", "slot_id"], "left")
             .fillna({REFUSAL: ""}))
 
