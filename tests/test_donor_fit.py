@@ -66,10 +66,11 @@ def test_a_product_is_judged_against_each_donor_and_a_broken_donor_is_refused(tm
     assert judged["post"] and not judged["post"].startswith("unusable")
     assert judged["gone"].startswith("unusable (")
     assert list(cache) == ["good", "post"]          # decoded once, kept for the next product
-    # A product whose cutout cannot be read is left to staging, which refuses it as corrupt.
-    broken = {**rec, "product_mask_uri": store.uri_for("1" * 64)}
-    assert dict(donor_fit.judge_product(store, broken, CopyPasteParams(), cache)) == {
-        "good": "", "post": "", "gone": ""}
+    # A product whose cutout or box cannot be read is left to staging, which says why.
+    for broken in ({**rec, "product_mask_uri": store.uri_for("1" * 64)},
+                   {**rec, "product_box": ["a", "b"]}):
+        assert dict(donor_fit.judge_product(store, broken, CopyPasteParams(), cache)) == {
+            "good": "", "post": "", "gone": ""}
 
 
 def test_judging_without_colour_gives_the_same_masks_and_verdict():

@@ -76,18 +76,19 @@ def check(slot: np.ndarray, front: np.ndarray | None, product: np.ndarray, alpha
 
 def judge_product(store, rec: dict, params: "CopyPasteParams",
                   slots: "OrderedDict[str, tuple]") -> Iterator[tuple[str, str]]:
-    """``(slot_id, refusal)`` for each of ``rec``'s donors. A product whose cutout cannot be
-    read passes every donor: staging refuses it with that reason (``corrupt_image``).
+    """``(slot_id, refusal)`` for each of ``rec``'s donors. A product whose cutout or box
+    cannot be read passes every donor: staging refuses it with its own reason.
 
     :param slots: decoded slot and front masks by slot id, shared across products (LRU)."""
     try:
         product, alpha = store.get_image_and_mask(rec["product_image_uri"],
                                                   rec["product_mask_uri"])
+        box = ([int(v) for v in rec["product_box"]] if rec.get("product_box") is not None
+               else None)
     except Exception:
         for d in rec["donors"]:
             yield d["slot_id"], ""
         return
-    box = [int(v) for v in rec["product_box"]] if rec.get("product_box") is not None else None
     for d in rec["donors"]:
         try:
             if d["slot_id"] in slots:
