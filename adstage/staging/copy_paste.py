@@ -313,13 +313,7 @@ def work(spark: "SparkSession", settings: Settings, ds: str, quota: "DataFrame")
     from pyspark.sql import functions as F
 
     pairs = quota.filter(F.col("slot_id").isNotNull())
-    cut = delta.read_as_of(spark, settings, "product_cutouts", ds, "image_id").select(
-        "image_id", F.col("image_uri").alias("product_image_uri"),
-        F.col("mask_uri").alias("product_mask_uri"), F.col("box").alias("product_box"),
-        "background_bgr")
-    slots = delta.read_as_of(spark, settings, "donor_slots", ds, "image_id").select(
-        "slot_id", F.col("image_uri").alias("donor_image_uri"),
-        F.col("mask_uri").alias("slot_mask_uri"), "front_mask_uri")
+    cut, slots = donor_fit.pair_inputs(spark, settings, ds)
     donor = F.struct(donor_quota.ORDER, "rank", "slot_id", "donor_image_id", "donor_product_id",
                      "donor_image_uri", "slot_mask_uri", "front_mask_uri")
     return (pairs.join(cut, "image_id").join(slots, "slot_id")

@@ -108,6 +108,23 @@ def judge_product(store, rec: dict, params: "CopyPasteParams",
         yield d["slot_id"], refusal
 
 
+def pair_inputs(spark: "SparkSession", settings: Settings,
+                ds: str) -> tuple["DataFrame", "DataFrame"]:
+    """What a (product, slot) pair is staged from, as of ``ds``: the cutouts by ``image_id``
+    (``product_image_uri``, ``product_mask_uri``, ``product_box``, ``background_bgr``) and the
+    slots by ``slot_id`` (``donor_image_uri``, ``slot_mask_uri``, ``front_mask_uri``)."""
+    from pyspark.sql import functions as F
+
+    cut = delta.read_as_of(spark, settings, "product_cutouts", ds, "image_id").select(
+        "image_id", F.col("image_uri").alias("product_image_uri"),
+        F.col("mask_uri").alias("product_mask_uri"), F.col("box").alias("product_box"),
+        "background_bgr")
+    slots = delta.read_as_of(spark, settings, "donor_slots", ds, "image_id").select(
+        "slot_id", F.col("image_uri").alias("donor_image_uri"),
+        F.col("mask_uri").alias("slot_mask_uri"), "front_mask_uri")
+    return cut, slots
+
+
 def fitting_pairs(spark: "SparkSession", settings: Settings, ds: str, pairs: "DataFrame",
                   params: "CopyPasteParams") -> "DataFrame":
     """``pairs`` (the date's ``donor_pairs``) with ``fit_refusal``: each pair judged once, the
@@ -117,11 +134,7 @@ def fitting_pairs(spark: "SparkSession", settings: Settings, ds: str, pairs: "Da
 
     from adstage.imagestore import ImageStore
 
-    cut = delta.read_as_of(spark, settings, "product_cutouts", ds, "image_id").select(
-        "image_id", F.col("image_uri").alias("product_image_uri"),
-        F.col("mask_uri").alias("product_mask_uri"), F.col("box").alias("product_box"))
-    slots = delta.read_as_of(spark, settings, "donor_slots", ds, "image_id").select(
-        "slot_id", F.col("mask_uri").alias("slot_mask_uri"), "front_mask_uri")
+    cut, slots = pair_inputs(spark, settings, ds)
     donor = F.struct("slot_id", "slot_mask_uri", "front_mask_uri")
     recs = (pairs.select("product_id", "image_id", "slot_id").join(cut, "image_id")
             .join(slots, "slot_id")
