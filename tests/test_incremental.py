@@ -29,8 +29,8 @@ STAGES = {"pairing": pair_donors, "copy_paste": copy_paste, "vanilla": vanilla,
           "evaluate": evaluate, "animate": animate}
 JOBS = {"pairing": "pair_donors", "copy_paste": "stage_copy_paste", "vanilla": "stage_vanilla",
         "evaluate": "evaluate", "animate": "animate"}
-TABLES = ("donor_pairs", "pairing_rejects", "staged_images", "staging_rejects", "animations",
-          "staging_metrics")
+TABLES = ("donor_pairs", "pairing_rejects", "donor_fit", "staged_images", "staging_rejects",
+          "animations", "staging_metrics")
 
 
 def _night(spark, settings, ds: str, feed: str) -> dict[str, dict]:
@@ -73,7 +73,7 @@ def nights(spark, tmp_path_factory):
 
 def _rows(settings, table: str, ds: str) -> pd.DataFrame:
     df = read_table(settings, table, ds=ds).drop(columns=["ds"])
-    key = [c for c in ("product_id", "method", "rank") if c in df.columns]
+    key = [c for c in ("product_id", "method", "rank", "slot_id") if c in df.columns]
     return df.sort_values(key).reset_index(drop=True)
 
 
@@ -103,6 +103,9 @@ def test_unchanged_catalog_carries_every_row(nights):
         assert m["incremental.computed"] == 0, name
         assert m["incremental.carried"] > 0, name
         assert m["incremental.carried"] == metrics[D0][name]["incremental.computed"], name
+    # The fit pass before the slot quota judges nothing either: every verdict carried.
+    assert metrics[D1]["copy_paste"]["fit.computed"] == 0
+    assert metrics[D1]["copy_paste"]["fit.carried"] == metrics[D0]["copy_paste"]["fit.computed"] > 0
     for table in TABLES:
         before, after = _rows(settings, table, D0), _rows(settings, table, D1)
         assert len(before) > 0, table
@@ -117,10 +120,11 @@ def test_a_changed_photo_recomputes_only_its_product(nights):
         assert metrics[D2][name]["incremental.computed"] == 1, name
         assert metrics[D2][name]["incremental.carried"] == \
             metrics[D1][name]["incremental.carried"] - 1, name
+    assert metrics[D2]["copy_paste"]["fit.computed"] == 1
     # Statistics over the whole set: recomputed when any image of the set changed.
     assert metrics[D2]["evaluate"]["incremental.carried"] == 0
     assert metrics[D2]["evaluate"]["incremental.computed"] > 0
-    for table in ("donor_pairs", "staged_images", "animations"):
+    for table in ("donor_pairs", "donor_fit", "staged_images", "animations"):
         before, after = _rows(settings, table, D1), _rows(settings, table, D2)
         keep = [c for c in before.columns if c not in ("seam_score",)]
         others = lambda df: df[df.product_id != changed][keep].reset_index(drop=True)

@@ -85,11 +85,18 @@ def test_no_donor_slot_holds_more_than_its_quota(spark, run):
     from adstage.staging.donor_quota import capacity
 
     settings, _ = run
-    quota, unfit = copy_paste.quota_pairs(spark, settings, DS,
-                                          copy_paste.CopyPasteParams.from_settings(settings))
+    quota, unfit, fit = copy_paste.quota_pairs(
+        spark, settings, DS, copy_paste.CopyPasteParams.from_settings(settings))
     q, unfit_ids = quota.toPandas(), set(unfit.toPandas().product_id)
     quota.unpersist(), unfit.unpersist()
     n_paired = read_table(settings, "donor_pairs", ds=DS).product_id.nunique()
+    # Every pair judged once into donor_fit (the only date: nothing to carry from).
+    verdicts = read_table(settings, "donor_fit", ds=DS)
+    pairs = read_table(settings, "donor_pairs", ds=DS)
+    assert sorted(zip(verdicts.product_id, verdicts.slot_id)) == \
+        sorted(zip(pairs.product_id, pairs.slot_id))
+    assert fit == {"fit.computed": n_paired, "fit.carried": 0}
+    assert set(verdicts[verdicts.fit_refusal != ""].product_id) >= unfit_ids
     staged = read_table(settings, "staged_images", ds=DS)
     cp = staged[staged.method == "copy_paste"]
     for cat, group in q.groupby("donor_category"):
@@ -114,8 +121,8 @@ def test_no_donor_slot_holds_more_than_its_quota(spark, run):
     assert (unfit_rows.reason == "no_acceptable_donor").all()
     assert unfit_rows.detail.str.match(r"#\d+ \S+: ").all()
     # Nothing fits a 0.99 IoU: every paired product comes back unfit, each donor named once.
-    quota, unfit = copy_paste.quota_pairs(spark, settings, DS,
-                                          copy_paste.CopyPasteParams(min_fit_iou=0.99))
+    quota, unfit, _ = copy_paste.quota_pairs(spark, settings, DS,
+                                             copy_paste.CopyPasteParams(min_fit_iou=0.99))
     strict, none_fit = quota.toPandas(), unfit.toPandas().set_index("product_id")
     quota.unpersist(), unfit.unpersist()
     pairs = read_table(settings, "donor_pairs", ds=DS)

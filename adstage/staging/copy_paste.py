@@ -323,15 +323,17 @@ def work(spark: "SparkSession", settings: Settings, ds: str, quota: "DataFrame")
 
 
 def quota_pairs(spark: "SparkSession", settings: Settings, ds: str,
-                params: CopyPasteParams) -> tuple["DataFrame", "DataFrame"]:
+                params: CopyPasteParams) -> tuple["DataFrame", "DataFrame", dict[str, int]]:
     """The date's pairs that pass the fit checks (``donor_fit``), ordered under the slot quota
     (``donor_quota``; ``order`` 1 = the assigned donor; a product refused by the quota keeps
-    one row with a null ``slot_id``), and the products none of whose donors fits
-    (``donor_fit.unfit_products``). Persisted: the caller unpersists both."""
+    one row with a null ``slot_id``), the products none of whose donors fits
+    (``donor_fit.unfit_products``), and the fit pass's incremental metrics. Persisted: the
+    caller unpersists both frames."""
     from pyspark.sql import functions as F
 
     pairs = delta.read_date(spark, settings, "donor_pairs", ds).drop("ds")
-    checked = donor_fit.fitting_pairs(spark, settings, ds, pairs, params).persist()
+    checked, fit_metrics = donor_fit.fitting_pairs(spark, settings, ds, pairs, params)
+    checked = checked.persist()
     fitting = checked.filter(F.col(donor_fit.REFUSAL) == "").drop(donor_fit.REFUSAL)
     # Like for like: a product's candidates are all of one slot category, so categories never
     # compete for a slot; the shape-only fallback mixes them, so it is assigned as one group.
@@ -345,7 +347,7 @@ def quota_pairs(spark: "SparkSession", settings: Settings, ds: str,
     for frame in (quota, unfit):  # computed while ``checked`` is cached: one fit pass
         frame.count()
     checked.unpersist()
-    return quota, unfit
+    return quota, unfit, fit_metrics
 
 
 def fingerprinted_work(spark: "SparkSession", settings: Settings, ds: str,
@@ -449,7 +451,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     only = {"method": list(params.methods)}
     fill = gap_fill.resolve(settings)  # once: the salt and the workers use the same models
-    quota, unfit = quota_pairs(spark, settings, ds, params)
+    quota, unfit, fit_metrics = quota_pairs(spark, settings, ds, params)
     plan = incremental.plan(spark, settings, "stage_copy_paste", ds,
                             fingerprinted_work(spark, settings, ds, params, quota, fill),
                             "product_id", ("staged_images", "staging_rejects"), only)
@@ -475,7 +477,8 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
         unfit.unpersist()
     first = per_method.get(params.methods[0])
     metrics: dict[str, float] = {"staged": first["n"] if first else 0,
-                                 "rejected": sum(reasons.values()), **plan.metrics()}
+                                 "rejected": sum(reasons.values()), **plan.metrics(),
+                                 **fit_metrics}
     for m, r in per_method.items():
         metrics.update({f"{m}.staged": r["n"], f"{m}.preservation_max": r["pmax"] or 0.0,
                         f"{m}.seconds_per_image": round(r["sec"] or 0.0, 4),

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from adstage import delta
+from adstage import delta, incremental
 from adstage.config import Settings
 from adstage.errors import one_line
 from adstage.staging.gap import gap_mask, gap_share
@@ -125,10 +125,18 @@ def pair_inputs(spark: "SparkSession", settings: Settings,
     return cut, slots
 
 
+# The settings a verdict depends on (``check``): changing another one (the shadow, the crop
+# format) re-stages products but keeps their verdicts.
+FIT_PARAMS = ("dilate_px", "max_gap_share", "min_fit_iou", "max_size_ratio",
+              "max_gap_share_behind")
+
+
 def fitting_pairs(spark: "SparkSession", settings: Settings, ds: str, pairs: "DataFrame",
-                  params: "CopyPasteParams") -> "DataFrame":
-    """``pairs`` (the date's ``donor_pairs``) with ``fit_refusal``: each pair judged once, the
-    product's cutout read once for all its donors."""
+                  params: "CopyPasteParams") -> tuple["DataFrame", dict[str, int]]:
+    """``pairs`` (the date's ``donor_pairs``) with ``fit_refusal``, and the pass's incremental
+    metrics. Each product's verdicts are written to ``donor_fit`` for the date; a product whose
+    cutout, box, donors' masks and the fit settings are those of the previous date carries its
+    verdicts from there (``adstage.incremental``), so an unchanged night judges nothing."""
     import pyarrow as pa
     from pyspark.sql import functions as F
 
@@ -139,8 +147,13 @@ def fitting_pairs(spark: "SparkSession", settings: Settings, ds: str, pairs: "Da
     recs = (pairs.select("product_id", "image_id", "slot_id").join(cut, "image_id")
             .join(slots, "slot_id")
             .groupBy("product_id", "product_image_uri", "product_mask_uri", "product_box")
-            .agg(F.collect_list(donor).alias("donors")))
+            .agg(F.sort_array(F.collect_list(donor)).alias("donors")))
+    fit_salt = incremental.salt("donor_fit", params={k: getattr(params, k) for k in FIT_PARAMS})
+    plan = incremental.plan(spark, settings, "donor_fit", ds, recs.withColumn(
+        incremental.FINGERPRINT, incremental.fingerprint(fit_salt, *recs.columns)),
+        "product_id", ("donor_fit",))
     store_root = settings.image_store_uri
+    ddl = f"product_id string, slot_id string, {REFUSAL} string"
     schema = pa.schema([("product_id", pa.string()), ("slot_id", pa.string()),
                         (REFUSAL, pa.string())])
 
@@ -152,11 +165,16 @@ def fitting_pairs(spark: "SparkSession", settings: Settings, ds: str, pairs: "Da
                    for slot_id, refusal in judge_product(store, rec, params, cache)]
             yield pa.RecordBatch.from_pylist(out, schema=schema)
 
-    judged = recs.mapInArrow(run, f"product_id string, slot_id string, {REFUSAL} string")
+    judged = plan.complete("donor_fit", plan.compute(lambda todo: todo.mapInArrow(run, ddl),
+                                                     ddl))
+    delta.replace_date(spark, judged.withColumn("ds", F.lit(ds).cast("date")), settings,
+                       "donor_fit", ds)
+    verdicts = delta.read_date(spark, settings, "donor_fit", ds).select(
+        "product_id", "slot_id", REFUSAL)
     # A pair without a cutout or slot row is left unjudged (""): staging's own join
     # (``copy_paste.work``) drops it just the same.
-    return (pairs.join(judged, ["product_id", "slot_id"], "left")
-            .fillna({REFUSAL: ""}))
+    checked = pairs.join(verdicts, ["product_id", "slot_id"], "left").fillna({REFUSAL: ""})
+    return checked, {f"fit.{k.split('.')[-1]}": v for k, v in plan.metrics().items()}
 
 
 def unfit_products(checked: "DataFrame") -> "DataFrame":
