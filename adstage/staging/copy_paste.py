@@ -5,15 +5,17 @@ Per product, donors are tried in pairing rank order, the slot quota's assigned d
 (``donor_quota``: no slot stages more than ``staging_max_slot_share`` of the night's paired
 products; a product whose every donor is full gets ``no_free_slot``). Only donors the product
 fits are offered to the quota (``donor_fit``: fit IoU, gap share and size ratio, judged on
-the masks before any inpainting is paid for); a product that fits none gets
-``no_acceptable_donor`` with each donor's refusal. A donor is still refused, and the next one
-tried, when its photo or slot mask cannot be read or its checks fail as it is staged. On the
-accepted donor every configured paste method is rendered: ``copy_paste`` (the gap filled on
-fixed-size crops, optional contact shadow and harmonisation: the paper's method) and
-``hard_paste`` (no inpainting, no blending: the floor of the seam measure). What fills the gap
-is ``staging_gap_fill`` (``gap_fill``: OpenCV Telea by default, or the EdgeConnect generators
-in onnxruntime, one session per Python worker, on the provider ``onnx_device`` selects, with
-the session settings ``onnx_*`` give, ``onnx_runtime.OrtOptions``); it is stored per row.
+the masks before any inpainting is paid for; the verdicts are written to ``donor_fit`` and
+carried to the next date for a product whose cutout and donors did not change); a product
+that fits none gets ``no_acceptable_donor`` with each donor's refusal. A donor is still
+refused, and the next one tried, when its photo or slot mask cannot be read or its checks
+fail as it is staged. On the accepted donor every configured paste method is rendered:
+``copy_paste`` (the gap filled on fixed-size crops, optional contact shadow and
+harmonisation: the paper's method) and ``hard_paste`` (no inpainting, no blending: the floor
+of the seam measure). What fills the gap is ``staging_gap_fill`` (``gap_fill``: OpenCV Telea
+by default, or the EdgeConnect generators in onnxruntime, one session per Python worker, on
+the provider ``onnx_device`` selects, with the session settings ``onnx_*`` give,
+``onnx_runtime.OrtOptions``); it is stored per row.
 
 Gap crops are pooled across products: a worker prepares product after product (donor checks,
 placement, gap, crops, hard paste), sends their crops to the inpainter ``crop_batch`` at a time
