@@ -8,6 +8,9 @@
     adstage paths                  where tables, images and the MLflow store live
     adstage runs [-n N]            the latest MLflow runs: job, logical date, status, metrics
     adstage staging [--ds D]       a date's staging: images per method, rejects, metrics, gallery
+    adstage why PRODUCT [--ds D]   one product's night: labels, cutouts, donors, fit, staging
+    adstage block-slot SLOT --reason R [--ds D] [--allow]
+                                   keep a bad donor slot out of pairing from night D on
     adstage models                 registered models, their versions and aliases (champion)
     adstage promote NAME VERSION   point NAME's champion alias at VERSION (promote / roll back)
 
@@ -84,6 +87,40 @@ def _staging(args) -> int:
     return 0
 
 
+def _date(text: str) -> str:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _why(args) -> int:
+    from adstage.trace import product_trace
+
+    print(product_trace(_settings(args), args.product_id, args.ds))
+    return 0
+
+
+def _block_slot(args) -> int:
+    import datetime as dt
+
+    from adstage import slot_reviews
+
+    verdict = slot_reviews.ALLOWED if args.allow else slot_reviews.BLOCKED
+    ds = args.ds or dt.datetime.now(dt.timezone.utc).date().isoformat()
+    try:
+        row = slot_reviews.record(_settings(args), args.slot_id, verdict, args.reason, ds,
+                                  args.reviewer)
+    except ValueError as exc:
+        print(f"adstage block-slot: {exc}", file=sys.stderr)
+        return 2
+    print(f"slot {row['slot_id']} {row['verdict']} from the night of {row['ds']} on "
+          f"({row['reason']}; {row['reviewer']})")
+    return 0
+
+
 def _models(args) -> int:
     from adstage.registry import models
 
@@ -143,6 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     staging = sub.add_parser("staging", help="a date's staged images, rejects, metrics, gallery")
     staging.add_argument("--ds", help="logical date (default: the latest staged)")
     staging.set_defaults(fn=_staging)
+    why = sub.add_parser("why", help="one product's night: labels, cutouts, donors, fit, staging")
+    why.add_argument("product_id")
+    why.add_argument("--ds", type=_date, help="logical date YYYY-MM-DD (default: the latest "
+                     "night that saw it)")
+    why.set_defaults(fn=_why)
+    block = sub.add_parser("block-slot", help="keep a donor slot out of pairing from a night on")
+    block.add_argument("slot_id", help="donor_slots.slot_id (in `adstage why` and the gallery)")
+    block.add_argument("--reason", required=True, help="what is wrong with it")
+    block.add_argument("--ds", type=_date, help="first night it applies to (default: today, "
+                       "UTC); earlier nights and their backfills are unaffected")
+    block.add_argument("--allow", action="store_true", help="lift an earlier block")
+    block.add_argument("--reviewer", help="who decides (default: the login name)")
+    block.set_defaults(fn=_block_slot)
     sub.add_parser("models", help="registered models and aliases").set_defaults(fn=_models)
     promote = sub.add_parser("promote", help="point a model's alias at a version")
     promote.add_argument("name")

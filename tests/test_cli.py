@@ -13,7 +13,8 @@ from adstage.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["tables", "--help"], ["ingest", "--help"],
+@pytest.mark.parametrize("argv", [["--help"], ["tables", "--help"], ["why", "--help"],
+                                  ["ingest", "--help"],
                                   ["demo-catalog", "--help"], ["jars", "--help"]])
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -49,6 +50,15 @@ def test_tables_on_an_empty_warehouse(tmp_path, capsys):
     assert main(["--conf", f"home={tmp_path}", "tables"]) == 0
     out = capsys.readouterr().out
     assert "catalog_images" in out and "ingest_rejects" in out
+
+
+def test_why_rejects_a_bad_date_and_answers_on_an_empty_warehouse(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["why", "p1", "--ds", "2026-13-01"])
+    assert exc.value.code == 2
+    assert "not a date (YYYY-MM-DD): '2026-13-01'" in capsys.readouterr().err
+    assert main(["--conf", f"home={tmp_path}", "why", "p1"]) == 0
+    assert "not in the catalog" in capsys.readouterr().out
 
 
 def test_ingest_rejects_a_bad_date(capsys):

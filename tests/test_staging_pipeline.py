@@ -131,6 +131,36 @@ def test_no_donor_slot_holds_more_than_its_quota(spark, run):
         detail = none_fit.loc[pid, "detail"]
         assert none_fit.loc[pid, "attempts"] == len(group) == detail.count("poor fit")
         assert [int(r) for r in re.findall(r"#(\d+) ", detail)] == sorted(group["rank"])
+    # The strict pass rewrote the date's donor_fit: the run's own verdicts back for the tests
+    # that read the table.
+    for frame in copy_paste.quota_pairs(spark, settings, DS,
+                                        copy_paste.CopyPasteParams.from_settings(settings))[:2]:
+        frame.unpersist()
+
+
+def test_why_traces_a_product_through_the_night(run):
+    from adstage.trace import product_trace
+
+    settings, _ = run
+    staged = read_table(settings, "staged_images", ds=DS)
+    cp = staged[staged.method == "copy_paste"].iloc[0]
+    rank = int(cp.donor_rank)
+    text = product_trace(settings, cp.product_id)
+    assert text.startswith(f"product {cp.product_id} ({cp.category}), night of {DS}")
+    assert "  cutout     " in text and ": ok" in text
+    assert f"staged     copy_paste on slot {cp.slot_id} (donor #{rank}, attempt" in text
+    assert f"-> {cp.output_uri}" in text
+    # The donor it was staged on fits; each donor's line carries the donor_fit verdict.
+    assert re.search(rf"donor #{rank}\s+slot {re.escape(cp.slot_id)} .*: fits", text)
+    rejects = read_table(settings, "staging_rejects", ds=DS)
+    for reason in ("not_paired", "no_acceptable_donor"):
+        row = rejects[(rejects.reason == reason) & (rejects.method == "copy_paste")]
+        if len(row):
+            text = product_trace(settings, row.product_id.iloc[0], DS)
+            assert f"refused    copy_paste: {reason}: " in text
+            assert ("  pairing    " in text) == (reason == "not_paired")
+    assert product_trace(settings, "no-such-product") == \
+        "product no-such-product: not in the catalog and never refused by ingest"
 
 
 def test_rows_name_what_filled_their_gaps(run):
