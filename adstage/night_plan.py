@@ -30,7 +30,7 @@ PER_STAGE, ONE_APP = "per_stage", "one_app"
 # Written by ingest and the vision stages only when an image or a slot changed: a row dated
 # after the last complete night means that some stage has real work.
 CHANGE_TABLES = ("catalog_images", "image_labels", "product_cutouts", "donor_slots",
-                 "shape_index_versions")
+                 "shape_index_versions", "slot_reviews")
 # Complete partitions every finished night writes (the night carried from must have them all).
 NIGHT_TABLES = ("donor_pairs", "staged_images", "staging_metrics", "animations")
 # Their rejects: a transient failure there is recomputed the next night, i.e. real work.

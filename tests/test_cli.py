@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["tables", "--help"], ["why", "--help"],
+                                  ["block-slot", "--help"],
                                   ["ingest", "--help"],
                                   ["demo-catalog", "--help"], ["jars", "--help"]])
 def test_help(argv, capsys):
@@ -59,6 +60,13 @@ def test_why_rejects_a_bad_date_and_answers_on_an_empty_warehouse(tmp_path, caps
     assert "not a date (YYYY-MM-DD): '2026-13-01'" in capsys.readouterr().err
     assert main(["--conf", f"home={tmp_path}", "why", "p1"]) == 0
     assert "not in the catalog" in capsys.readouterr().out
+
+
+def test_block_slot_names_an_unknown_slot_in_one_line(tmp_path, capsys):
+    assert main(["--conf", f"home={tmp_path}", "block-slot", "s-1", "--reason", "x",
+                 "--ds", "2026-11-24"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("adstage block-slot: no donor slot 's-1'") and err.count("\n") == 1
 
 
 def test_ingest_rejects_a_bad_date(capsys):

@@ -47,7 +47,7 @@ def test_a_changed_image_or_slot_since_that_night_runs_a_task_per_stage(night):
     assert decide(night, D0).path == PER_STAGE
 
 
-@pytest.mark.parametrize("table", ["donor_slots", "shape_index_versions"])
+@pytest.mark.parametrize("table", ["donor_slots", "shape_index_versions", "slot_reviews"])
 def test_rows_of_a_vision_table_since_that_night_are_work(night, table):
     put(night, table, D1)
     assert decide(night, D1).path == PER_STAGE

@@ -78,6 +78,9 @@ def test_gallery_items_without_gif_or_mp4(tmp_path):
               "webm_uri": "w.webm", "gif_uri": None}]
     item = build_items(staged, clips, lambda u: u)[0]
     assert item["webm"] == "w.webm" and item["gif"] is None and item["video"] is None
+    assert item["title"] == "chair · copy_paste"
+    staged[0]["slot_id"] = "s-3"   # the id a reviewer blocks (adstage block-slot)
+    assert build_items(staged, clips, lambda u: u)[0]["title"] == "chair · copy_paste · slot s-3"
 
 
 def test_clips_are_written_in_the_formats_asked_for(tmp_path):

@@ -356,3 +356,39 @@ def test_evaluation_refuses_images_without_usable_masks(spark, run):
             evaluate.run(spark, settings, DS)
     finally:
         table.update(cond, {"product_mask_uri": f"'{victim.product_mask_uri}'"})
+
+
+def test_a_blocked_slot_leaves_pairing_from_its_night_on(spark, run):
+    """Last in the module: it pairs a later night on the same warehouse."""
+    from adstage import slot_reviews
+
+    settings, _ = run
+    later, after = "2026-11-25", "2026-11-26"
+    cp = read_table(settings, "staged_images", ds=DS).query("method == 'copy_paste'")
+    victim = cp.slot_id.value_counts().index[0]
+    with pytest.raises(slot_reviews.UnknownSlot, match="no donor slot 'no-such-slot'"):
+        slot_reviews.record(settings, "no-such-slot", slot_reviews.BLOCKED, "x", later)
+    with pytest.raises(ValueError, match="needs a reason"):
+        slot_reviews.record(settings, victim, slot_reviews.BLOCKED, " ", later)
+    row = slot_reviews.record(settings, victim, slot_reviews.BLOCKED, "mask takes a table", later)
+    assert row["mask_uri"].endswith(".png") and row["verdict"] == "blocked"
+    built = shape_index.run(spark, settings, later)
+    assert built["indexes_built"] == 1          # only the blocked slot's category
+    pairing = pair_donors.run(spark, settings, later)
+    # Only the products searching the blocked slot's index are paired again.
+    from adstage.vision.donors import product_slot_category
+
+    before = read_table(settings, "donor_pairs", ds=DS)
+    category = before[before.slot_id == victim].donor_category.iloc[0]
+    products = pd.concat([before, read_table(settings, "pairing_rejects", ds=DS)])
+    same = {p for p, c in zip(products.product_id, products.category)
+            if (product_slot_category(c) or c) == category}
+    assert pairing["incremental.computed"] == len(same) > 0
+    assert pairing["incremental.carried"] == products.product_id.nunique() - len(same)
+    assert victim in set(read_table(settings, "donor_pairs", ds=DS).slot_id)
+    assert victim not in set(read_table(settings, "donor_pairs", ds=later).slot_id)
+    # An earlier night (a backfill) still sees it; an "allowed" review lifts the block.
+    ids = lambda ds: {r.slot_id for r in slot_reviews.blocked(spark, settings, ds).collect()}
+    assert ids(DS) == set() and ids(later) == {victim}
+    slot_reviews.record(settings, victim, slot_reviews.ALLOWED, "mask fixed by hand", after)
+    assert ids(later) == {victim} and ids(after) == set()

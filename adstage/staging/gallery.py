@@ -131,7 +131,9 @@ def build_items(staged: list[dict], animations: list[dict], link) -> list[dict]:
     items = []
     for pid, methods in sorted(by_product.items()):
         main = methods.get(codes.COPY_PASTE) or next(iter(methods.values()))
-        item = {"product_id": pid, "title": f"{main['category']} · {main['method']}",
+        # The donor slot's id is what `adstage block-slot` takes when a reviewer rejects it.
+        slot = f" · slot {main['slot_id']}" if main.get("slot_id") else ""
+        item = {"product_id": pid, "title": f"{main['category']} · {main['method']}{slot}",
                 "before": link(main["product_image_uri"]), "donor": link(main.get("donor_image_uri")),
                 "result": link(main["output_uri"]),
                 "crops": {k: u for k, u in (("1:1", link(main.get("crop_square_uri"))),

@@ -193,6 +193,29 @@ def queries(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
     return cut.withColumn("_r", best).filter("_r = 1").drop("_r")
 
 
+def fingerprinted(q: "DataFrame", params: PairingParams, specs: list[tuple]) -> "DataFrame":
+    """``q`` (one query row per product) with its incremental fingerprint. Like for like, a
+    product searches its own slot category's index only (``pair``): that index's version is
+    its input, so a changed category (a slot blocked, a photo added) re-pairs that category's
+    products and carries the others. Otherwise a product finding no donor in its category
+    searches every index, and every version is in the salt."""
+    from pyspark.sql import functions as F
+
+    cols = list(q.columns)
+    if not params.like_only:
+        salt = incremental.salt("pair_donors", params=asdict(params), indexes=specs)
+        return q.withColumn(incremental.FINGERPRINT, incremental.fingerprint(salt, *cols))
+    salt = incremental.salt("pair_donors", params=asdict(params), any_index=bool(specs))
+    by_key = {s[0]: json.dumps(s) for s in specs}
+    own = {c: by_key.get(product_slot_category(c) or c, "none")
+           for c in (r[0] for r in q.select("category").distinct().collect()) if c is not None}
+    index = (F.create_map(*[F.lit(x) for kv in own.items() for x in kv])[F.col("category")]
+             if own else F.lit(None).cast("string"))
+    return (q.withColumn("_index", index)
+            .withColumn(incremental.FINGERPRINT, incremental.fingerprint(salt, *cols, "_index"))
+            .drop("_index"))
+
+
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
     import pandas as pd
     from pyspark.sql import functions as F
@@ -227,10 +250,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
                                columns=_PAIR_COLS)
 
     cols = ["product_id", "category", "image_id", "ok", "flags", "reason", "shape", "aspect", "box"]
-    # Every index is in the salt: a product finding no donor in its category searches them all.
-    stage_salt = incremental.salt("pair_donors", params=asdict(params), indexes=specs)
-    q = queries(spark, settings, ds).select(*cols).withColumn(
-        incremental.FINGERPRINT, incremental.fingerprint(stage_salt, *cols))
+    q = fingerprinted(queries(spark, settings, ds).select(*cols), params, specs)
     plan = incremental.plan(spark, settings, "pair_donors", ds, q, "product_id",
                             ("donor_pairs", "pairing_rejects"))
     out = (plan.compute(lambda todo: todo.mapInPandas(run_part, _PAIR_SCHEMA), _PAIR_SCHEMA)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from adstage import delta
+from adstage import delta, slot_reviews
 from adstage.config import Settings
 from adstage.evalsplit import photo_holdout_col
 from adstage.vision.donors import PRODUCT_SLOT_CATEGORY
@@ -106,8 +106,9 @@ def read_bytes(uri: str) -> bytes:
 
 def current_slots(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
     """Usable slots as of `ds`: each image's rows from its latest date, with a descriptor,
-    except the photos held apart for evaluation (``adstage.evalsplit``); indexed under their
-    slot category (``adstage.vision.donors.PRODUCT_SLOT_CATEGORY``: couch -> sofa, ...)."""
+    except the photos held apart for evaluation (``adstage.evalsplit``) and the slots a person
+    blocked (``adstage.slot_reviews``); indexed under their slot category
+    (``adstage.vision.donors.PRODUCT_SLOT_CATEGORY``: couch -> sofa, ...)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -123,6 +124,7 @@ def current_slots(spark: "SparkSession", settings: Settings, ds: str) -> "DataFr
             .drop("_latest").filter(F.col("usable") & F.col("shape").isNotNull())
             .filter(~photo_holdout_col("image_uri", settings.eval_holdout_share))
             .withColumn("_once", once).filter("_once = 1").drop("_once")
+            .join(slot_reviews.blocked(spark, settings, ds), ["slot_id", "mask_uri"], "left_anti")
             .withColumn("index_key",
                         F.coalesce(slot_category[F.lower("category")], F.lit(UNKNOWN))))
 
