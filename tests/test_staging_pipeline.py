@@ -152,13 +152,16 @@ def test_why_traces_a_product_through_the_night(run):
     assert f"-> {cp.output_uri}" in text
     # The donor it was staged on fits; each donor's line carries the donor_fit verdict.
     assert re.search(rf"donor #{rank}\s+slot {re.escape(cp.slot_id)} .*: fits", text)
-    rejects = read_table(settings, "staging_rejects", ds=DS)
-    for reason in ("not_paired", "no_acceptable_donor"):
-        row = rejects[(rejects.reason == reason) & (rejects.method == "copy_paste")]
-        if len(row):
-            text = product_trace(settings, row.product_id.iloc[0], DS)
-            assert f"refused    copy_paste: {reason}: " in text
-            assert ("  pairing    " in text) == (reason == "not_paired")
+    rejects = read_table(settings, "staging_rejects", ds=DS).query("method == 'copy_paste'")
+    unpaired = rejects[rejects.reason == "not_paired"]
+    lamp = unpaired[unpaired.detail.str.startswith("no_like_slot")].product_id.iloc[0]
+    text = product_trace(settings, lamp, DS)
+    assert "  pairing    no_like_slot: " in text and "donor #" not in text
+    assert "refused    copy_paste: not_paired: no_like_slot: " in text
+    for pid in rejects[rejects.reason == "no_acceptable_donor"].product_id[:1]:
+        text = product_trace(settings, pid, DS)    # every donor named with its refusal
+        assert "donor #1 " in text and ": fits" not in text
+        assert "refused    copy_paste: no_acceptable_donor: #1 " in text
     assert product_trace(settings, "no-such-product") == \
         "product no-such-product: not in the catalog and never refused by ingest"
 
