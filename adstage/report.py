@@ -12,13 +12,15 @@ from adstage.tables import table_names
 
 
 def read_table(settings: Settings, name: str, columns: list[str] | None = None,
-               ds: str | None = None):
+               ds: str | None = None, filters: list[tuple] | None = None):
     """A Delta table as a pandas DataFrame, from the files Spark wrote, without Spark;
-    only the partition of logical date `ds` when given."""
+    only the partition of logical date `ds` when given, only the rows matching `filters`
+    (delta-rs' ``[("product_id", "=", "p1")]``) when given."""
     from deltalake import DeltaTable
 
     partitions = [("ds", "=", ds)] if ds else None
-    return DeltaTable(settings.table_uri(name)).to_pandas(columns=columns, partitions=partitions)
+    return DeltaTable(settings.table_uri(name)).to_pandas(columns=columns, partitions=partitions,
+                                                          filters=filters)
 
 
 def describe(settings: Settings) -> list[dict[str, Any]]:

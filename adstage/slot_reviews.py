@@ -39,6 +39,7 @@ def record(settings: Settings, slot_id: str, verdict: str, reason: str, ds: str,
     from deltalake import DeltaTable, write_deltalake
     from deltalake.exceptions import TableNotFoundError
 
+    from adstage.report import read_table
     from adstage.tables import spec
 
     if verdict not in (BLOCKED, ALLOWED):
@@ -47,8 +48,8 @@ def record(settings: Settings, slot_id: str, verdict: str, reason: str, ds: str,
         raise ValueError("a review needs a reason (what is wrong with the slot)")
     night = dt.date.fromisoformat(ds)
     try:
-        slots = DeltaTable(settings.table_uri("donor_slots")).to_pandas(
-            columns=["ds", "slot_id", "mask_uri"], filters=[("slot_id", "=", slot_id)])
+        slots = read_table(settings, "donor_slots", ["ds", "slot_id", "mask_uri"],
+                           filters=[("slot_id", "=", slot_id)])
     except TableNotFoundError:
         slots = None
     if slots is not None:
@@ -58,7 +59,7 @@ def record(settings: Settings, slot_id: str, verdict: str, reason: str, ds: str,
                           "(see `adstage why PRODUCT_ID` or the gallery for slot ids)")
     mask_uri = slots.dropna(subset=["mask_uri"]).sort_values("ds")["mask_uri"].iloc[-1]
     row = {"ds": night, "slot_id": slot_id, "mask_uri": mask_uri, "verdict": verdict,
-           "reason": reason.strip(), "reviewer": reviewer or getpass.getuser(),
+           "reason": reason.strip(), "reviewer": reviewer or _login(),
            "reviewed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     contract = spec(TABLE)
     try:
@@ -70,6 +71,13 @@ def record(settings: Settings, slot_id: str, verdict: str, reason: str, ds: str,
                     pa.Table.from_pylist([row], schema=contract.arrow_schema()),
                     mode="append", partition_by=partition_by)
     return row
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no name: still a review, unsigned
+        return "unknown"
 
 
 def blocked(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":

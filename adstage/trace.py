@@ -28,15 +28,14 @@ def _rows(settings: Settings, table: str, product_id: str, ds: str | None = None
     """``table``'s rows of the product (of date ``ds`` when given); empty when the table does
     not exist yet."""
     import pandas as pd
-    from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
+    from adstage.report import read_table
+
     try:
-        dt = DeltaTable(settings.table_uri(table))
+        return read_table(settings, table, ds=ds, filters=[("product_id", "=", product_id)])
     except TableNotFoundError:
         return pd.DataFrame()
-    return dt.to_pandas(partitions=[("ds", "=", ds)] if ds else None,
-                        filters=[("product_id", "=", product_id)])
 
 
 def _as_of(df: "pd.DataFrame", ds: str, key: str) -> "pd.DataFrame":
