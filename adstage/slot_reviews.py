@@ -36,7 +36,7 @@ def record(settings: Settings, slot_id: str, verdict: str, reason: str, ds: str,
     """Append one review; returns the row. The slot must exist (any night on or before ``ds``):
     its latest silhouette there is the one the verdict is about."""
     import pyarrow as pa
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import write_deltalake
     from deltalake.exceptions import TableNotFoundError
 
     from adstage.report import read_table
@@ -62,14 +62,10 @@ def record(settings: Settings, slot_id: str, verdict: str, reason: str, ds: str,
            "reason": reason.strip(), "reviewer": reviewer or _login(),
            "reviewed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     contract = spec(TABLE)
-    try:
-        DeltaTable(settings.table_uri(TABLE))
-        partition_by = None
-    except TableNotFoundError:
-        partition_by = list(contract.partition_by)
+    # Creates the table on the first review; later appends must name the same partitioning.
     write_deltalake(settings.table_uri(TABLE),
                     pa.Table.from_pylist([row], schema=contract.arrow_schema()),
-                    mode="append", partition_by=partition_by)
+                    mode="append", partition_by=list(contract.partition_by))
     return row
 
 

@@ -169,6 +169,8 @@ def fitting_pairs(spark: "SparkSession", settings: Settings, ds: str, pairs: "Da
                                                      ddl))
     delta.replace_date(spark, judged.withColumn("ds", F.lit(ds).cast("date")), settings,
                        "donor_fit", ds)
+    # Read back rather than reuse ``judged``: the frame is lazy, and using it twice would
+    # judge the date's pairs twice.
     verdicts = delta.read_date(spark, settings, "donor_fit", ds).select(
         "product_id", "slot_id", REFUSAL)
     # A pair without a cutout or slot row is left unjudged (""): staging's own join

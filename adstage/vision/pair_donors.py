@@ -205,12 +205,14 @@ def fingerprinted(q: "DataFrame", params: PairingParams, specs: list[tuple]) -> 
     if not params.like_only:
         salt = incremental.salt("pair_donors", params=asdict(params), indexes=specs)
         return q.withColumn(incremental.FINGERPRINT, incremental.fingerprint(salt, *cols))
+    from adstage.vision.shape_index import slot_category_col
+
     salt = incremental.salt("pair_donors", params=asdict(params), any_index=bool(specs))
-    by_key = {s[0]: json.dumps(s) for s in specs}
-    own = {c: by_key.get(product_slot_category(c) or c, "none")
-           for c in (r[0] for r in q.select("category").distinct().collect()) if c is not None}
-    index = (F.create_map(*[F.lit(x) for kv in own.items() for x in kv])[F.col("category")]
-             if own else F.lit(None).cast("string"))
+    # The index ``pair`` searches: the product's slot category, else its own category.
+    key = F.coalesce(slot_category_col("category"), F.col("category"))
+    index = (F.when(F.col("category").isNotNull(), F.coalesce(F.create_map(
+        *[F.lit(x) for s in specs for x in (s[0], json.dumps(s))])[key], F.lit("none")))
+        if specs else F.lit(None).cast("string"))
     return (q.withColumn("_index", index)
             .withColumn(incremental.FINGERPRINT, incremental.fingerprint(salt, *cols, "_index"))
             .drop("_index"))

@@ -25,7 +25,7 @@ from adstage.vision.donors import PRODUCT_SLOT_CATEGORY
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,16 @@ def read_bytes(uri: str) -> bytes:
         return f.read()
 
 
+def slot_category_col(category: str) -> "Column":
+    """``donors.product_slot_category`` as a Spark column: the slot category (the index key)
+    a product or slot of feed category ``category`` belongs to; null outside the taxonomy."""
+    from pyspark.sql import functions as F
+
+    mapping = F.create_map(*[F.lit(x) for kv in sorted(PRODUCT_SLOT_CATEGORY.items())
+                             for x in kv])
+    return mapping[F.lower(F.trim(F.col(category)))]
+
+
 def current_slots(spark: "SparkSession", settings: Settings, ds: str) -> "DataFrame":
     """Usable slots as of `ds`: each image's rows from its latest date, with a descriptor,
     except the photos held apart for evaluation (``adstage.evalsplit``) and the slots a person
@@ -118,15 +128,13 @@ def current_slots(spark: "SparkSession", settings: Settings, ds: str) -> "DataFr
     # A lifestyle photo listed under several products is one photo: its slots are indexed
     # once (keyed by content, the store URI), not once per product that lists it.
     once = F.row_number().over(Window.partitionBy("image_uri", "slot_index").orderBy("image_id"))
-    slot_category = F.create_map(*[F.lit(x) for kv in sorted(PRODUCT_SLOT_CATEGORY.items())
-                                   for x in kv])
     return (slots.withColumn("_latest", latest).filter(F.col("ds") == F.col("_latest"))
             .drop("_latest").filter(F.col("usable") & F.col("shape").isNotNull())
             .filter(~photo_holdout_col("image_uri", settings.eval_holdout_share))
             .withColumn("_once", once).filter("_once = 1").drop("_once")
             .join(slot_reviews.blocked(spark, settings, ds), ["slot_id", "mask_uri"], "left_anti")
             .withColumn("index_key",
-                        F.coalesce(slot_category[F.lower("category")], F.lit(UNKNOWN))))
+                        F.coalesce(slot_category_col("category"), F.lit(UNKNOWN))))
 
 
 def current_versions(spark: "SparkSession", settings: Settings, ds: str,
