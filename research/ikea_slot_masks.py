@@ -55,10 +55,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # --- ground truth ---------------------------------------------------------------------------
-def cutout(path: Path, min_keep: float = 0.9):
+def cutout(path: Path, min_keep: float = 0.9, open_holes: bool = False):
     """The product photo and its mask cropped to the mask's tight box, or None when the white
     threshold breaks the product into pieces (the largest part keeps < ``min_keep`` of the
-    non-white pixels) or finds almost nothing."""
+    non-white pixels) or finds almost nothing. ``open_holes``: the enclosed white holes
+    (:func:`white_holes`) are taken out of the mask, so a paste shows the room through them
+    as a real room shows its floor between a table's legs."""
     img = cv2.imread(str(path))
     if img is None:
         return None
@@ -66,25 +68,33 @@ def cutout(path: Path, min_keep: float = 0.9):
     raw = img.min(axis=-1) < 240
     if mask.mean() / 255 < 0.03 or (raw & (mask > 0)).sum() < min_keep * raw.sum():
         return None
+    if open_holes:
+        mask = np.where(white_holes(img, mask > 0), 0, mask).astype(np.uint8)
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     return img[y0:y1, x0:x1], mask[y0:y1, x0:x1]
 
 
-def white_hole_share(path: Path, threshold: int = 240, white: float = 245.0) -> float:
-    """Share of the product mask that is an enclosed, near-white hole which the mask's hole
-    filling kept (the background seen through a chair back, a loft bed, a glass top, but
-    also a white table top drawn only by its edges): pasted as white, counted as the piece."""
-    img = cv2.imread(str(path))
-    mask = product_mask_from_white(img, threshold) > 0
+def white_holes(img: np.ndarray, mask: np.ndarray, threshold: int = 240,
+                white: float = 245.0) -> np.ndarray:
+    """The enclosed, near-white holes which the mask's hole filling kept (the background seen
+    through a chair back, a loft bed, a glass top, under a table's stretcher, but also a white
+    table top drawn only by its edges): pasted as white, counted as the piece."""
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     raw = cv2.morphologyEx((img.min(axis=-1) < threshold).astype(np.uint8) * 255,
                            cv2.MORPH_CLOSE, kernel) > 0
     n, lab, stats, _ = cv2.connectedComponentsWithStats((mask & ~raw).astype(np.uint8), 8)
     low = img.min(axis=-1)
-    holes = sum(stats[j, cv2.CC_STAT_AREA] for j in range(1, n)
-                if stats[j, cv2.CC_STAT_AREA] >= 50 and low[lab == j].mean() >= white)
-    return float(holes / max(1, mask.sum()))
+    keep = [j for j in range(1, n)
+            if stats[j, cv2.CC_STAT_AREA] >= 50 and low[lab == j].mean() >= white]
+    return np.isin(lab, keep)
+
+
+def white_hole_share(path: Path, threshold: int = 240, white: float = 245.0) -> float:
+    """Share of the product mask that is enclosed white (:func:`white_holes`)."""
+    img = cv2.imread(str(path))
+    mask = product_mask_from_white(img, threshold) > 0
+    return float(white_holes(img, mask, threshold, white).sum() / max(1, mask.sum()))
 
 
 def paste(room: np.ndarray, prod: np.ndarray, pmask: np.ndarray, rng: np.random.Generator,
@@ -148,13 +158,18 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # --- measuring ------------------------------------------------------------------------------
-def run_methods(bgr, det_box, truth, masker, margin) -> dict:
+# Every mask method, and ``both`` without the open-floor treatment of tables (``open_under``).
+METHODS = {**{m: DonorParams(refine=m) for m in MASK_METHODS},
+           "both-closed": DonorParams(refine="both", open_under=())}
+
+
+def run_methods(bgr, det_box, truth, masker, margin, category: str | None) -> dict:
     H, W = bgr.shape[:2]
     crop = crop_box_of(det_box, (H, W), margin)
     out = {}
-    for method in MASK_METHODS:
+    for method, params in METHODS.items():
         t0, c0 = time.perf_counter(), time.process_time()
-        m = piece_mask(bgr, det_box, crop, masker.mask, DonorParams(refine=method))
+        m = piece_mask(bgr, det_box, crop, masker.mask, params, category)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         out[method] = {"iou": round(mask_iou(m, truth), 4), "wall_s": round(wall, 4),
                        "cpu_s": round(cpu, 4), "_mask": m}
@@ -164,7 +179,7 @@ def run_methods(bgr, det_box, truth, masker, margin) -> dict:
 def summarise(rows: list[dict], key: str) -> dict:
     """Per method: n, mean / median IoU, share >= 0.8, wall and CPU s/piece."""
     table = {}
-    for method in MASK_METHODS:
+    for method in METHODS:
         vals = [r[key][method] for r in rows if r.get(key)]
         if not vals:
             continue
@@ -209,7 +224,8 @@ def build_summary(rows: list[dict], meta: dict, detectors: bool = True) -> dict:
     summary["slack_boxes_clean"] = summarise(clean, "slack")
     summary["detector_boxes_clean"] = summarise([r for r in clean if r.get("detector")],
                                                 "detector")
-    pairs = [("salient", "both"), ("grabcut", "both"), ("salient", "grabcut")]
+    pairs = [("salient", "both"), ("grabcut", "both"), ("salient", "grabcut"),
+             ("both-closed", "both")]
     summary["paired_slack"] = {f"{b}-{a}": paired(rows, "slack", a, b) for a, b in pairs}
     summary["paired_slack_clean"] = {f"{b}-{a}": paired(clean, "slack", a, b)
                                      for a, b in pairs}
@@ -255,7 +271,7 @@ def tile(comp, truth, box, res, label, size=300) -> np.ndarray:
     H, W = comp.shape[:2]
     x0, y0, x1, y1 = crop_box_of(box, (H, W), 0.15)
     panels = []
-    for method in MASK_METHODS:
+    for method in METHODS:
         p = comp.copy()
         outline(p, truth, (0, 200, 0), 2)
         outline(p, res[method]["_mask"], (0, 0, 255), 2)
@@ -285,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--feather", type=float, default=1.0, help="alpha edge sigma, px")
     ap.add_argument("--min-score", type=float, default=0.3, help="detector score threshold")
     ap.add_argument("--no-detectors", action="store_true", help="slack boxes only")
+    ap.add_argument("--categories", nargs="+", default=list(FURNITURE), choices=FURNITURE,
+                    help="product categories pasted")
+    ap.add_argument("--open-holes", action="store_true",
+                    help="paste without the enclosed white (the room shows between legs)")
     ap.add_argument("--sheets", type=int, default=3, help="contact sheets of 8 pastes each")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--from-results", type=Path, default=None,
@@ -314,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     items = ikea.items(args.root)
-    products = [i for i in items if i.kind == "product" and i.category in FURNITURE]
+    products = [i for i in items if i.kind == "product" and i.category in args.categories]
     rooms = [i for i in items if i.kind == "room"]
     rng = np.random.default_rng(args.seed)
     masker = SalientMasker.shipped(threads=args.threads)
@@ -330,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         prod = products[int(rng.integers(len(products)))]
         room = rooms[int(rng.integers(len(rooms)))]
         if prod.key not in cut_cache:
-            cut_cache[prod.key] = cutout(prod.path)
+            cut_cache[prod.key] = cutout(prod.path, open_holes=args.open_holes)
         if cut_cache[prod.key] is None:
             skipped += 1
             continue
@@ -343,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                "white_holes": round(white_hole_share(prod.path), 4),
                "truth_box": tbox, "truth_frac": round(float((truth > 0).mean()), 4),
                "box": box}
-        res = run_methods(comp, box, truth, masker, margin)
+        res = run_methods(comp, box, truth, masker, margin, product_slot_category(prod.category))
         row["slack"] = res
         if detectors:
             best, per_det = None, {}
@@ -369,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
                 dbox = _int_box(best[1].box, H, W)
                 row["det_box"] = dbox
                 row["det_label"] = best[1].label
-                row["detector"] = res_det = run_methods(comp, dbox, truth, masker, margin)
+                row["detector"] = res_det = run_methods(comp, dbox, truth, masker, margin,
+                                                        product_slot_category(prod.category))
                 if len(tiles) < 8 * args.sheets and len(rows) % 2:
                     tiles.append(tile(comp, truth, dbox, res_det, f"det {prod.category}"))
         if len(tiles) < 8 * args.sheets and not len(rows) % 2:
@@ -386,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
                 v.pop("_mask", None)
 
     meta = {"seed": args.seed, "slack": args.slack, "feather": args.feather,
+            "categories": args.categories, "open_holes": args.open_holes,
             "min_score": args.min_score, "products_skipped_draws": skipped,
             "wall_s_total": round(time.perf_counter() - t_start, 1)}
     summary = build_summary(rows, meta, bool(detectors))

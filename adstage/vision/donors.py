@@ -107,6 +107,11 @@ class DonorParams:
     foot_share: float = 0.5          # ... hidden when the front covers this share of them
     replace_front: bool = False      # a piece hiding part of one behind it is a slot all the
                                      # same (it shows whole; the gap may open onto the other)
+    open_under: tuple[str, ...] = ("table",)  # pieces on legs over open floor: the mask net
+                                     # fills the floor under the top (docs/donor-slots-masks.md)
+    open_top: float = 0.4            # ... its map is sure of this top share of the box only
+    floor_lab: float = 20.0          # ... below it, pixels this near (CIELAB) a colour of the
+                                     # floor beside or under the box are background; holes kept
 
 
 @dataclass
@@ -179,10 +184,12 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def silhouette(prob: np.ndarray, crop_box: list[int], det_box: list[int],
-               frame_hw: tuple[int, int], params: DonorParams = DonorParams()) -> np.ndarray:
+               frame_hw: tuple[int, int], params: DonorParams = DonorParams(),
+               open_top: float | None = None) -> np.ndarray:
     """The piece's mask in photo pixels from the mask net's map of its crop: thresholded, kept
     inside the (slightly padded) detection box, the component(s) overlapping the box's central
-    half only, holes filled."""
+    half only, holes filled (with ``open_top``, only in that top share of the box: under a
+    table's top a hole is the floor between its legs)."""
     H, W = frame_hw
     cx0, cy0, cx1, cy1 = crop_box
     full = np.zeros((H, W), np.uint8)
@@ -201,17 +208,47 @@ def silhouette(prob: np.ndarray, crop_box: list[int], det_box: list[int],
     if len(ids) == 0:  # nothing at the centre: the largest component
         areas = np.bincount(lab.ravel())[1:]
         ids = np.array([int(np.argmax(areas)) + 1])
-    return _fill_holes(np.isin(lab, ids).astype(np.uint8) * 255)
+    kept = np.isin(lab, ids).astype(np.uint8) * 255
+    filled = _fill_holes(kept)
+    if open_top is not None:
+        below = y0 + int(round(open_top * (y1 - y0)))
+        filled[below:] = kept[below:]
+    return filled
 
 
 MASK_METHODS = ("salient", "grabcut", "both")
 
 
+def _floor_like(lab: np.ndarray, box: list[int], from_row: int, max_dist: float,
+                k: int = 8) -> np.ndarray:
+    """Pixels of a crop (CIELAB, float32) within ``max_dist`` of one of ``k`` colours of what
+    lies beside the box from ``from_row`` down and under it: the floor or wall a table's
+    legs stand before."""
+    x0, _, x1, y1 = box
+    ring = np.zeros(lab.shape[:2], bool)
+    ring[from_row:, :x0] = True
+    ring[from_row:, x1:] = True
+    ring[y1:, :] = True
+    samples = lab[ring]
+    if len(samples) < 4 * k:  # a box at the frame's edge: nothing beside it to learn from
+        return np.zeros(lab.shape[:2], bool)
+    criteria = (cv2.TERM_CRITERIA_MAX_ITER | cv2.TERM_CRITERIA_EPS, 10, 1.0)
+    cv2.setRNGSeed(0)
+    _, _, centres = cv2.kmeans(samples, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
+    near = np.full(lab.shape[:2], np.inf, np.float32)
+    for c in centres:
+        near = np.minimum(near, np.linalg.norm(lab - c, axis=-1))
+    return near < max_dist
+
+
 def grabcut_silhouette(bgr: np.ndarray, det_box: list[int], prob_crop: np.ndarray | None,
-                       crop_box: list[int], iters: int = 3, side: int = 320) -> np.ndarray:
+                       crop_box: list[int], iters: int = 3, side: int = 320,
+                       open_top: float | None = None, floor_lab: float = 20.0) -> np.ndarray:
     """Box-seeded refinement: GrabCut inside the detection box (everything outside it is
     background), its colour models seeded by the mask net's map when given (p >= 0.8 sure
-    piece, p < 0.1 probable background), else by the box alone. Photo-sized uint8 mask."""
+    piece, p < 0.1 probable background), else by the box alone. With ``open_top`` (a piece on
+    legs) the map is sure of that top share of the box only, and below it pixels of the
+    floor's colours (``_floor_like``) are probable background. Photo-sized uint8 mask."""
     H, W = bgr.shape[:2]
     cx0, cy0, cx1, cy1 = crop_box
     f = min(1.0, side / max(cx1 - cx0, cy1 - cy0))
@@ -227,7 +264,15 @@ def grabcut_silhouette(bgr: np.ndarray, det_box: list[int], prob_crop: np.ndarra
         p = cv2.resize(prob_crop.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
         inside = seed == cv2.GC_PR_FGD
         seed[inside & (p < 0.1)] = cv2.GC_PR_BGD
-        seed[inside & (p >= 0.8)] = cv2.GC_FGD
+        sure = inside & (p >= 0.8)
+        if open_top is not None:
+            below = by0 + int(open_top * (by1 - by0))
+            sure[below:] = False
+            lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)
+            floor = _floor_like(lab, [bx0, by0, bx1, by1], below, floor_lab)
+            floor[:below] = False
+            seed[inside & floor] = cv2.GC_PR_BGD
+        seed[sure] = cv2.GC_FGD
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)  # GrabCut's k-means: the same mask on every re-run and worker
     try:
@@ -290,10 +335,12 @@ def _geometry_flags(d: "Detection", box: list[int], others: Sequence["Detection"
 
 
 def piece_mask(bgr: np.ndarray, det_box: list[int], crop: list[int], mask_fn: MaskFn | None,
-               params: DonorParams = DonorParams()) -> np.ndarray:
+               params: DonorParams = DonorParams(), category: str | None = None) -> np.ndarray:
     """One piece's silhouette by ``params.refine``: the mask net's map of the crop
     (``salient``), GrabCut in the box (``grabcut``), or GrabCut seeded by the map (``both``);
-    then kept inside the box, central component(s), holes filled (:func:`silhouette`)."""
+    then kept inside the box, central component(s), holes filled (:func:`silhouette`). A
+    piece of a category in ``params.open_under`` (a table) gets the floor under its top
+    taken out with GrabCut (``both``), and keeps the holes there."""
     if params.refine not in MASK_METHODS:
         raise ValueError(f"refine must be one of {MASK_METHODS}, got {params.refine!r}")
     H, W = bgr.shape[:2]
@@ -302,9 +349,12 @@ def piece_mask(bgr: np.ndarray, det_box: list[int], crop: list[int], mask_fn: Ma
         prob = mask_fn(np.ascontiguousarray(bgr[crop[1]:crop[3], crop[0]:crop[2]]))
     if params.refine == "salient":
         return silhouette(prob, crop, det_box, (H, W), params)
-    cut = grabcut_silhouette(bgr, det_box, prob, crop)
+    open_top = (params.open_top if category in params.open_under and prob is not None
+                else None)
+    cut = grabcut_silhouette(bgr, det_box, prob, crop, open_top=open_top,
+                             floor_lab=params.floor_lab)
     as_prob = (cut[crop[1]:crop[3], crop[0]:crop[2]] > 0).astype(np.float32)
-    return silhouette(as_prob, crop, det_box, (H, W), params)
+    return silhouette(as_prob, crop, det_box, (H, W), params, open_top)
 
 
 def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: MaskFn | None,
@@ -323,7 +373,7 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
         if id(d) not in silhouettes:
             b = _int_box(d.box, H, W)
             silhouettes[id(d)] = piece_mask(bgr, b, crop_box_of(b, (H, W), params.crop_margin),
-                                            mask_fn, params)
+                                            mask_fn, params, slot_category(d.label))
         return silhouettes[id(d)]
 
     out: list[DonorSlot] = []
