@@ -258,3 +258,30 @@ def test_a_table_keeps_the_floor_between_its_legs_out_of_its_silhouette():
     assert (open_[floor_between] == 0).mean() > 0.9 and (open_[under_stretcher] == 0).mean() > 0.9
     assert (open_[table] > 0).mean() > 0.9               # top, legs and stretcher stay
     assert (closed[floor_between] > 0).all() and np.array_equal(closed, as_chair)
+
+
+def test_a_table_whose_legs_look_like_the_floor_keeps_the_ordinary_silhouette():
+    """Taking the floor's colours out would take the legs too: the silhouette would no longer
+    span its box, so the table gets the silhouette every other piece gets."""
+    room = _table_room()
+    room[130:230, 140:152] = room[130:230, 248:260] = room[250, 100]   # legs of floor colour
+    room[200:206, 152:248] = room[250, 100]
+    box = [136, 106, 264, 234]
+    crop = donors.crop_box_of(box, room.shape[:2], donors.DonorParams().crop_margin)
+
+    def filling(bgr):   # the mask net still sees the whole table
+        m = np.zeros(bgr.shape[:2], np.float32)
+        m[110 - crop[1]:230 - crop[1], 140 - crop[0]:260 - crop[0]] = 1.0
+        return m
+
+    p = donors.DonorParams()
+    cut = donors.grabcut_silhouette(room, box, filling(room[crop[1]:crop[3], crop[0]:crop[2]]),
+                                    crop, open_top=p.open_top, floor_lab=p.floor_lab)
+    first = donors.silhouette((cut[crop[1]:crop[3], crop[0]:crop[2]] > 0).astype(np.float32),
+                              crop, box, room.shape[:2], p, p.open_top)
+    assert donors.span_fill(first, box)[0] < p.min_span        # the top alone: legs gone
+    open_ = donors.piece_mask(room, box, crop, filling, p, "table")
+    closed = donors.piece_mask(room, box, crop, filling, donors.DonorParams(open_under=()),
+                               "table")
+    assert donors.span_fill(open_, box)[0] >= p.min_span
+    assert np.array_equal(open_, closed)

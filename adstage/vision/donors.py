@@ -340,7 +340,9 @@ def piece_mask(bgr: np.ndarray, det_box: list[int], crop: list[int], mask_fn: Ma
     (``salient``), GrabCut in the box (``grabcut``), or GrabCut seeded by the map (``both``);
     then kept inside the box, central component(s), holes filled (:func:`silhouette`). A
     piece of a category in ``params.open_under`` (a table) gets the floor under its top
-    taken out with GrabCut (``both``), and keeps the holes there."""
+    taken out with GrabCut (``both``), and keeps the holes there; where that silhouette no
+    longer spans its box (legs or a lower drawer the colour of the floor or wall taken out
+    with it), the piece gets the ordinary silhouette instead."""
     if params.refine not in MASK_METHODS:
         raise ValueError(f"refine must be one of {MASK_METHODS}, got {params.refine!r}")
     H, W = bgr.shape[:2]
@@ -349,12 +351,28 @@ def piece_mask(bgr: np.ndarray, det_box: list[int], crop: list[int], mask_fn: Ma
         prob = mask_fn(np.ascontiguousarray(bgr[crop[1]:crop[3], crop[0]:crop[2]]))
     if params.refine == "salient":
         return silhouette(prob, crop, det_box, (H, W), params)
-    open_top = (params.open_top if category in params.open_under and prob is not None
-                else None)
-    cut = grabcut_silhouette(bgr, det_box, prob, crop, open_top=open_top,
-                             floor_lab=params.floor_lab)
-    as_prob = (cut[crop[1]:crop[3], crop[0]:crop[2]] > 0).astype(np.float32)
-    return silhouette(as_prob, crop, det_box, (H, W), params, open_top)
+    tries = [params.open_top, None] if category in params.open_under and prob is not None \
+        else [None]
+    for open_top in tries:
+        cut = grabcut_silhouette(bgr, det_box, prob, crop, open_top=open_top,
+                                 floor_lab=params.floor_lab)
+        as_prob = (cut[crop[1]:crop[3], crop[0]:crop[2]] > 0).astype(np.float32)
+        mask = silhouette(as_prob, crop, det_box, (H, W), params, open_top)
+        span, fill = span_fill(mask, det_box)
+        if span >= params.min_span and fill >= params.min_fill:
+            break
+    return mask
+
+
+def span_fill(mask: np.ndarray, det_box: list[int]) -> tuple[float, float]:
+    """How a silhouette covers its detection box: the smaller of its extent's width and
+    height over the box's, and its area over the box's (0, 0 when empty)."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return 0.0, 0.0
+    bw, bh = det_box[2] - det_box[0], det_box[3] - det_box[1]
+    span = min((xs.max() + 1 - xs.min()) / bw, (ys.max() + 1 - ys.min()) / bh)
+    return float(span), len(xs) / float(bw * bh)
 
 
 def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: MaskFn | None,
@@ -394,14 +412,12 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
             whole = mask if front is None else mask | _in_box(front, det_box)
             if front is not None:
                 mask = np.where(front > 0, 0, mask).astype(np.uint8)
-            ys, xs = np.nonzero(whole)
+            span, fill = span_fill(whole, det_box)
             bw, bh = det_box[2] - det_box[0], det_box[3] - det_box[1]
             visible = int((mask > 0).sum()) / float(bw * bh)
-            if len(xs) and visible > 0:
+            if fill > 0 and visible > 0:
                 vy, vx = np.nonzero(mask)
                 box = [int(vx.min()), int(vy.min()), int(vx.max()) + 1, int(vy.max()) + 1]
-                span = min((xs.max() + 1 - xs.min()) / bw, (ys.max() + 1 - ys.min()) / bh)
-                fill = len(xs) / float(bw * bh)
                 quality = float(d.score * min(1.0, span))
                 if (span < params.min_span or fill < params.min_fill
                         or (front is not None and visible < params.min_visible)):
