@@ -127,6 +127,10 @@ class Settings:
     # a sofa) is a slot: it shows whole, but the gap around the product opens onto the piece
     # behind, which the fill must invent. Off by default (docs/donor-slots.md, "In front").
     slot_replace_front: bool = False
+    # Slot categories on legs whose silhouette leaves out the floor seen under the top
+    # (adstage.vision.donors.DonorParams.open_under; docs/donor-slots.md, "Tables"). Empty:
+    # every piece's silhouette is filled.
+    slot_open_under: tuple[str, ...] = ("table",)
     # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.
     shape_index_exact_max: int = 20_000
     pairing_top_k: int = 5

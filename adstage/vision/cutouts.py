@@ -223,7 +223,8 @@ def slot_finder(settings: Settings, models: Sequence[registry.ResolvedModel]):
     masker = SalientMasker(salient.data, model_catalog.get(salient.name), device)
     params = DonorParams(min_score=settings.detector_min_score, refine=settings.slot_mask_method,
                          behind=settings.slot_paste_behind,
-                         replace_front=settings.slot_replace_front)
+                         replace_front=settings.slot_replace_front,
+                         open_under=settings.slot_open_under)
     return DetectorSlots(detectors, masker, params)
 
 
