@@ -305,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="product categories pasted")
     ap.add_argument("--open-holes", action="store_true",
                     help="paste without the enclosed white (the room shows between legs)")
+    ap.add_argument("--open-tops", nargs="*", type=float, default=[],
+                    help="also measure the open-floor silhouette (DonorParams.open_under) on "
+                         "the pasted categories with these sure-top shares, as open<NN>")
     ap.add_argument("--sheets", type=int, default=3, help="contact sheets of 8 pastes each")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--from-results", type=Path, default=None,
@@ -333,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--out must be outside the repository (IKEA pixels are never committed)")
     out.mkdir(parents=True, exist_ok=True)
 
+    pasted = tuple({product_slot_category(c) for c in args.categories} - {None})
+    METHODS.update({f"open{round(t * 100)}": DonorParams(open_under=pasted, open_top=t)
+                    for t in args.open_tops})
     items = ikea.items(args.root)
     products = [i for i in items if i.kind == "product" and i.category in args.categories]
     rooms = [i for i in items if i.kind == "room"]
