@@ -225,7 +225,7 @@ def build_summary(rows: list[dict], meta: dict, detectors: bool = True) -> dict:
     summary["detector_boxes_clean"] = summarise([r for r in clean if r.get("detector")],
                                                 "detector")
     pairs = [("salient", "both"), ("grabcut", "both"), ("salient", "grabcut"),
-             ("both-closed", "both")]
+             ("both-closed", "both")] + [("both", m) for m in METHODS if m.startswith("open")]
     summary["paired_slack"] = {f"{b}-{a}": paired(rows, "slack", a, b) for a, b in pairs}
     summary["paired_slack_clean"] = {f"{b}-{a}": paired(clean, "slack", a, b)
                                      for a, b in pairs}
@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.from_results:
         data = json.loads(args.from_results.read_text())
+        METHODS.update({m: None for m in data["rows"][0]["slack"] if m not in METHODS})
         meta = {k: data["summary"][k] for k in ("seed", "slack", "feather", "min_score",
                                                 "products_skipped_draws", "wall_s_total")
                 if k in data["summary"]}
