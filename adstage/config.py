@@ -131,6 +131,9 @@ class Settings:
     # (adstage.vision.donors.DonorParams.open_under; docs/donor-slots.md, "Tables"). Empty:
     # every piece's silhouette is filled.
     slot_open_under: tuple[str, ...] = ("table",)
+    # True: a piece in front that hides a little of a usable slot (an ottoman before a sofa)
+    # stays on top of the new product instead of being taken into the slot and filled away.
+    slot_front_on_top: bool = True
     # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.
     shape_index_exact_max: int = 20_000
     pairing_top_k: int = 5

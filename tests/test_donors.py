@@ -285,3 +285,30 @@ def test_a_table_whose_legs_look_like_the_floor_keeps_the_ordinary_silhouette():
                                "table")
     assert donors.span_fill(open_, box)[0] >= p.min_span
     assert np.array_equal(open_, closed)
+
+
+def test_a_piece_a_little_in_front_stays_on_top_of_the_slot():
+    """An ottoman before a sofa hides 10 % of its box: the sofa is a slot as ever, but its
+    silhouette leaves the ottoman out and keeps it as the front (staging puts the new sofa
+    behind it), instead of taking it along to be filled away."""
+    room = _room([(100, 100, 300, 220), (160, 190, 240, 260)])
+    sofa = _det((100, 100, 300, 220), "couch", 0.9)
+    ottoman = _det((160, 190, 240, 260), "chair", 0.6)
+    by_label = {s.label: s for s in donors.donor_slots(room, [sofa, ottoman], _square_mask_fn)}
+    s = by_label["couch"]
+    assert s.usable and s.front is not None, s.flags
+    assert (s.front[190:260, 160:240] > 0).all()
+    assert not (s.mask[190:220, 160:240] > 0).any() and (s.mask[100:190, 100:300] > 0).all()
+    assert by_label["chair"].usable and by_label["chair"].front is None
+    before = donors.donor_slots(room, [sofa, ottoman], _square_mask_fn,
+                                donors.DonorParams(front_on_top=False))[0]
+    assert before.usable and before.front is None and (before.mask[190:220, 160:240] > 0).all()
+
+
+def test_a_piece_in_front_beside_the_silhouette_is_no_front():
+    """The boxes overlap but the silhouettes do not: nothing to keep on top."""
+    room = _room([(100, 100, 200, 220), (230, 150, 290, 260)])
+    chair = _det((100, 100, 220, 220), "chair", 0.9)      # box wider than the chair
+    table = _det((205, 150, 290, 260), "dining table", 0.8)
+    s = donors.donor_slots(room, [chair, table], _square_mask_fn)[0]
+    assert s.usable and s.front is None

@@ -224,7 +224,8 @@ def slot_finder(settings: Settings, models: Sequence[registry.ResolvedModel]):
     params = DonorParams(min_score=settings.detector_min_score, refine=settings.slot_mask_method,
                          behind=settings.slot_paste_behind,
                          replace_front=settings.slot_replace_front,
-                         open_under=settings.slot_open_under)
+                         open_under=settings.slot_open_under,
+                         front_on_top=settings.slot_front_on_top)
     return DetectorSlots(detectors, masker, params)
 
 

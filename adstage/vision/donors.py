@@ -17,7 +17,10 @@ are never indexed:
   (a chair behind a dining table); unless its foot stands under a front box but not under a
   front silhouette (where it stands is unknown: it stays ``occluded``). With ``replace_front``
   (opt-in, measured there too) a piece whose ``overlaps_other`` is lifted is a slot: it shows
-  whole, and the gap around a narrower product opens onto the piece behind;
+  whole, and the gap around a narrower product opens onto the piece behind. A usable slot
+  with a piece in front that hides part of its silhouette all the same (an ottoman before a
+  sofa, under ``max_occluded``) keeps that piece as ``front`` too (``front_on_top``): its
+  silhouette would otherwise take the ottoman along, and the fill would smear it away;
 * ``cut_by_frame``: the box touches the left, right or top edge (the floor edge is how rooms are
   photographed); ``too_small`` / ``too_large``: share of the photo;
 The silhouette (``refine``): GrabCut inside the box seeded by the mask net's map (``both``,
@@ -107,6 +110,9 @@ class DonorParams:
     foot_share: float = 0.5          # ... hidden when the front covers this share of them
     replace_front: bool = False      # a piece hiding part of one behind it is a slot all the
                                      # same (it shows whole; the gap may open onto the other)
+    front_on_top: bool = True        # a slot's silhouette never takes a piece in front along
+                                     # (an ottoman before a sofa): it stays on top, as behind
+    min_front: float = 0.01          # ... when it hides this share of the silhouette
     open_under: tuple[str, ...] = ("table",)  # pieces on legs over open floor: the mask net
                                      # fills the floor under the top (docs/donor-slots-masks.md)
     open_top: float = 0.4            # ... its map is sure of this top share of the box only
@@ -398,15 +404,20 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
     for d in dets:
         det_box = _int_box(d.box, H, W)
         flags = _geometry_flags(d, det_box, dets, (H, W), params)
-        mask, box, quality, front = None, det_box, 0.0, None
+        mask, box, quality, front, minor = None, det_box, 0.0, None, False
         if params.replace_front:
             flags = [f for f in flags if f != OVERLAPS_OTHER]
         if flags == [OCCLUDED] and params.behind:
             front = _front_mask(d, det_box, dets, silhouette_of, (H, W), mask_fn, params)
             if front is not None:
                 flags = []
+        elif not flags and params.front_on_top and in_front_of(d, dets, params):
+            front = _front_mask(d, det_box, dets, silhouette_of, (H, W), mask_fn, params)
+            minor = True
         if not flags and (mask_fn is not None or params.refine == "grabcut"):
             mask = silhouette_of(d)
+            if minor and front is not None and not _hides(front, mask, params.min_front):
+                front = None  # the piece in front stands beside this one's silhouette
             # What a piece in front hides counts as the piece for the span (it stands there),
             # never as its visible silhouette.
             whole = mask if front is None else mask | _in_box(front, det_box)
@@ -420,7 +431,7 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
                 box = [int(vx.min()), int(vy.min()), int(vx.max()) + 1, int(vy.max()) + 1]
                 quality = float(d.score * min(1.0, span))
                 if (span < params.min_span or fill < params.min_fill
-                        or (front is not None and visible < params.min_visible)):
+                        or (front is not None and not minor and visible < params.min_visible)):
                     flags.append(POOR_MASK)
                 elif front is not None and _foot_unresolved(mask, box, front, d, dets, params):
                     flags.append(OCCLUDED)
@@ -439,6 +450,12 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
                              round(float(d.score), 4), d.detector, round(area, 6),
                              round(quality, 4), flags, front))
     return out
+
+
+def _hides(front: np.ndarray, mask: np.ndarray, share: float) -> bool:
+    """Whether the pieces in front cover more than ``share`` of a silhouette."""
+    area = int((mask > 0).sum())
+    return area > 0 and int(((front > 0) & (mask > 0)).sum()) > share * area
 
 
 def _in_box(mask: np.ndarray, box: list[int]) -> np.ndarray:
