@@ -399,6 +399,13 @@ def _problems(s: "Settings") -> list[str]:
     unknown = [m for m in s.staging_methods if m not in _METHODS]
     if unknown:
         out.append(f"staging_methods {unknown} not among {', '.join(_METHODS)}")
+    from adstage.vision.donors import DETECTOR_CATEGORIES  # numpy/OpenCV: only when checked
+
+    slot_categories = sorted(set(DETECTOR_CATEGORIES.values()))
+    unknown = [c for c in s.slot_open_under if c not in slot_categories]
+    if unknown:
+        out.append(f"slot_open_under {unknown} not among the slot categories "
+                   f"{', '.join(slot_categories)}")
     if not isinstance(logging.getLevelName(str(s.log_level).upper()), int):
         out.append(f"log_level={s.log_level!r} is not a logging level")
     for net in s.http_allowed_networks:

@@ -61,6 +61,7 @@ def test_a_mistyped_setting_names_the_one_meant():
     ({"eval_holdout_share": "1.5"}, "eval_holdout_share=1.5 must be within 0..1"),
     ({"max_image_bytes": "0"}, "max_image_bytes=0 must be > 0"),
     ({"staging_methods": "copy_paste,magic"}, "staging_methods ['magic']"),
+    ({"slot_open_under": "table,tables"}, "slot_open_under ['tables'] not among the slot"),
     ({"log_level": "LOUD"}, "log_level='LOUD' is not a logging level"),
     ({"http_allowed_networks": "10.0.0.0/33"}, "'10.0.0.0/33' is not a network"),
 ])
