@@ -119,6 +119,11 @@ class DonorParams:
     floor_lab: float = 20.0          # ... below it, pixels this near (CIELAB) a colour of the
                                      # floor beside or under the box are background; holes kept
 
+    def spans(self, span: float, fill: float) -> bool:
+        """Whether a silhouette covers its box as a piece does (:func:`span_fill`'s figures):
+        the ``poor_mask`` rule, and the test a table's open silhouette must pass."""
+        return span >= self.min_span and fill >= self.min_fill
+
 
 @dataclass
 class DonorSlot:
@@ -364,8 +369,7 @@ def piece_mask(bgr: np.ndarray, det_box: list[int], crop: list[int], mask_fn: Ma
                                  floor_lab=params.floor_lab)
         as_prob = (cut[crop[1]:crop[3], crop[0]:crop[2]] > 0).astype(np.float32)
         mask = silhouette(as_prob, crop, det_box, (H, W), params, open_top)
-        span, fill = span_fill(mask, det_box)
-        if span >= params.min_span and fill >= params.min_fill:
+        if params.spans(*span_fill(mask, det_box)):
             break
     return mask
 
@@ -430,7 +434,7 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
                 vy, vx = np.nonzero(mask)
                 box = [int(vx.min()), int(vy.min()), int(vx.max()) + 1, int(vy.max()) + 1]
                 quality = float(d.score * min(1.0, span))
-                if (span < params.min_span or fill < params.min_fill
+                if (not params.spans(span, fill)
                         or (front is not None and not minor and visible < params.min_visible)):
                     flags.append(POOR_MASK)
                 elif front is not None and _foot_unresolved(mask, box, front, d, dets, params):
