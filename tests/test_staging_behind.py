@@ -8,7 +8,9 @@ import numpy as np
 from adstage.imagestore import ImageStore
 from adstage.staging import codes
 from adstage.staging.composite import opencv_inpainter
+from adstage.staging.animate import AnimateWorker
 from adstage.staging.copy_paste import CopyPasteParams, CopyPasteWorker
+from adstage.staging.parallax import CameraMove
 import scenes
 
 
@@ -37,6 +39,8 @@ def test_the_worker_stages_behind_the_front_mask_it_reads(tmp_path):
         {**rec, "donors": [{**donor, "front_mask_uri": store.put_image(front)}]})}
     for method in (codes.COPY_PASTE, codes.HARD_PASTE):
         assert behind[method]["output_uri"], behind[method]
+        assert store.get_image(behind[method]["front_mask_uri"], grey=True).tolist() == front.tolist()
+        assert free[method]["front_mask_uri"] is None
         image = store.get_image(behind[method]["output_uri"])
         assert np.array_equal(image[front > 0], room[front > 0]), method
         shown = store.get_image(behind[method]["product_mask_uri"], grey=True)
@@ -55,3 +59,28 @@ def test_a_slot_behind_a_front_piece_has_its_own_gap_limit(tmp_path):
     assert worker.stage(rec)[0]["output_uri"]            # no front: the usual limit
     row = worker.stage({**rec, "donors": [{**donor, "front_mask_uri": store.put_image(front)}]})[0]
     assert not row.get("output_uri") and "behind a piece in front" in row["detail"]
+
+
+def test_the_parallax_clip_keeps_the_front_it_reads_as_a_layer(tmp_path):
+    """The animate worker reads the staged row's front mask: the plate it stores is filled
+    under the front pieces too (they move as a layer of their own); a row without one leaves
+    them in the plate."""
+    store = ImageStore(str(tmp_path / "images"))
+    room, front, rec, donor = behind_scene(store)
+    worker = CopyPasteWorker(store, opencv_inpainter(),
+                             CopyPasteParams(methods=(codes.COPY_PASTE,), crop_size=64),
+                             ["telea@1"], "none")
+    row = worker.stage({**rec, "donors": [{**donor, "front_mask_uri": store.put_image(front)}]})[0]
+    animate = AnimateWorker(store, opencv_inpainter(), CameraMove(seconds=0.5, fps=4), 64,
+                            ["telea@1"], ("webm",))
+    staged = store.get_image(row["output_uri"])
+    layered, flat = animate.animate(row), animate.animate({**row, "front_mask_uri": None})
+    assert layered["webm_uri"] and layered.get("reason") is None, layered
+    inside = front > 0
+
+    def changed(clip: dict) -> float:  # share of the front's pixels the plate filled
+        plate = store.get_image(clip["plate_uri"])
+        return float(np.any(plate[inside] != staged[inside], axis=1).mean())
+    assert changed(flat) < 0.1 and changed(layered) > 0.9   # flat: only the product's rim
+    broken = animate.animate({**row, "front_mask_uri": "file:///nowhere/front.png"})
+    assert broken["reason"] == "corrupt_image" and "masks unreadable" in broken["detail"]

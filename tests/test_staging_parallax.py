@@ -31,6 +31,51 @@ def test_layers_remove_the_product_from_the_plate():
     assert np.array_equal(layers.plate[layers.hole == 0], img[layers.hole == 0])
 
 
+def red_runs(frame: np.ndarray, rows: range) -> list[int]:
+    """The widest run of red (the front bar's colour) in each of ``rows``."""
+    red = np.all(np.abs(frame.astype(int) - (0, 0, 220)) < 30, axis=2)
+    out = []
+    for y in rows:
+        xs = np.flatnonzero(red[y])
+        runs = np.split(xs, np.flatnonzero(np.diff(xs) > 1) + 1) if xs.size else []
+        out.append(max((len(r) for r in runs), default=0))
+    return out
+
+
+def grey_inpainter(crops: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """Fills every hole flat grey, so that no colour of the scene leaks into the plate."""
+    out = crops.copy()
+    out[holes > 0] = 128
+    return out
+
+
+def test_pieces_in_front_stay_on_top_of_the_product_in_every_frame():
+    """A bar standing in front of the product (a table leg before a chair): the product was
+    pasted behind it (its alpha is 0 there). Moved with the plate, the bar would slide under the
+    faster product layer and the product's cut would drift off it; it moves with the product."""
+    img, prod, alpha = staged()
+    front = np.zeros(alpha.shape, np.uint8)
+    front[20:100, 76:86] = 255
+    alpha = np.where(front > 0, 0.0, alpha).astype(np.float32)
+    img = img.copy()
+    img[front > 0] = (0, 0, 220)
+    layers = make_layers(img, alpha, grey_inpainter, product_image=prod, front=front,
+                         crop_size=64)
+    assert not np.all(np.abs(layers.plate.astype(int) - (0, 0, 220)) < 30, axis=2).any()
+    move = CameraMove(seconds=1.0, fps=12, pan=0.15)
+    for i, f in enumerate(render_frames(layers, move)):
+        assert min(red_runs(f, range(40, 90))) >= 9, i        # the bar is 10 px wide
+    # Left in the plate, the bar is half covered by the product at the end of the move.
+    flat = make_layers(img, alpha, grey_inpainter, product_image=prod, crop_size=64)
+    assert min(red_runs(render_frames(flat, move)[-1], range(40, 90))) < 6
+
+
+def test_a_front_mask_of_another_size_is_refused():
+    img, prod, alpha = staged()
+    with pytest.raises(ValueError, match="front mask"):
+        make_layers(img, alpha, opencv_inpainter(), front=np.zeros((10, 10), np.uint8))
+
+
 def test_clip_writes_readable_mp4_webm_and_gif_without_black_borders(tmp_path):
     img, prod, alpha = staged()
     move = CameraMove(seconds=1.0, fps=12)

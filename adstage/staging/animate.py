@@ -2,8 +2,9 @@
 a short video ad (``animations``), or why not (``staging_rejects``, method ``parallax``).
 
 The product layer comes from the staged image and its stored alpha
-(``staged_images.product_mask_uri``); the background plate is the staged image with the
-product's support removed and filled by the same gap filler (``staging_gap_fill``) and crop
+(``staged_images.product_mask_uri``); pieces the donor kept in front of the product
+(``staged_images.front_mask_uri``) are a layer of their own, on top of it; the background plate
+is the staged image with the product's (and those pieces') support removed and filled by the same gap filler (``staging_gap_fill``) and crop
 machinery as the copy-paste gap (``adstage.staging.parallax``). Clips go to the image store in
 ``Settings.parallax_formats`` (MP4 and WebM by default, GIF opt-in; a format not written leaves
 its ``*_uri`` null); the plate as PNG (creatives reuse it).
@@ -41,11 +42,14 @@ class AnimateWorker:
         base = {"product_id": rec["product_id"], "method": rec["method"]}
         try:
             staged, alpha = self.store.get_image_and_mask(rec["output_uri"], rec["product_mask_uri"])
+            front = (self.store.get_image(rec["front_mask_uri"], grey=True)
+                     if rec.get("front_mask_uri") else None)
         except Exception as exc:
             return {**base, "reason": Reason.CORRUPT_IMAGE.value,
-                    "detail": f"staged image or its mask unreadable: {exc}"[:500]}
+                    "detail": f"staged image or one of its masks unreadable: {exc}"[:500]}
         try:
-            layers = make_layers(staged, alpha, self.inpaint_fn, crop_size=self.crop_size)
+            layers = make_layers(staged, alpha, self.inpaint_fn, front=front,
+                                 crop_size=self.crop_size)
             frames = render_frames(layers, self.move)
             with tempfile.TemporaryDirectory(prefix="adstage-parallax-") as tmp:
                 files = write_clips(frames, tmp, "c", self.move.fps, self.formats)
@@ -93,7 +97,8 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, float]:
 
     run_id = mlflow.active_run().info.run_id if mlflow.active_run() else "none"
     staged = delta.read_date(spark, settings, "staged_images", ds)
-    cols = ["product_id", "method", "image_id", "output_uri", "product_mask_uri"]
+    cols = ["product_id", "method", "image_id", "output_uri", "product_mask_uri",
+            "front_mask_uri"]
     fill = gap_fill.resolve(settings)  # once: the salt and the workers use the same models
     stage_salt = incremental.salt(
         "animate", models=list(fill.versions),

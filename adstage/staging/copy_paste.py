@@ -269,7 +269,8 @@ class CopyPasteWorker:
                    "product_image_uri": rec["product_image_uri"], "donor_rank": donor["rank"],
                    "slot_id": donor["slot_id"], "donor_image_id": donor["donor_image_id"],
                    "donor_product_id": donor["donor_product_id"],
-                   "donor_image_uri": donor["donor_image_uri"], "attempts": attempt,
+                   "donor_image_uri": donor["donor_image_uri"],
+                   "front_mask_uri": donor.get("front_mask_uri"), "attempts": attempt,
                    "size_ratio": round(size_ratio, 4)}
             if method == codes.COPY_PASTE:
                 pending = prepare_copy_paste(

@@ -8,6 +8,13 @@ the plate — near things move faster — which reads as depth.  The plate is ov
 with mirrored borders as a second guard, so no frame has an empty edge.  The product's contact
 shadow lives in the plate (it stays on the floor), so keep the move small.
 
+A staged image whose donor kept pieces in front of the product (``staged_images.front_mask_uri``:
+a table before a chair, an ottoman before a sofa) has a third layer: those pieces, cut from the
+staged image and moved with the product layer, on top of it.  Moved with the plate instead, the
+product would slide out from behind them and show the straight edge where its hidden part was
+cut off; moved with the product they keep hiding exactly what they hid, and the plate is filled
+under them as it is under the product (only the strip the move uncovers shows).
+
 Written up to three ways (``write_clips``; the nightly job writes ``Settings.parallax_formats``,
 MP4 and WebM by default): MP4 (OpenCV ``mp4v``, MPEG-4 Part 2) for the ad platforms, which
 ingest MP4; WebM (OpenCV ``VP90``, VP9) for browsers, i.e. the review gallery's ``<video>``;
@@ -43,12 +50,16 @@ from adstage.staging.placement import as_alpha
 @dataclass
 class Layers:
     """``product`` BGR uint8 and ``alpha`` float32 [0, 1] (room-sized); ``plate`` BGR uint8,
-    the room without the product; ``hole`` uint8 (255 = what was filled in the plate)."""
+    the room without the product (and without the front pieces); ``hole`` uint8 (255 = what was
+    filled in the plate); ``front`` float32 [0, 1], the pieces kept in front of the product
+    (their colours are ``front_image``), or None."""
 
     product: np.ndarray
     alpha: np.ndarray
     plate: np.ndarray
     hole: np.ndarray
+    front: np.ndarray | None = None
+    front_image: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -68,23 +79,36 @@ class CameraMove:
 
 
 def make_layers(staged: np.ndarray, product_alpha: np.ndarray, inpaint_fn: InpaintFn, *,
-                product_image: np.ndarray | None = None, dilate_px: int = 3, crop_size: int = 256) -> Layers:
-    """Split a staged image into product layer and filled background plate.
+                product_image: np.ndarray | None = None, front: np.ndarray | None = None,
+                dilate_px: int = 3, crop_size: int = 256) -> Layers:
+    """Split a staged image into product layer, front layer and filled background plate.
 
     :param staged: BGR uint8 staged image. :param product_alpha: the product's alpha (room-sized).
     :param product_image: the product's straight colours (``StagedResult.product_image``); the
         staged pixels are used when None (the soft rim then carries some background colour).
-    :param dilate_px: the hole is the product's support dilated by this much (its rim and the
-        blend around it must not stay in the plate as a ghost).
+    :param front: uint8 ``H x W``, 255 = pieces of the room standing in front of the product
+        (the donor slot's front mask), or None.
+    :param dilate_px: the hole is the product's (and front's) support dilated by this much (a
+        rim and the blend around it must not stay in the plate as a ghost).
     """
     alpha = as_alpha(product_alpha)
-    support = np.where(alpha > 0, 255, 0).astype(np.uint8)
+    if front is not None and front.shape != alpha.shape:
+        raise ValueError(f"front mask {front.shape} is not the staged image's size {alpha.shape}")
+    has_front = front is not None and bool((front > 0).any())
+    support = np.where((alpha > 0) | (front > 0 if has_front else False), 255, 0).astype(np.uint8)
     if dilate_px > 0:
         k = 2 * dilate_px + 1
         support = cv2.dilate(support, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     plate, _ = inpaint_gap(staged, support, inpaint_fn, crop_size)
     product = staged if product_image is None else product_image
-    return Layers(product=product.copy(), alpha=alpha, plate=plate, hole=support)
+    return Layers(product=product.copy(), alpha=alpha, plate=plate, hole=support,
+                  front=(front > 0).astype(np.float32) if has_front else None,
+                  front_image=staged.copy() if has_front else None)
+
+
+def _premultiplied(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha[..., None]
+    return np.concatenate([colour.astype(np.float32) * a, a], axis=2)
 
 
 def _affine(scale: float, dx: float, w: int, h: int) -> np.ndarray:
@@ -99,9 +123,8 @@ def render_frames(layers: Layers, move: CameraMove = CameraMove()) -> list[np.nd
     bg_pan = move.pan * move.bg_speed
     # Overscan: a shift of d pixels needs a scale of 1 + 2d/W about the centre; +1% and 2 px slack.
     base = 1.0 + bg_pan + 0.01 + 4.0 / W
-    a = layers.alpha[..., None]
-    premul = layers.product.astype(np.float32) * a
-    fg = np.concatenate([premul, a], axis=2)
+    fg = _premultiplied(layers.product, layers.alpha)
+    near = None if layers.front is None else _premultiplied(layers.front_image, layers.front)
     frames = []
     for i in range(n):
         u = i / (n - 1)
@@ -113,6 +136,10 @@ def render_frames(layers: Layers, move: CameraMove = CameraMove()) -> list[np.nd
         f = cv2.warpAffine(fg, m_fg, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         fa = np.clip(f[..., 3:4], 0.0, 1.0)
         out = f[..., :3] + bg.astype(np.float32) * (1.0 - fa)
+        if near is not None:  # the front pieces move with the product, on top of it
+            g = cv2.warpAffine(near, m_fg, (W, H), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            out = g[..., :3] + out * (1.0 - np.clip(g[..., 3:4], 0.0, 1.0))
         frames.append(np.clip(np.round(out), 0, 255).astype(np.uint8))
     return frames
 
@@ -211,13 +238,15 @@ def write_clips(frames: list[np.ndarray], out_dir: str | Path, stem: str, fps: i
 
 
 def parallax_clip(staged: np.ndarray, product_alpha: np.ndarray, inpaint_fn: InpaintFn, out_dir: str | Path,
-                  stem: str, *, product_image: np.ndarray | None = None, move: CameraMove = CameraMove(),
+                  stem: str, *, product_image: np.ndarray | None = None,
+                  front: np.ndarray | None = None, move: CameraMove = CameraMove(),
                   crop_size: int = 256, formats: tuple[str, ...] = ("mp4", "webm", "gif")
                   ) -> dict[str, Path]:
     """Layers, frames and a file per format, e.g.
     ``{"mp4": out_dir/stem.mp4, "webm": out_dir/stem.webm, "gif": out_dir/stem.gif}``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    layers = make_layers(staged, product_alpha, inpaint_fn, product_image=product_image, crop_size=crop_size)
+    layers = make_layers(staged, product_alpha, inpaint_fn, product_image=product_image,
+                         front=front, crop_size=crop_size)
     frames = render_frames(layers, move)
     return write_clips(frames, out_dir, stem, move.fps, formats)
