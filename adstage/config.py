@@ -187,6 +187,9 @@ class Settings:
     # The same limit on a slot behind a piece in front (slot_paste_behind), where a wide gap
     # meets the pieces around it: lower (docs/donor-slots.md, "Behind the piece in front").
     staging_max_gap_share_behind: float = 0.45
+    # ... or when the gap is too deep to fill without a blur: its deepest pixel's distance to
+    # anything kept, over the placed product's size (docs/donor-slots.md, "How deep a gap").
+    staging_max_gap_depth: float = 0.15
     staging_min_fit_iou: float = 0.3
     # A donor is refused when the placed product's area is more than this many times the
     # slot's, or less than its inverse.
@@ -350,6 +353,7 @@ _CHOICES = {
 }
 _SHARES = ("eval_holdout_share", "gate_max_reject_share", "gate_max_ingest_reject_share",
            "staging_max_gap_share", "staging_max_gap_share_behind", "staging_min_fit_iou",
+           "staging_max_gap_depth",
            "detector_min_score",
            "gate_max_top_slots_excess", "gate_max_unlike_slot_share",
            "staging_max_slot_share")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import cv2
 import numpy as np
 
 import scenes
@@ -12,7 +13,7 @@ from adstage.staging.copy_paste import CopyPasteParams
 
 
 def scene():
-    return scenes.scene(150, 200, (70, 40, 140, 130), cut=(28, 55, 51, 99))
+    return scenes.scene(150, 200, (70, 40, 140, 130), cut=(33, 55, 46, 99))
 
 
 def test_a_product_of_the_slots_shape_fits():
@@ -21,6 +22,22 @@ def test_a_product_of_the_slots_shape_fits():
     assert fit.refusal == ""
     assert fit.placed.fit_iou >= CopyPasteParams().min_fit_iou
     assert 0.5 <= fit.size_ratio <= 2.0
+
+
+def test_a_gap_too_deep_to_fill_is_refused_at_any_scale():
+    """A notch a third of the product wide leaves a gap whose middle is far from anything
+    kept: refused, at the same share of the product's size when everything is twice as big."""
+    room, slot, prod, alpha = scenes.scene(150, 200, (70, 40, 140, 130), cut=(28, 55, 51, 99))
+    fit = donor_fit.check(slot, None, prod, alpha, CopyPasteParams())
+    assert fit.refusal.startswith("gap too deep") and fit.gap_depth > 0.15
+    assert donor_fit.check(slot, None, prod, alpha, CopyPasteParams(max_gap_depth=1.0)
+                           ).refusal == ""
+    big = [cv2.resize(a, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+           for a in (slot, prod, alpha)]
+    fit2 = donor_fit.check(big[0], None, big[1], big[2], CopyPasteParams())
+    assert fit2.refusal.startswith("gap too deep") and abs(fit2.gap_depth - fit.gap_depth) < 0.03
+    narrow = donor_fit.check(*scene()[1:2], None, *scene()[2:], CopyPasteParams())
+    assert narrow.refusal == "" and narrow.gap_depth < 0.15
 
 
 def test_each_check_refuses_with_its_own_line():

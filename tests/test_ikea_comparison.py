@@ -21,7 +21,7 @@ HAS_IKEA = (ikea.DEFAULT_ROOT / "rooms.jsonl").is_file()
 
 def scene(H: int = 150, W: int = 200, slot_box=(70, 40, 140, 130)):
     """A textured room with a red donor product; a blue product on white, with legs."""
-    return scenes.scene(H, W, slot_box, cut=(28, 55, 51, 99))
+    return scenes.scene(H, W, slot_box, cut=(33, 55, 46, 99))
 
 
 def inpainters():

@@ -41,6 +41,7 @@ def test_the_worker_stages_behind_the_front_mask_it_reads(tmp_path):
         assert behind[method]["output_uri"], behind[method]
         assert store.get_image(behind[method]["front_mask_uri"], grey=True).tolist() == front.tolist()
         assert free[method]["front_mask_uri"] is None
+        assert 0.0 < behind[method]["gap_depth"] <= CopyPasteParams().max_gap_depth
         image = store.get_image(behind[method]["output_uri"])
         assert np.array_equal(image[front > 0], room[front > 0]), method
         shown = store.get_image(behind[method]["product_mask_uri"], grey=True)

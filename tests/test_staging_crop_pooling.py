@@ -54,8 +54,9 @@ def inpainter():
 
 
 def worker(store, fn, batch, full_frame_max_px=0):
+    # The scenes' gaps are wide on purpose (crops to pool): not the depth check's subject.
     params = CopyPasteParams(methods=(codes.COPY_PASTE, codes.HARD_PASTE), crop_size=64,
-                             full_frame_max_px=full_frame_max_px)
+                             full_frame_max_px=full_frame_max_px, max_gap_depth=1.0)
     return CopyPasteWorker(store, fn, params, ["edge@1", "inpaint@1"], "CPUExecutionProvider",
                            crop_batch=batch)
 

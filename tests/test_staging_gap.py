@@ -97,3 +97,18 @@ def test_overlapping_crops_take_each_pixel_from_the_deepest_crop():
 
 def test_no_gap_no_crops():
     assert crop_boxes(np.zeros((30, 30), np.uint8), 16) == []
+
+
+def test_gap_depth_is_the_deepest_pixels_distance_to_anything_kept():
+    from adstage.staging.gap import gap_depth
+
+    gap = np.zeros((100, 100), np.uint8)
+    assert gap_depth(gap) == 0.0
+    gap[20:41, 10:90] = 255          # a band 21 px high: its middle row is 11 px from kept rows
+    assert 10.5 <= gap_depth(gap) <= 11.5
+    thin = np.zeros_like(gap)
+    thin[20:24, 0:100] = 255         # a sliver as long as the frame is shallow all the same
+    assert gap_depth(thin) <= 2.5
+    edge = np.zeros_like(gap)
+    edge[79:100, 10:90] = 255        # nothing is kept beyond the frame: twice as deep there
+    assert gap_depth(edge) >= 20.5

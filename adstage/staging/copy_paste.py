@@ -77,6 +77,7 @@ class CopyPasteParams:
     crop_quality: int = 90
     max_gap_share_behind: float = 0.45
     fill_sees_product: bool = False
+    max_gap_depth: float = 0.15
 
     @classmethod
     def from_settings(cls, s: Settings) -> "CopyPasteParams":
@@ -85,7 +86,8 @@ class CopyPasteParams:
                    s.staging_crop_size, s.staging_max_gap_share, s.staging_min_fit_iou,
                    s.staging_full_frame_max_px, s.staging_max_size_ratio,
                    s.staging_crop_format, s.staging_crop_quality,
-                   s.staging_max_gap_share_behind, s.staging_fill_context == "product")
+                   s.staging_max_gap_share_behind, s.staging_fill_context == "product",
+                   s.staging_max_gap_depth)
 
 
 def _try_order(donor: dict) -> int:
@@ -271,7 +273,7 @@ class CopyPasteWorker:
                    "donor_product_id": donor["donor_product_id"],
                    "donor_image_uri": donor["donor_image_uri"],
                    "front_mask_uri": donor.get("front_mask_uri"), "attempts": attempt,
-                   "size_ratio": round(size_ratio, 4)}
+                   "size_ratio": round(size_ratio, 4), "gap_depth": round(fit.gap_depth, 4)}
             if method == codes.COPY_PASTE:
                 pending = prepare_copy_paste(
                     room, slot, product, alpha, dilate_px=p.dilate_px, crop_size=p.crop_size,

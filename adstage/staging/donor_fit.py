@@ -3,7 +3,8 @@
 A donor is refused when the product, placed as ``placement`` places it, would fill the slot
 poorly (``fit_iou < staging_min_fit_iou``), leave too large a gap to generate
 (``gap_share > staging_max_gap_share``, or ``staging_max_gap_share_behind`` behind a piece in
-front), or cover more than ``staging_max_size_ratio`` times the slot's area or less than its
+front), leave a gap too deep to fill without a visible blur (``staging_max_gap_depth``: its
+deepest pixel's distance to anything kept, over the placed product's size), or cover more than ``staging_max_size_ratio`` times the slot's area or less than its
 inverse (a stool is not blown up to a bed's size).
 
 The checks need only the product's cutout and the slot's masks, not the room's pixels or any
@@ -24,7 +25,7 @@ import numpy as np
 from adstage import delta, incremental
 from adstage.config import Settings
 from adstage.errors import one_line
-from adstage.staging.gap import gap_mask, gap_share
+from adstage.staging.gap import gap_depth, gap_mask, gap_share
 from adstage.staging.placement import Placed, place_product
 
 if TYPE_CHECKING:
@@ -41,11 +42,21 @@ SLOT_CACHE = 64
 @dataclass(frozen=True)
 class Fit:
     """``placed``: the product in room coordinates; ``size_ratio``: its mask's area over the
-    slot's; ``refusal``: "" when acceptable, else one line saying which check failed."""
+    slot's; ``refusal``: "" when acceptable, else one line saying which check failed;
+    ``gap_depth``: the gap's depth over the product's size (``relative_depth``; None when a
+    check before it failed)."""
 
     placed: Placed
     size_ratio: float
     refusal: str
+    gap_depth: float | None = None
+
+
+def relative_depth(gap: np.ndarray, placed: Placed) -> float:
+    """``gap_depth`` over the placed product's size, the square root of its box's area: the
+    same blur is as visible beside a stool as beside a bed at the stool's scale."""
+    p = placed.placement
+    return gap_depth(gap) / max(float(np.sqrt(p.w * p.h)), 1.0)
 
 
 def check(slot: np.ndarray, front: np.ndarray | None, product: np.ndarray, alpha: np.ndarray,
@@ -61,17 +72,24 @@ def check(slot: np.ndarray, front: np.ndarray | None, product: np.ndarray, alpha
     size_ratio = float((placed.mask > 0).sum()) / max(float((slot > 0).sum()), 1.0)
     if placed.fit_iou < params.min_fit_iou:
         return Fit(placed, size_ratio, f"poor fit, IoU {placed.fit_iou:.2f} < {params.min_fit_iou}")
-    share = gap_share(gap_mask(slot, placed.alpha, params.dilate_px), slot)
+    gap = gap_mask(slot, placed.alpha, params.dilate_px)
+    share = gap_share(gap, slot)
     limit = params.max_gap_share if front is None else min(params.max_gap_share,
                                                            params.max_gap_share_behind)
     if share > limit:
         return Fit(placed, size_ratio, f"gap too large, {share:.2f} of the slot > {limit}"
                    + ("" if front is None else " (behind a piece in front)"))
+    if front is not None:
+        gap[front > 0] = 0  # the pieces in front are kept, never filled (composite)
+    depth = relative_depth(gap, placed)
+    if depth > params.max_gap_depth:
+        return Fit(placed, size_ratio, f"gap too deep, {depth:.2f} of the product's size > "
+                   f"{params.max_gap_depth:g} (a fill that far from the room is a blur)", depth)
     if not 1.0 / params.max_size_ratio <= size_ratio <= params.max_size_ratio:
         return Fit(placed, size_ratio, f"size mismatch, the product would cover "
                    f"{size_ratio:.2f}x the slot's area (limit {params.max_size_ratio:g}x "
-                   "either way)")
-    return Fit(placed, size_ratio, "")
+                   "either way)", depth)
+    return Fit(placed, size_ratio, "", depth)
 
 
 def judge_product(store, rec: dict, params: "CopyPasteParams",
@@ -128,7 +146,7 @@ def pair_inputs(spark: "SparkSession", settings: Settings,
 # The settings a verdict depends on (``check``): changing another one (the shadow, the crop
 # format) re-stages products but keeps their verdicts.
 FIT_PARAMS = ("dilate_px", "max_gap_share", "min_fit_iou", "max_size_ratio",
-              "max_gap_share_behind")
+              "max_gap_share_behind", "max_gap_depth")
 
 
 def fitting_pairs(spark: "SparkSession", settings: Settings, ds: str, pairs: "DataFrame",

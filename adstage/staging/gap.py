@@ -59,6 +59,18 @@ def gap_share(gap: np.ndarray, slot_mask: np.ndarray) -> float:
     return 0.0 if n == 0 else float(np.logical_and(np.asarray(gap) > 0, slot).sum()) / n
 
 
+def gap_depth(gap: np.ndarray) -> float:
+    """How deep the gap is: the largest distance, in pixels, from a gap pixel to the nearest
+    pixel that is kept (the product's or the room's; the frame's edge is not one). A filler
+    invents the middle of a gap from its edges, so a gap 60 px deep is a blur however small a
+    share of the slot it is, while a slot's worth of thin slivers between chair legs fills
+    cleanly."""
+    g = (np.asarray(gap) > 0).astype(np.uint8)
+    if not g.any():
+        return 0.0
+    return float(cv2.distanceTransform(g, cv2.DIST_L2, 5).max())
+
+
 def _windows(lo: int, hi: int, size: int, frame: int, margin: int) -> list[int]:
     """Start positions of ``size`` windows covering ``[lo, hi)``, kept inside ``[0, frame)``."""
     if frame <= size:
