@@ -3,9 +3,10 @@ a short video ad (``animations``), or why not (``staging_rejects``, method ``par
 
 The product layer comes from the staged image and its stored alpha
 (``staged_images.product_mask_uri``); pieces the donor kept in front of the product
-(``staged_images.front_mask_uri``) are a layer of their own, on top of it; the background plate
-is the staged image with the product's (and those pieces') support removed and filled by the same gap filler (``staging_gap_fill``) and crop
-machinery as the copy-paste gap (``adstage.staging.parallax``). Clips go to the image store in
+(``staged_images.front_mask_uri``) are a layer of their own, on top of it; the background
+plate is the staged image with the product's (and those pieces') support removed and filled
+by the same gap filler (``staging_gap_fill``) and crop machinery as the copy-paste gap
+(``adstage.staging.parallax``). Clips go to the image store in
 ``Settings.parallax_formats`` (MP4 and WebM by default, GIF opt-in; a format not written leaves
 its ``*_uri`` null); the plate as PNG (creatives reuse it).
 """

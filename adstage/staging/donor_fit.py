@@ -4,8 +4,9 @@ A donor is refused when the product, placed as ``placement`` places it, would fi
 poorly (``fit_iou < staging_min_fit_iou``), leave too large a gap to generate
 (``gap_share > staging_max_gap_share``, or ``staging_max_gap_share_behind`` behind a piece in
 front), leave a gap too deep to fill without a visible blur (``staging_max_gap_depth``: its
-deepest pixel's distance to anything kept, over the placed product's size), or cover more than ``staging_max_size_ratio`` times the slot's area or less than its
-inverse (a stool is not blown up to a bed's size).
+deepest pixel's distance to anything kept, over the placed product's size), or cover more
+than ``staging_max_size_ratio`` times the slot's area or less than its inverse (a stool is not
+blown up to a bed's size).
 
 The checks need only the product's cutout and the slot's masks, not the room's pixels or any
 inpainting, so they run twice: over every (product, slot) pair of the date before the slot

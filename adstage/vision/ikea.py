@@ -19,7 +19,8 @@ DEFAULT_ROOT = Path(os.environ.get("ADSTAGE_IKEA_ROOT",
 # IKEA product types -> the pipeline's categories, by the type's head noun (None: not a piece
 # we stage; a "Cot" is a child's bed, which the detectors call bed). A substring match made a
 # "Vegetable knife" a table, a "Mattress" and a "Fitted sheet" a bed, "Chair pads" a chair and
-# an "LED stool lamp" a chair; the head noun decides instead. tests/test_ikea_categories.py holds the expected category of every type of the set.
+# an "LED stool lamp" a chair; the head noun decides instead. tests/test_ikea_categories.py
+# holds the expected category of every type of the set.
 _HEADS = {
     "sofa": "sofa", "sofa-bed": "sofa", "armchair": "armchair", "chair": "chair",
     "highchair": "chair", "stool": "chair", "footstool": "chair", "bed": "bed", "cot": "bed",
