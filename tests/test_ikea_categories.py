@@ -19,12 +19,12 @@ EXPECTED: dict[str | None, list[str]] = {
         'Armchair', "Children's armchair", 'High-back armchair', 'Swivel armchair',
     ],
     'bed': [
-        'Bed frame', 'Bed frame w storage+slatted bedbase', 'Cot', 'Cot with drawers', 'Bed frame with 4 storage boxes',
+        'Bed frame', 'Bed frame w storage+slatted bedbase', 'Bed frame with 4 storage boxes',
         'Bed frame with storage', 'Bed frame, high', 'Bed frame, high, w 4 storage boxes',
         'Bed frm w headboard+slatted bd base', 'Bunk bed frame', 'Day-bed frame',
         'Day-bed frame with 2 drawers', 'Day-bed frame with 3 drawers', 'Divan bed',
         'Ext bed frame with slatted bed base', 'Extendable bed', 'Loft bed frame',
-        'Reversible bed',
+        'Reversible bed', 'Cot', 'Cot with drawers',
     ],
     'cabinet': [
         'Base cabinet with doors and drawer', 'Bookcase', 'Bookcase with glass door',

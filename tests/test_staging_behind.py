@@ -7,8 +7,8 @@ import numpy as np
 
 from adstage.imagestore import ImageStore
 from adstage.staging import codes
-from adstage.staging.composite import opencv_inpainter
 from adstage.staging.animate import AnimateWorker
+from adstage.staging.composite import opencv_inpainter
 from adstage.staging.copy_paste import CopyPasteParams, CopyPasteWorker
 from adstage.staging.parallax import CameraMove
 import scenes
