@@ -4,9 +4,9 @@
         [--top 16] [--band 0.13 0.16] [--sample 12 --seed 0]
 
 Reads ``staged_images`` of a home written by ``research/ikea_catalog_run.py`` and, per
-copy-paste image, the depth of its stored gap (``adstage.staging.gap.gap_depth``: the deepest
-gap pixel's distance to anything kept) over the placed product's size, as the donor check
-computes it (``donor_fit.relative_depth``). Writes ``depths.json`` and close-ups (donor | staged
+copy-paste image, the depth of its gap over the placed product's size: the row's
+``gap_depth``, or for a run written before that column, ``donor_fit.relative_depth`` of its
+stored gap mask and box (the deepest gap pixel's distance to anything kept). Writes ``depths.json`` and close-ups (donor | staged
 | staged with the gap outlined) of the deepest ``--top``, of a depth band and of a random
 sample of the rest, to be looked at one by one. ``--out`` must be outside the repository:
 the close-ups are IKEA pixels.
@@ -24,9 +24,8 @@ import numpy as np
 from adstage.config import Settings
 from adstage.imagestore import ImageStore
 from adstage.report import read_table
-from adstage.staging.gap import gap_depth
-
-DS = "2026-12-01"
+from adstage.staging.donor_fit import relative_depth
+from research.ikea_catalog_run import DS
 
 
 def close_up(store: ImageStore, row, label: str, margin: int = 40) -> np.ndarray:
@@ -65,13 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     store = ImageStore(settings.image_store_uri)
     staged = read_table(settings, "staged_images", ds=DS)
     staged = staged[staged.method == "copy_paste"]
-    rows = []
+    by_id, rows = {}, []
     for r in staged.itertuples():
-        x0, y0, x1, y1 = r.product_box
-        px = gap_depth(store.get_image(r.gap_mask_uri, grey=True))
+        depth = getattr(r, "gap_depth", None)
+        if depth is None or depth != depth:  # absent or NaN: a run from before the column
+            depth = relative_depth(store.get_image(r.gap_mask_uri, grey=True), r.product_box)
+        by_id[r.product_id] = r
         rows.append({"product_id": r.product_id, "category": r.category, "slot_id": r.slot_id,
-                     "gap_share": round(float(r.gap_share), 4), "depth_px": round(px, 1),
-                     "depth": round(px / max(float(np.sqrt((x1 - x0) * (y1 - y0))), 1.0), 4)})
+                     "gap_share": round(float(r.gap_share), 4), "depth": round(float(depth), 4)})
     rows.sort(key=lambda r: -r["depth"])
     depths = [r["depth"] for r in rows]
     summary = {"images": len(rows),
@@ -79,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
                                               np.percentile(depths, [10, 25, 50, 75, 90])]
                if rows else [], "rows": rows}
     (args.out / "depths.json").write_text(json.dumps(summary, indent=1))
-    by_id = staged.set_index("product_id")
     top = rows[: args.top]
     band = [r for r in rows if args.band and args.band[0] <= r["depth"] < args.band[1]]
     rest = [r for r in rows[args.top:] if r not in band]
@@ -87,11 +86,9 @@ def main(argv: list[str] | None = None) -> int:
              ("rest", random.Random(args.seed).sample(rest, min(args.sample, len(rest))))]
     for name, chosen in picks:
         for i, r in enumerate(chosen):
-            label = (f"{r['category']} depth {r['depth']:.3f} ({r['depth_px']:.0f}px) "
-                     f"share {r['gap_share']:.2f}")
-            row = by_id.loc[r["product_id"]]
-            row = row.iloc[0] if hasattr(row, "iloc") and row.ndim > 1 else row
-            cv2.imwrite(str(args.out / f"{name}-{i:02d}.png"), close_up(store, row, label))
+            label = f"{r['category']} depth {r['depth']:.3f} share {r['gap_share']:.2f}"
+            cv2.imwrite(str(args.out / f"{name}-{i:02d}.png"),
+                        close_up(store, by_id[r["product_id"]], label))
     print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=1))
     return 0
 

@@ -53,11 +53,12 @@ class Fit:
     gap_depth: float | None = None
 
 
-def relative_depth(gap: np.ndarray, placed: Placed) -> float:
-    """``gap_depth`` over the placed product's size, the square root of its box's area: the
-    same blur is as visible beside a stool as beside a bed at the stool's scale."""
-    p = placed.placement
-    return gap_depth(gap) / max(float(np.sqrt(p.w * p.h)), 1.0)
+def relative_depth(gap: np.ndarray, box) -> float:
+    """``gap_depth`` over the placed product's size, the square root of the area of its box
+    (``(x0, y0, x1, y1)``, as ``staged_images.product_box``): the same blur is as visible
+    beside a stool as beside a bed at the stool's scale."""
+    x0, y0, x1, y1 = box
+    return gap_depth(gap) / max(float(np.sqrt((x1 - x0) * (y1 - y0))), 1.0)
 
 
 def check(slot: np.ndarray, front: np.ndarray | None, product: np.ndarray, alpha: np.ndarray,
@@ -82,7 +83,7 @@ def check(slot: np.ndarray, front: np.ndarray | None, product: np.ndarray, alpha
                    + ("" if front is None else " (behind a piece in front)"))
     if front is not None:
         gap[front > 0] = 0  # the pieces in front are kept, never filled (composite)
-    depth = relative_depth(gap, placed)
+    depth = relative_depth(gap, placed.placement.box)
     if depth > params.max_gap_depth:
         return Fit(placed, size_ratio, f"gap too deep, {depth:.2f} of the product's size > "
                    f"{params.max_gap_depth:g} (a fill that far from the room is a blur)", depth)

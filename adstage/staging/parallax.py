@@ -103,7 +103,7 @@ def make_layers(staged: np.ndarray, product_alpha: np.ndarray, inpaint_fn: Inpai
     product = staged if product_image is None else product_image
     return Layers(product=product.copy(), alpha=alpha, plate=plate, hole=support,
                   front=(front > 0).astype(np.float32) if has_front else None,
-                  front_image=staged.copy() if has_front else None)
+                  front_image=staged if has_front else None)
 
 
 def _premultiplied(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
