@@ -312,3 +312,61 @@ def test_a_piece_in_front_beside_the_silhouette_is_no_front():
     table = _det((205, 150, 290, 260), "dining table", 0.8)
     s = donors.donor_slots(room, [chair, table], _square_mask_fn)[0]
     assert s.usable and s.front is None
+
+
+def test_a_piece_the_listing_contradicts_takes_the_second_guess_the_listing_names():
+    """A children's bed called a couch (0.43) in a photo listed under a bed, no sofa: the
+    weaker bed guess of the same box names it; the row keeps the detector's own class."""
+    room = _room([(100, 120, 300, 260)])
+    couch = _det((98, 118, 302, 262), "couch", 0.43)
+    bed = _det((100, 125, 298, 262), "bed", 0.2)
+    slots = donors.donor_slots(room, [couch, bed], _square_mask_fn, listed=frozenset({"bed"}))
+    assert len(slots) == 1 and slots[0].usable
+    assert (slots[0].label, slots[0].category, slots[0].score) == ("couch", "bed", 0.43)
+    assert "couch 0.43" in slots[0].renamed and "bed 0.20" in slots[0].renamed
+
+
+@pytest.mark.parametrize("listed, guesses", [
+    (frozenset(), [("bed", 0.3)]),                   # no listing: the detector's class
+    (frozenset({"sofa", "bed"}), [("bed", 0.3)]),    # the listing names the first guess
+    (frozenset({"bed"}), [("bed", 0.15)]),           # the second guess is too unsure
+    (frozenset({"bed"}), []),                        # no second guess: left as it is
+    (frozenset({"table"}), [("bed", 0.3)]),          # a guess the listing does not name
+])
+def test_the_listing_renames_only_where_it_contradicts_and_a_guess_agrees(listed, guesses):
+    room = _room([(100, 120, 300, 260)])
+    dets = [_det((98, 118, 302, 262), "couch", 0.43)]
+    dets += [_det((100, 125, 298, 262), label, score) for label, score in guesses]
+    slots = donors.donor_slots(room, dets, _square_mask_fn, listed=listed)
+    assert [(s.category, s.renamed) for s in slots] == [("sofa", None)]
+
+
+def test_a_guess_of_another_box_renames_nothing_and_off_means_off():
+    room = _room([(100, 120, 300, 260), (320, 150, 380, 260)])
+    couch = _det((98, 118, 302, 262), "couch", 0.43)
+    bed_beside = _det((318, 148, 382, 262), "bed", 0.5)   # a piece of its own
+    slots = donors.donor_slots(room, [couch, bed_beside], _square_mask_fn,
+                               listed=frozenset({"bed"}))
+    assert sorted(s.category for s in slots) == ["bed", "sofa"]
+    bed = _det((100, 125, 298, 262), "bed", 0.3)
+    off = donors.DonorParams(by_listing=False)
+    slots = donors.donor_slots(room, [couch, bed], _square_mask_fn, off, frozenset({"bed"}))
+    assert [s.category for s in slots] == ["sofa"]
+
+
+def test_a_guess_counts_only_from_a_detector_that_could_have_said_the_first_class():
+    """The SSD has no bed class: its weak Table on a bed is no vote against CenterNet's bed."""
+    room = _room([(100, 120, 300, 260)])
+    bed = Detection((98.0, 118.0, 302.0, 262.0), 0.57, "bed", "centernet")
+    table = Detection((100.0, 125.0, 298.0, 262.0), 0.32, "Table", "ssd")
+    seen_by = {"centernet": donors.sees(["chair", "couch", "bed", "dining table"]),
+               "ssd": donors.sees(["Chair", "Table", "Desk", "Person"])}
+    assert seen_by["ssd"] == {"chair", "table"}
+    slots = donors.donor_slots(room, [bed, table], _square_mask_fn, listed=frozenset({"table"}),
+                               seen_by=seen_by)
+    assert [(s.category, s.renamed) for s in slots] == [("bed", None)]
+    chair = Detection((98.0, 118.0, 302.0, 262.0), 0.39, "Chair", "ssd")   # a crib
+    crib_bed = Detection((100.0, 125.0, 298.0, 262.0), 0.23, "bed", "centernet")
+    slots = donors.donor_slots(room, [chair, crib_bed], _square_mask_fn,
+                               listed=frozenset({"bed"}), seen_by=seen_by)
+    assert [s.category for s in slots] == ["bed"] and slots[0].label == "Chair"
