@@ -134,10 +134,6 @@ class Settings:
     # True: a piece in front that hides a little of a usable slot (an ottoman before a sofa)
     # stays on top of the new product instead of being taken into the slot and filled away.
     slot_front_on_top: bool = True
-    # True: a piece whose detected class the photo's listing contradicts (a couch in a photo
-    # listed under a bed and no sofa) takes a second guess of the same box that the listing
-    # names (adstage.vision.donors.by_listing; docs/donor-slots.md, "The photo's listing").
-    slot_by_listing: bool = True
     # Shape index: exact (IndexFlatIP) up to this many slots per category, HNSW above.
     shape_index_exact_max: int = 20_000
     pairing_top_k: int = 5

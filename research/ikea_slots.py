@@ -26,7 +26,7 @@ import numpy as np
 
 from adstage.vision import ikea
 from adstage.vision.detectors import Detector
-from adstage.vision.donors import DonorParams, donor_slots, product_slot_category, sees
+from adstage.vision.donors import DonorParams, donor_slots, product_slot_category
 from adstage.vision.salient import SalientMasker
 
 
@@ -36,11 +36,8 @@ def product_types(root: Path) -> dict[str, str]:
             for r in map(json.loads, (root / "products.jsonl").read_text().splitlines())}
 
 
-def room_categories(room: dict, types: dict[str, str], items: bool = True) -> set[str]:
-    """The slot categories a room lists: its products' (as the catalog run's feed lists the
-    room under them) and, with ``items``, its item names'."""
-    names = [types.get(p, "") for p in room.get("product_ids", [])]
-    names += room.get("item_names", []) if items else []
+def room_categories(room: dict, types: dict[str, str]) -> set[str]:
+    names = [types.get(p, "") for p in room.get("product_ids", [])] + room.get("item_names", [])
     return {c for c in (product_slot_category(ikea.category_of(n)) for n in names) if c}
 
 
@@ -83,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="slot_paste_behind: partly hidden pieces are slots (DonorParams.behind)")
     ap.add_argument("--front", action="store_true",
                     help="slot_replace_front: a piece hiding part of another is a slot")
-    ap.add_argument("--no-listing", action="store_true",
-                    help="do not rename pieces by the room's listed products (slot_by_listing)")
     ap.add_argument("--limit", type=int, default=0, help="first N rooms only (0 = all)")
     ap.add_argument("--sheet", type=int, default=0, help="contact sheets of the first N rooms")
     args = ap.parse_args(argv)
@@ -95,20 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     rooms = rooms[: args.limit] if args.limit else rooms
     detectors = [Detector.shipped(n, threads=2) for n in args.detectors]
     masker = SalientMasker.shipped(threads=2)
-    seen_by = {d.spec.name: sees(d.spec.classes) for d in detectors}
     params = DonorParams(min_score=args.min_score, behind=args.behind,
-                         replace_front=args.front, by_listing=not args.no_listing)
+                         replace_front=args.front)
 
     per_room, flags, labels, tiles = [], Counter(), Counter(), []
     t_det = t_mask = 0.0
     for i, room in enumerate(rooms):
         bgr = cv2.imread(str(args.root / room["image"]))
-        feed_listed = frozenset(room_categories(room, types, items=False))
         t0 = time.perf_counter()
-        floor = min(params.min_score, params.listed_min_score)
-        dets = [d for det in detectors for d in det.detect(bgr, min_score=floor)]
+        dets = [d for det in detectors for d in det.detect(bgr, min_score=params.min_score)]
         t1 = time.perf_counter()
-        slots = donor_slots(bgr, dets, masker.mask, params, feed_listed, seen_by)
+        slots = donor_slots(bgr, dets, masker.mask, params)
         t_det, t_mask = t_det + t1 - t0, t_mask + time.perf_counter() - t1
         listed = room_categories(room, types)
         usable = [s for s in slots if s.usable]
@@ -121,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                          "agree": sum(s.category in listed for s in usable),
                          "pieces": [{"label": s.label, "category": s.category,
                                      "score": round(s.score, 3), "flags": s.flags,
-                                     "area_frac": round(s.area_frac, 4), "box": s.det_box,
-                                     "renamed": s.renamed}
+                                     "area_frac": round(s.area_frac, 4), "box": s.det_box}
                                     for s in slots]})
         if i < args.sheet:
             tiles.append(draw(bgr, slots))
@@ -137,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python research/ikea_slots.py "
                     + " ".join(sys.argv[1:] if argv is None else argv),
         "detectors": args.detectors, "min_score": params.min_score, "behind": params.behind,
-        "front": params.replace_front, "by_listing": params.by_listing,
-        "renamed": sum(p["renamed"] is not None for r in per_room for p in r["pieces"]),
+        "front": params.replace_front,
         "rooms": len(per_room),
         "rooms_with_usable_slot": sum(r["usable"] > 0 for r in per_room),
         "share_rooms_with_usable_slot": round(

@@ -106,7 +106,7 @@ def detection_rows(image_id: str, bgr: np.ndarray, slots: list, store) -> list[d
     if not slots:
         return _no_slot(image_id, "the detectors found no piece of furniture")
     return [_slot_row(image_id, i, s, store, slot_category=s.category, label=s.label,
-                      score=s.score, detail=s.renamed) for i, s in enumerate(slots)]
+                      score=s.score) for i, s in enumerate(slots)]
 
 
 class SegmenterSlots:
@@ -115,10 +115,10 @@ class SegmenterSlots:
     def __init__(self, segmenter, params: SlotParams, batch: int):
         self.segmenter, self.params, self.batch = segmenter, params, batch
 
-    def rows(self, staged: Sequence[tuple[str, np.ndarray, frozenset]], store) -> list[dict]:
-        probs = self.segmenter.predict([b for _, b, _ in staged], self.batch)
+    def rows(self, staged: Sequence[tuple[str, np.ndarray]], store) -> list[dict]:
+        probs = self.segmenter.predict([b for _, b in staged], self.batch)
         out = []
-        for (image_id, bgr, _), prob in zip(staged, probs):
+        for (image_id, bgr), prob in zip(staged, probs):
             out.extend(_guarded(image_id, lambda: slot_rows(image_id, bgr, prob, store,
                                                            self.params)))
         return out
@@ -128,26 +128,21 @@ class DetectorSlots:
     """Slots from pretrained detectors (their boxes merged) and a salient mask of each box."""
 
     def __init__(self, detectors: Sequence, masker, params):
-        from adstage.vision.donors import sees
-
         self.detectors, self.masker, self.params = list(detectors), masker, params
-        self.seen_by = {d.spec.name: sees(d.spec.classes) for d in self.detectors}
 
-    def slots(self, bgr: np.ndarray, listed: frozenset[str] = frozenset()) -> list:
-        """One staged photo's pieces (``donors.DonorSlot``): every detector's boxes, merged;
-        ``listed``: the slot categories of the products the photo is listed under."""
+    def slots(self, bgr: np.ndarray) -> list:
+        """One staged photo's pieces (``donors.DonorSlot``): every detector's boxes, merged."""
         from adstage.vision.donors import donor_slots
 
-        p = self.params
-        floor = min(p.min_score, p.listed_min_score) if p.by_listing and listed else p.min_score
-        dets = [d for det in self.detectors for d in det.detect(bgr, min_score=floor)]
-        return donor_slots(bgr, dets, self.masker.mask, p, listed, self.seen_by)
+        dets = [d for det in self.detectors
+                for d in det.detect(bgr, min_score=self.params.min_score)]
+        return donor_slots(bgr, dets, self.masker.mask, self.params)
 
-    def rows(self, staged: Sequence[tuple[str, np.ndarray, frozenset]], store) -> list[dict]:
+    def rows(self, staged: Sequence[tuple[str, np.ndarray]], store) -> list[dict]:
         out = []
-        for image_id, bgr, listed in staged:
-            def one(image_id=image_id, bgr=bgr, listed=listed):
-                return detection_rows(image_id, bgr, self.slots(bgr, listed), store)
+        for image_id, bgr in staged:
+            def one(image_id=image_id, bgr=bgr):
+                return detection_rows(image_id, bgr, self.slots(bgr), store)
             out.extend(_guarded(image_id, one))
         return out
 
@@ -167,9 +162,8 @@ def _failure(kind: str, image_id: str, reason: str, detail: str) -> dict:
 
 
 def process_batch(records: list[dict], finder, store) -> list[dict]:
-    """Records (image_id, label, data[, listed]) -> output rows; exceptions stay with their
-    image. ``finder``: ``SegmenterSlots`` or ``DetectorSlots``; ``listed``: the slot
-    categories of the products a staged photo is listed under."""
+    """Records (image_id, label, data) -> output rows; exceptions stay with their image.
+    ``finder``: ``SegmenterSlots`` or ``DetectorSlots``."""
     out, staged = [], []
     for rec in records:
         kind = "slot" if rec["label"] == "staged" else "cutout"
@@ -181,8 +175,7 @@ def process_batch(records: list[dict], finder, store) -> list[dict]:
             out.append(_failure(kind, rec["image_id"], Reason.CORRUPT_IMAGE.value, str(exc)))
             continue
         if kind == "slot":
-            listed = rec.get("listed")   # a numpy array from Spark, or None
-            staged.append((rec["image_id"], bgr, frozenset(() if listed is None else listed)))
+            staged.append((rec["image_id"], bgr))
             continue
         try:
             out.append(cutout_row(rec["image_id"], bgr, store))
@@ -197,7 +190,7 @@ def process_batch(records: list[dict], finder, store) -> list[dict]:
             log.exception("slot finder failed on a batch")
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
             out.extend(_failure("slot", i, Reason.INTERNAL_ERROR.value, detail)
-                       for i, _, _ in staged)
+                       for i, _ in staged)
     return out
 
 
@@ -232,8 +225,7 @@ def slot_finder(settings: Settings, models: Sequence[registry.ResolvedModel]):
                          behind=settings.slot_paste_behind,
                          replace_front=settings.slot_replace_front,
                          open_under=settings.slot_open_under,
-                         front_on_top=settings.slot_front_on_top,
-                         by_listing=settings.slot_by_listing)
+                         front_on_top=settings.slot_front_on_top)
     return DetectorSlots(detectors, masker, params)
 
 
@@ -260,8 +252,8 @@ def extract_frame(images: "DataFrame", settings: Settings,
             rows = process_batch(records, finder, store)
             yield pd.DataFrame([{k: r.get(k) for k in _NAMES} for r in rows], columns=_NAMES)
 
-    return map_in_pandas(images.select("image_id", "image_uri", "label", "listed"), run,
-                         _FIELDS, settings)  # GPU profile if configured
+    return map_in_pandas(images.select("image_id", "image_uri", "label"), run, _FIELDS,
+                         settings)  # GPU profile if configured
 
 
 def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
@@ -278,8 +270,7 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
     once = (todo.select("image_id", "image_uri", "label")
             .withColumn("_n", F.row_number().over(
                 Window.partitionBy("image_uri", "label").orderBy("image_id")))
-            .filter("_n = 1").drop("_n")
-            .join(listings(todo), ["image_uri", "label"], "left"))
+            .filter("_n = 1").drop("_n"))
     once = once.repartition(max(spark.sparkContext.defaultParallelism, 1), "image_uri")
     rows = (extract_frame(once, settings, models).withColumnRenamed("image_id", "_computed_for")
             .join(once.select(F.col("image_id").alias("_computed_for"), "image_uri",
@@ -315,17 +306,6 @@ def run(spark: "SparkSession", settings: Settings, ds: str) -> dict[str, int]:
     log.info("cutouts & slots ds=%s: %s (slots from %s: %s)", ds, metrics, settings.slot_source,
              ", ".join(f"{m.name} {m.source} {m.version}" for m in models))
     return metrics
-
-
-def listings(todo: "DataFrame") -> "DataFrame":
-    """(image_uri, label) -> ``listed``: the slot categories of every product the photo is
-    listed under on this date (a room under its sofa and its chair lists both), sorted."""
-    from pyspark.sql import functions as F
-
-    from adstage.vision.shape_index import slot_category_col
-
-    return (todo.groupBy("image_uri", "label")
-            .agg(F.array_sort(F.collect_set(slot_category_col("category"))).alias("listed")))
 
 
 def _assign_categories(slots: "DataFrame") -> "DataFrame":

@@ -35,7 +35,7 @@ Pure numpy/OpenCV: detections and a mask function in, slots out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -118,10 +118,6 @@ class DonorParams:
     open_top: float = 0.4            # ... its map is sure of this top share of the box only
     floor_lab: float = 20.0          # ... below it, pixels this near (CIELAB) a colour of the
                                      # floor beside or under the box are background; holes kept
-    by_listing: bool = True          # a piece of a category its photo's listing lacks takes a
-                                     # second guess of the same box that the listing names
-    listed_min_score: float = 0.2    # ... when that guess scores this much (below min_score:
-                                     # CenterNet calls a children's bed a couch 0.43, a bed 0.2)
 
     def spans(self, span: float, fill: float) -> bool:
         """Whether a silhouette covers its box as a piece does (:func:`span_fill`'s figures):
@@ -142,7 +138,6 @@ class DonorSlot:
     quality: float            # score x how well the silhouette spans its box
     flags: list[str]
     front: np.ndarray | None = None   # uint8 (H, W), 255 = pieces in front of it (kept)
-    renamed: str | None = None        # why ``category`` is not ``label``'s (by the listing)
 
     @property
     def usable(self) -> bool:
@@ -182,47 +177,6 @@ def merge_detections(dets: Sequence["Detection"], params: DonorParams = DonorPar
             continue
         keep.append(d)
     return keep
-
-
-def by_listing(pieces: Sequence["Detection"], detections: Sequence["Detection"],
-               listed: frozenset[str], params: DonorParams = DonorParams(),
-               sees: Mapping[str, frozenset[str]] | None = None
-               ) -> dict[int, tuple["Detection", str]]:
-    """Pieces (merged detections) whose slot category the photo's listing lacks, renamed by
-    the best other detection of the same box (IoU ``merge_iou``, score ``listed_min_score``)
-    whose category the listing has: ``{index: (renamed piece, why)}``.
-
-    The feed says what a lifestyle photo shows; where a detector's first guess contradicts it
-    and a second guess agrees, the second is the likelier (docs/donor-slots.md, "The photo's
-    listing"). A guess counts only from a detector that could have said the first guess's
-    category too (``sees``: detector name -> the slot categories it has classes for; None:
-    all): the Open Images SSD's "Table" on a bed is no vote against the bed, since it has
-    no bed class. The box and score stay the piece's; a piece with no such guess, or of a
-    class outside the taxonomy, is left as it is."""
-    out: dict[int, tuple[Detection, str]] = {}
-    if not params.by_listing or not listed:
-        return out
-    for i, d in enumerate(pieces):
-        own = slot_category(d.label)
-        if own is None or own in listed:
-            continue
-        guesses = [a for a in detections if a.score >= params.listed_min_score
-                   and slot_category(a.label) in listed
-                   and (sees is None or own in sees.get(a.detector, ()))
-                   and _iou(a.box, d.box) >= params.merge_iou]
-        if not guesses:
-            continue
-        g = max(guesses, key=lambda a: (a.score, a.label))
-        renamed = type(d)(d.box, d.score, g.label, d.detector)
-        out[i] = (renamed, f"{d.detector} called it {d.label} {d.score:.2f}; the photo lists a "
-                           f"{slot_category(g.label)} and {g.detector} calls the same box "
-                           f"{g.label} {g.score:.2f}")
-    return out
-
-
-def sees(classes: Sequence[str]) -> frozenset[str]:
-    """The slot categories a detector with these classes can name."""
-    return frozenset(c for c in map(slot_category, classes) if c)
 
 
 def _int_box(box, H: int, W: int) -> list[int]:
@@ -432,21 +386,13 @@ def span_fill(mask: np.ndarray, det_box: list[int]) -> tuple[float, float]:
 
 
 def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: MaskFn | None,
-                params: DonorParams = DonorParams(), listed: frozenset[str] = frozenset(),
-                seen_by: Mapping[str, frozenset[str]] | None = None) -> list[DonorSlot]:
+                params: DonorParams = DonorParams()) -> list[DonorSlot]:
     """Every merged detection of one staged photo as a slot (usable or flagged).
 
-    ``detections`` may go below ``min_score`` (down to ``listed_min_score``): those are only
-    second guesses for :func:`by_listing`, with ``listed`` the slot categories of the
-    products the photo is listed under and ``seen_by`` what each detector can name. ``mask_fn`` is asked only for pieces that could
-    still be donors (no geometry flag), so a photo full of out-of-taxonomy detections costs
-    the detector only."""
+    ``mask_fn`` is asked only for pieces that could still be donors (no geometry flag), so a
+    photo full of out-of-taxonomy detections costs the detector only."""
     H, W = bgr.shape[:2]
     dets = merge_detections(detections, params)
-    renamed = by_listing(dets, detections, listed, params, seen_by)
-    labels = [d.label for d in dets]   # the detectors' own classes, for the rows
-    for i, (d, _) in renamed.items():
-        dets[i] = d
     silhouettes: dict[int, np.ndarray] = {}
 
     def silhouette_of(d: "Detection") -> np.ndarray:
@@ -459,7 +405,7 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
         return silhouettes[id(d)]
 
     out: list[DonorSlot] = []
-    for i, d in enumerate(dets):
+    for d in dets:
         det_box = _int_box(d.box, H, W)
         flags = _geometry_flags(d, det_box, dets, (H, W), params)
         mask, box, quality, front, minor = None, det_box, 0.0, None, False
@@ -504,10 +450,9 @@ def donor_slots(bgr: np.ndarray, detections: Sequence["Detection"], mask_fn: Mas
         x0, y0, x1, y1 = box
         area = (float((mask > 0).mean()) if mask is not None
                 else (x1 - x0) * (y1 - y0) / float(H * W))
-        out.append(DonorSlot(mask, box, det_box, labels[i], slot_category(d.label),
+        out.append(DonorSlot(mask, box, det_box, d.label, slot_category(d.label),
                              round(float(d.score), 4), d.detector, round(area, 6),
-                             round(quality, 4), flags, front,
-                             renamed[i][1] if i in renamed else None))
+                             round(quality, 4), flags, front))
     return out
 
 
