@@ -1,10 +1,10 @@
-"""Donor detection per room photo on the CPU: each detector's onnxruntime session alone,
-U²-Netp per crop, and the whole ``donor_slots`` of a room (both detectors + a salient mask per
-candidate box), fp32 (the shipped ONNX files) against int8 copies quantized here; and whether
-int8 keeps the boxes.
+"""Donor detection per room photo on the CPU: each detector's session alone, U²-Netp per
+crop, and the whole ``donor_slots`` of a room (both detectors + a salient mask per candidate
+box), fp32 (the shipped ONNX files on onnxruntime) against int8 copies quantized here and
+against torch eager; and whether int8 (and torch) keep the boxes.
 
     python bench/donor_detection.py --rooms 30 --demo-rooms 2 --threads 1 2 \\
-        --int8 qdq qoperator --out docs/bench/donor-detection
+        --int8 qdq qoperator --torch --out docs/bench/donor-detection
 
 What runs, per room photo, for every thread count and precision (the precisions take turns
 within a room, their order rotating from room to room, so a neighbour's load lands on all of
@@ -27,7 +27,10 @@ Precisions (every model of a run in the same one):
 * ``dynamic``: ``quantize_dynamic`` (int8 weights; ConvInteger with activations quantized on the
   fly), no calibration;
 * ``prepared``: no quantization, the fp32 graph after the pre-processing below (the control: what
-  the int8 variants lose that the preparation does not).
+  the int8 variants lose that the preparation does not);
+* ``torch`` (``--torch``): the shipped fp32 graphs run op by op with torch kernels in eager
+  mode (``bench/onnx_torch.py``; these networks have no torch definition or weights of their
+  own, so this is the eager form of the same graph), ``torch.set_num_threads`` = threads.
 
 Before quantizing each model goes through ``quant_pre_process`` (shape inference, constant
 folding: the SSD's fp16 weights behind Cast nodes become fp32 initializers) and, below opset 13
@@ -45,8 +48,6 @@ U²-Netp's map on fp32's own crops, thresholded at 0.5 -> mask IoU int8 vs fp32;
 usable slots matched the same way (slot category, IoU of the silhouette boxes).
 
 Timings on a shared machine are upper bounds: the load average is recorded with every room.
-There is no torch path to compare: these pretrained networks exist only as ONNX (converted from
-TFLite / TF.js, or shipped as ONNX by rembg), with no torch weights.
 """
 from __future__ import annotations
 
@@ -190,7 +191,7 @@ class Timed:
 class Stack:
     """One precision's models at one thread count: two detectors and the masker."""
 
-    def __init__(self, blobs: dict[str, bytes], threads: int):
+    def __init__(self, blobs: dict[str, bytes], threads: int, torch_eager: bool = False):
         from adstage import model_catalog
         from adstage.vision.detectors import Detector
         from adstage.vision.salient import SalientMasker
@@ -198,9 +199,14 @@ class Stack:
         self.detectors = [Detector(blobs[n], model_catalog.get(n), "cpu", threads)
                           for n in DETECTORS]
         self.masker = SalientMasker(blobs[SALIENT], model_catalog.get(SALIENT), "cpu", threads)
-        for d in self.detectors:
-            d.session = Timed(d.session)
-        self.masker.session = Timed(self.masker.session)
+        runners = self.detectors + [self.masker]
+        if torch_eager:   # the same graphs, op by op in torch, in place of the ORT sessions
+            from bench.onnx_torch import TorchGraph
+
+            for r, n in zip(runners, (*DETECTORS, SALIENT)):
+                r.session = TorchGraph(blobs[n], threads)
+        for r in runners:
+            r.session = Timed(r.session)
         # warm-up: the first run of a session allocates its buffers
         blank = np.full((480, 640, 3), 127, np.uint8)
         for d in self.detectors:
@@ -299,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="intra-op threads per session; agreement uses the first")
     ap.add_argument("--int8", nargs="*", default=["qdq", "qoperator"], choices=PRECISIONS,
                     help="int8 precisions compared with fp32")
+    ap.add_argument("--torch", action="store_true",
+                    help="also torch eager: the fp32 graphs op by op in torch (bench/onnx_torch.py)")
     ap.add_argument("--calib-rooms", type=int, default=6,
                     help="rooms (not measured) whose photos and fp32 crops calibrate the "
                          "static int8 models")
@@ -321,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     load_start = loadavg()
     print(f"{mach.get('cpu_model')}, {mach['nproc']} CPUs, load {load_start}", flush=True)
     params = DonorParams(min_score=args.match_score)
-    precisions = ["fp32", *dict.fromkeys(args.int8)]
+    precisions = ["fp32", *(["torch"] if args.torch else []), *dict.fromkeys(args.int8)]
+    int8 = [p for p in precisions if p in PRECISIONS]
 
     with tempfile.TemporaryDirectory(prefix="adstage-donor-bench-") as tmp_s:
         tmp = Path(tmp_s)
@@ -340,9 +349,9 @@ def main(argv: list[str] | None = None) -> int:
 
         fp32 = {n: (MODELS_DIR / model_catalog.get(n).folder / model_catalog.get(n).file
                     ).read_bytes() for n in (*DETECTORS, SALIENT)}
-        blobs: dict[str, dict[str, bytes]] = {"fp32": fp32}
+        blobs: dict[str, dict[str, bytes]] = {"fp32": fp32, "torch": fp32}
         quant_info: dict[str, dict] = {}
-        if len(precisions) > 1:
+        if int8:
             # calibration feeds, as the pipeline builds them
             ref = Stack(fp32, max(args.threads))
             feeds = {d.spec.name: [] for d in ref.detectors}
@@ -371,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             del ref
             from adstage.generative.quantize import quantized_ops
 
-            for prec in precisions[1:]:
+            for prec in int8:
                 blobs[prec] = {}
                 for n in (*DETECTORS, SALIENT):
                     t = time.perf_counter()
@@ -388,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"{quant_info[prec][SHORT[n]]['int8_ops']} int8 ops, "
                           f"{quant_info[prec][SHORT[n]]['seconds']} s", flush=True)
 
-        stacks = {(p, t): Stack(blobs[p], t) for p in precisions for t in args.threads}
+        stacks = {(p, t): Stack(blobs[p], t, torch_eager=p == "torch")
+                  for p in precisions for t in args.threads}
         times = {(p, t): {"room_wall": [], "room_cpu": [], "crops": [],
                           **{SHORT[n]: ([], []) for n in (*DETECTORS, SALIENT)}}
                  for p in precisions for t in args.threads}
@@ -533,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"command": command, "started": started,
               "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": mach,
               "load_average": {"start": load_start, "end": loadavg(),
-                               "per_room_1min": {"min": min(loads), "median": pct(loads, 50),
+                               "per_room_1min": {"min": min(loads), "median": _r(pct(loads, 50), 2),
                                                  "max": max(loads)}},
               "rooms": {"ikea": len(measured_ikea), "demo": len(measured) - len(measured_ikea),
                         "calibration": [p.name for p in calib]
@@ -543,8 +553,9 @@ def main(argv: list[str] | None = None) -> int:
                          "precisions": precisions},
               "quantization": quant_info, "timings": rows, "agreement": agreement,
               "per_room": per_room,
-              "torch_eager": "not applicable: these pretrained networks exist only as ONNX "
-                             "(TFLite / TF.js conversions, rembg's ONNX); no torch weights"}
+              "torch_eager": ("the shipped fp32 ONNX graphs run op by op with torch kernels "
+                              f"(bench/onnx_torch.py, torch {_torch_version()})"
+                              if args.torch else "not measured (--torch)")}
     md = render(result)
     print(md)
     if args.out:
@@ -554,9 +565,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
 def render(r: dict) -> str:
     m, la = r["machine"], r["load_average"]
-    out = ["# Donor detection per room: fp32 vs int8 (onnxruntime, CPU)", "",
+    out = ["# Donor detection per room: onnxruntime fp32 vs int8 vs torch eager (CPU)", "",
            f"    {r['command']}", "",
            f"{r['started']} – {r['finished']}; {m.get('cpu_model')} (family "
            f"{m.get('cpu_family', '?')}, {', '.join(m.get('isa', []))}), {m['nproc']} CPUs, "
@@ -568,7 +585,7 @@ def render(r: dict) -> str:
            f"on {len(r['rooms']['calibration'])} other rooms. torch eager: {r['torch_eager']}.",
            "", "## Wall time (ms, median / p90; speed-up vs fp32 of the medians)", "",
            "| precision | threads | oid_ssd session | coco_centernet session | u2netp per crop "
-           "| crops | donor_slots per room | per room, paired (median of fp32 / int8) |",
+           "| crops | donor_slots per room | per room, paired (median of fp32 / this) |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in r["timings"]:
         sp = row["speedup_vs_fp32"]
@@ -592,11 +609,12 @@ def render(r: dict) -> str:
                                 for k in ("oid_ssd", "coco_centernet", "u2netp", "donor_slots"))
                    + " |")
     if r["agreement"]:
-        out += ["", "## Does int8 keep the boxes? (int8 vs fp32, same rooms)", "",
+        out += ["", "## Do int8 and torch keep the boxes? (each vs onnxruntime fp32, same rooms)",
+                "",
                 f"Detections at score >= {r['params']['min_score']}, matched one to one by label "
                 f"and IoU >= {r['params']['match_iou']}; tolerant: the other side may score down "
                 f"to {r['params']['tolerant_score']}.", "",
-                "| precision | detector | fp32 boxes | int8 boxes | recall | precision | "
+                "| precision | detector | fp32 boxes | its boxes | recall | precision | "
                 "recall (tolerant) | precision (tolerant) | matched IoU median | |Δscore| median |",
                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for p, a in r["agreement"].items():
@@ -606,7 +624,7 @@ def render(r: dict) -> str:
                            f"{d['precision_tolerant']} | {d['matched_iou_median']} | "
                            f"{d['score_delta_median_abs']} |")
         out += ["", "| precision | U²-Netp crops | mask IoU median | p10 | min | share >= 0.9 | "
-                "mean |Δp| median | usable slots fp32 / int8 / matched | slot recall | "
+                "mean |Δp| median | usable slots fp32 / its / matched | slot recall | "
                 "slot precision | silhouette IoU median |",
                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for p, a in r["agreement"].items():

@@ -1,5 +1,6 @@
 """The donor-detection bench still runs (two generated demo rooms, one thread, one int8
-precision; its numbers are read in docs/benchmarks.md, not here)."""
+precision and torch eager; its numbers are read in docs/benchmarks.md, not here), and its torch
+eager runner computes what onnxruntime computes."""
 from __future__ import annotations
 
 import json
@@ -14,13 +15,13 @@ def test_donor_detection_bench_runs_on_two_demo_rooms(tmp_path):
     out = tmp_path / "donor"
     assert load("donor_detection").main(
         ["--ikea-root", str(tmp_path / "no-ikea"), "--rooms", "0", "--demo-rooms", "2",
-         "--threads", "1", "--int8", "qoperator", "--calib-rooms", "1",
+         "--threads", "1", "--int8", "qoperator", "--torch", "--calib-rooms", "1",
          "--out", str(out)]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["rooms"]["ikea"] == 0 and result["rooms"]["demo"] == 2
     assert len(result["rooms"]["calibration"]) == 1   # a third demo room, not a measured one
     rows = {r["precision"]: r for r in result["timings"]}
-    assert set(rows) == {"fp32", "qoperator"}
+    assert set(rows) == {"fp32", "torch", "qoperator"}
     for r in rows.values():
         assert r["rooms"] == 2 and r["threads"] == 1
         assert r["oid_ssd"]["n"] == 2 and r["coco_centernet"]["n"] == 2
@@ -30,3 +31,37 @@ def test_donor_detection_bench_runs_on_two_demo_rooms(tmp_path):
     assert set(agree["detections"]) == {"oid_ssd", "coco_centernet"}
     assert agree["u2netp_mask_iou"]["crops"] == rows["fp32"]["crops"]
     assert "| fp32 | 1 |" in out.with_suffix(".md").read_text()
+    eager = result["agreement"]["torch"]   # the same graphs: the same boxes and slots
+    assert all(d["recall"] == d["precision"] == 1.0 for d in eager["detections"].values()
+               if d["fp32_boxes"])
+    assert eager["usable_slots"]["fp32"] == eager["usable_slots"]["matched"]
+    assert "torch" not in result["quantization"]
+
+
+@pytest.mark.parametrize("name", ["adstage-detector-oid-ssd", "adstage-detector-coco-centernet",
+                                  "adstage-salient-u2netp"])
+def test_torch_eager_runs_each_shipped_graph_as_onnxruntime_does(name, tmp_path):
+    import cv2
+    import numpy as np
+
+    from adstage import model_catalog
+    from adstage.demo.catalog import generate_catalog
+    from adstage.onnx_runtime import session_from_bytes
+    from adstage.registry import MODELS_DIR
+    from adstage.vision.detectors import Detector
+    from adstage.vision.salient import SalientMasker, u2netp_input
+    from bench.onnx_torch import TorchGraph
+
+    generate_catalog(tmp_path / "cat", 4, seed=3, ds="2026-11-24")
+    photo = cv2.imread(str(sorted((tmp_path / "cat" / "images" / "staged").glob("*.png"))[0]))
+    spec = model_catalog.get(name)
+    blob = (MODELS_DIR / spec.folder / spec.file).read_bytes()
+    runner = (Detector if spec.role == "detector" else SalientMasker)(blob, spec, "cpu", 1)
+    feed = {runner._input: runner._preprocess(photo) if spec.role == "detector"
+            else u2netp_input(photo[:200, :240])}
+    ort = session_from_bytes(blob, "cpu", 1).run(None, feed)
+    eager = TorchGraph(blob, threads=1).run(None, feed)
+    assert [a.shape for a in ort] == [b.shape for b in eager]
+    # float32 sums in another order: CenterNet's outputs are box corners in 512-pixel units
+    for a, b in zip(ort, eager):
+        assert np.allclose(a, b, rtol=1e-3, atol=1e-3), float(np.abs(a - b).max())
