@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--int8", nargs="*", default=["qdq", "qoperator"], choices=PRECISIONS,
                     help="int8 precisions compared with fp32")
     ap.add_argument("--torch", action="store_true",
-                    help="also torch eager: the fp32 graphs op by op in torch (bench/onnx_torch.py)")
+                    help="also torch eager: the fp32 graphs op by op in torch "
+                         "(bench/onnx_torch.py)")
     ap.add_argument("--calib-rooms", type=int, default=6,
                     help="rooms (not measured) whose photos and fp32 crops calibrate the "
                          "static int8 models")
@@ -543,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"command": command, "started": started,
               "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": mach,
               "load_average": {"start": load_start, "end": loadavg(),
-                               "per_room_1min": {"min": min(loads), "median": _r(pct(loads, 50), 2),
+                               "per_room_1min": {"min": min(loads),
+                                                 "median": _r(pct(loads, 50), 2),
                                                  "max": max(loads)}},
               "rooms": {"ikea": len(measured_ikea), "demo": len(measured) - len(measured_ikea),
                         "calibration": [p.name for p in calib]
