@@ -167,7 +167,7 @@ OPS: dict[str, Callable] = {
     "Concat": lambda n, *xs: torch.cat(xs, dim=_attrs(n)["axis"]),
     "Cast": lambda n, x: x.to(_DTYPES[_attrs(n)["to"]]),
     "Shape": lambda n, x: torch.tensor(x.shape, dtype=torch.int64),
-    "Gather": lambda n, x, i: _gather(n, x, i),
+    "Gather": _gather,
     "GlobalAveragePool": lambda n, x: x.mean(dim=(2, 3), keepdim=True),
 }
 

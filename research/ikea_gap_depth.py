@@ -6,9 +6,9 @@
 Reads ``staged_images`` of a home written by ``research/ikea_catalog_run.py`` and, per
 copy-paste image, the depth of its gap over the placed product's size: the row's
 ``gap_depth``, or for a run written before that column, ``donor_fit.relative_depth`` of its
-stored gap mask and box (the deepest gap pixel's distance to anything kept). Writes ``depths.json`` and close-ups (donor | staged
-| staged with the gap outlined) of the deepest ``--top``, of a depth band and of a random
-sample of the rest, to be looked at one by one. ``--out`` must be outside the repository:
+stored gap mask and box (the deepest gap pixel's distance to anything kept). Writes
+``depths.json`` and close-ups (donor | staged | staged with the gap outlined) of the deepest
+``--top``, of a depth band and of a random sample of the rest, to be looked at one by one. ``--out`` must be outside the repository:
 the close-ups are IKEA pixels.
 """
 from __future__ import annotations

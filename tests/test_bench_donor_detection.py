@@ -38,22 +38,31 @@ def test_donor_detection_bench_runs_on_two_demo_rooms(tmp_path):
     assert "torch" not in result["quantization"]
 
 
+@pytest.fixture(scope="module")
+def demo_room(tmp_path_factory):
+    """One staged demo photo, generated once for the three graphs."""
+    import cv2
+
+    from adstage.demo.catalog import generate_catalog
+
+    cat = tmp_path_factory.mktemp("eager") / "cat"
+    generate_catalog(cat, 4, seed=3, ds="2026-11-24")
+    return cv2.imread(str(sorted((cat / "images" / "staged").glob("*.png"))[0]))
+
+
 @pytest.mark.parametrize("name", ["adstage-detector-oid-ssd", "adstage-detector-coco-centernet",
                                   "adstage-salient-u2netp"])
-def test_torch_eager_runs_each_shipped_graph_as_onnxruntime_does(name, tmp_path):
-    import cv2
+def test_torch_eager_runs_each_shipped_graph_as_onnxruntime_does(name, demo_room):
     import numpy as np
 
     from adstage import model_catalog
-    from adstage.demo.catalog import generate_catalog
     from adstage.onnx_runtime import session_from_bytes
     from adstage.registry import MODELS_DIR
     from adstage.vision.detectors import Detector
     from adstage.vision.salient import SalientMasker, u2netp_input
     from bench.onnx_torch import TorchGraph
 
-    generate_catalog(tmp_path / "cat", 4, seed=3, ds="2026-11-24")
-    photo = cv2.imread(str(sorted((tmp_path / "cat" / "images" / "staged").glob("*.png"))[0]))
+    photo = demo_room
     spec = model_catalog.get(name)
     blob = (MODELS_DIR / spec.folder / spec.file).read_bytes()
     runner = (Detector if spec.role == "detector" else SalientMasker)(blob, spec, "cpu", 1)
